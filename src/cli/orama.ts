@@ -1,5 +1,22 @@
-// `orama` — the operator's wrapper (namespace enable/disable webrtc, status, tokens).
+// `orama` — the operator's wrapper. Each noun lives in its own file under src/cli/.
 export async function main(argv: string[]): Promise<number> {
-  process.stderr.write(`orama: not implemented yet: ${argv.join(' ')}\n`);
-  return 1;
+  const [noun, ...rest] = argv;
+  switch (noun) {
+    case 'namespace': return (await import('./orama-namespace.ts')).namespaceCommand(rest);
+    case 'token':
+    case 'apikey': return (await import('./orama-auth.ts')).authCommand(noun, rest);
+    case undefined: case '-h': case '--help':
+      process.stdout.write(USAGE); return noun ? 0 : 1;
+    default:
+      process.stderr.write(`orama: unknown command "${noun}"\n${USAGE}`); return 1;
+  }
 }
+
+const USAGE = `usage:
+  orama namespace enable webrtc  --namespace NAME [--plan] [-i INVENTORY] [--state PATH|URL]
+  orama namespace disable webrtc --namespace NAME [--plan]
+  orama namespace webrtc-status  --namespace NAME [--json]
+  orama token mint    --namespace NAME --subject SUB [--owner] [--ttl SECONDS]
+  orama apikey create --namespace NAME --subject SUB [--owner]
+  orama apikey revoke --namespace NAME --id KEY_ID
+`;
