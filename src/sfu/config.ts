@@ -1,0 +1,114 @@
+// The SFU's config file (/etc/orama/webrtc/<NS>/sfu.json, rendered by the sfu role). Secrets are
+// never in it: only paths to files holding them, read once at start.
+import { readFileSync } from 'node:fs';
+import { Ajv } from 'ajv';
+import { DEFAULT_TURN_TTL_SECONDS } from '../webrtc/credentials.ts';
+
+export interface SfuConfigFile {
+  namespace: string;
+  listen_ip: string;
+  signal_port: number;
+  media_port_min: number;
+  media_port_max: number;
+  turn_urls: string[];
+  /** The ONLY remote ICE addresses accepted: the relay addresses of the namespace's coturn nodes. */
+  turn_relay_ips: string[];
+  turn_secret_file: string;
+  internal_key_file: string;
+  credential_ttl?: number;
+  drain_deadline_s?: number;
+  max_peers_per_room?: number;
+  publisher_bitrate?: number;
+}
+
+/** A secret whose printed and serialized forms never show its value. */
+export class Secret {
+  readonly #value: string;
+  constructor(value: string) {
+    this.#value = value;
+  }
+  reveal(): string {
+    return this.#value;
+  }
+  toString(): string {
+    return '[REDACTED]';
+  }
+  toJSON(): string {
+    return '[REDACTED]';
+  }
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return '[REDACTED]';
+  }
+}
+
+export interface SfuConfig {
+  namespace: string;
+  listenIp: string;
+  signalPort: number;
+  mediaPorts: [number, number];
+  turnUrls: string[];
+  turnRelayIps: string[];
+  turnSecret: Secret;
+  internalKey: Secret;
+  credentialTtl: number;
+  drainDeadlineS: number;
+  maxPeersPerRoom: number;
+  publisherBitrate: number;
+}
+
+const ipv4 = { type: 'string', pattern: '^(\\d{1,3}\\.){3}\\d{1,3}$' };
+const port = { type: 'integer', minimum: 0, maximum: 65535 };
+export const sfuConfigSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['namespace', 'listen_ip', 'signal_port', 'media_port_min', 'media_port_max', 'turn_urls', 'turn_relay_ips', 'turn_secret_file', 'internal_key_file'],
+  properties: {
+    namespace: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]{0,62}$' },
+    listen_ip: ipv4,
+    signal_port: port,
+    media_port_min: port,
+    media_port_max: port,
+    turn_urls: { type: 'array', minItems: 1, items: { type: 'string', pattern: '^turns?:' } },
+    turn_relay_ips: { type: 'array', minItems: 1, items: ipv4 },
+    turn_secret_file: { type: 'string', minLength: 1 },
+    internal_key_file: { type: 'string', minLength: 1 },
+    credential_ttl: { type: 'integer', minimum: 2, maximum: 86400 },
+    drain_deadline_s: { type: 'number', minimum: 0, maximum: 3600 },
+    max_peers_per_room: { type: 'integer', minimum: 1, maximum: 1000 },
+    publisher_bitrate: { type: 'integer', minimum: 100000, maximum: 20000000 },
+  },
+};
+
+const validate = new Ajv({ strict: true }).compile(sfuConfigSchema);
+
+function readSecret(path: string, what: string): Secret {
+  const value = readFileSync(path, 'utf8').trim();
+  if (!value) throw new Error(`${what} file ${path} is empty`);
+  return new Secret(value);
+}
+
+export function resolveSfuConfig(file: SfuConfigFile): SfuConfig {
+  if (!validate(file)) {
+    const e = validate.errors?.[0];
+    throw new Error(`invalid SFU config: ${e?.instancePath || '/'} ${e?.message}`);
+  }
+  if (file.media_port_min >= file.media_port_max) throw new Error('invalid SFU config: media_port_min must be below media_port_max');
+  return {
+    namespace: file.namespace,
+    listenIp: file.listen_ip,
+    signalPort: file.signal_port,
+    mediaPorts: [file.media_port_min, file.media_port_max],
+    turnUrls: file.turn_urls,
+    turnRelayIps: file.turn_relay_ips,
+    turnSecret: readSecret(file.turn_secret_file, 'turn_secret'),
+    internalKey: readSecret(file.internal_key_file, 'internal_key'),
+    credentialTtl: file.credential_ttl ?? DEFAULT_TURN_TTL_SECONDS,
+    drainDeadlineS: file.drain_deadline_s ?? 30,
+    maxPeersPerRoom: file.max_peers_per_room ?? 200,
+    publisherBitrate: file.publisher_bitrate ?? 1_500_000,
+  };
+}
+
+export function loadSfuConfig(path: string): SfuConfig {
+  return resolveSfuConfig(JSON.parse(readFileSync(path, 'utf8')) as SfuConfigFile);
+}

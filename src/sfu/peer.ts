@@ -1,0 +1,184 @@
+// Peer: one client connection — its signaling transport, its engine connection (one
+// RTCPeerConnection), the tracks it publishes and its subscriptions to others' tracks.
+//
+// Negotiation: the client makes the first offer (its publish offer; a receive-only client offers
+// just a data channel). After that the SFU offers whenever subscriptions change, one offer at a
+// time. Glare: the SFU is the IMPOLITE side — a client offer arriving while an SFU offer is
+// outstanding is ignored; the client (polite) rolls back, answers, and re-offers later.
+import type { TurnCredentials } from '../webrtc/credentials.ts';
+import { refreshDelayMs } from '../webrtc/credentials.ts';
+import type { DisplayInfo, IceCandidateInit, PeerInfo, ServerMessage } from '../webrtc/protocol.ts';
+import type { EngineConnection, InboundTrack, MediaKind } from './engine.ts';
+import type { Metrics } from './metrics.ts';
+import type { RelayPolicy } from './relay-policy.ts';
+import { Subscription } from './subscription.ts';
+import type { Track } from './track.ts';
+
+export interface SignalingTransport {
+  send(message: ServerMessage): void;
+  close(code: number, reason: string): void;
+}
+
+export interface PeerDeps {
+  metrics: Metrics;
+  policy: RelayPolicy;
+  issueCredentials: () => TurnCredentials;
+}
+
+export class Peer {
+  readonly published = new Map<string, Track>();
+  readonly subscriptions = new Map<string, Subscription>();
+  /** Serializes signaling work: werift state must not be touched by two handlers at once. */
+  private chain: Promise<void> = Promise.resolve();
+  private firstOfferAnswered = false;
+  private offerPending = false;
+  private needsOffer = false;
+  private refreshTimer?: NodeJS.Timeout;
+  private closed = false;
+
+  onInboundTrack: (track: InboundTrack) => void = () => {};
+  onData: (label: string, data: string | Buffer) => void = () => {};
+  onConnectionLost: () => void = () => {};
+
+  constructor(
+    readonly id: string,
+    readonly display: DisplayInfo | undefined,
+    readonly subject: string | undefined,
+    readonly transport: SignalingTransport,
+    readonly connection: EngineConnection,
+    private readonly deps: PeerDeps,
+  ) {
+    connection.onLocalCandidate = (candidate) => this.send({ type: 'ice-candidate', candidate });
+    connection.onInboundTrack = (track) => this.onInboundTrack(track);
+    connection.onData = (label, data) => this.onData(label, data);
+    connection.onStateChange = (state) => {
+      if (state === 'failed' || state === 'closed') this.onConnectionLost();
+    };
+  }
+
+  info(): PeerInfo {
+    return { peer_id: this.id, ...(this.display ? { display: this.display } : {}), ...(this.subject ? { subject: this.subject } : {}) };
+  }
+
+  send(message: ServerMessage): void {
+    if (!this.closed) this.transport.send(message);
+  }
+
+  private enqueue(work: () => Promise<void>): Promise<void> {
+    this.chain = this.chain.then(async () => {
+      if (this.closed) return;
+      try {
+        await work();
+      } catch (error) {
+        this.send({ type: 'error', code: 'negotiation_failed', message: (error as Error).message.slice(0, 200) });
+        this.deps.metrics.reject('negotiation_failed');
+      }
+    });
+    return this.chain;
+  }
+
+  // ---- credentials ----
+  startCredentials(): void {
+    const credentials = this.deps.issueCredentials();
+    this.send({ type: 'turn-credentials', ...credentials });
+    this.scheduleRefresh(credentials.ttl);
+  }
+
+  private scheduleRefresh(ttl: number): void {
+    this.refreshTimer = setTimeout(() => {
+      const credentials = this.deps.issueCredentials();
+      this.deps.metrics.credentialRefreshes++;
+      this.send({ type: 'refresh-credentials', ...credentials });
+      this.scheduleRefresh(credentials.ttl);
+    }, refreshDelayMs(ttl));
+    this.refreshTimer.unref();
+  }
+
+  // ---- negotiation ----
+  handleOffer(sdp: string): Promise<void> {
+    return this.enqueue(async () => {
+      if (this.connection.signalingState === 'have-local-offer') {
+        this.deps.metrics.glareOffersIgnored++;
+        return;
+      }
+      const filtered = this.deps.policy.filterSdp(sdp);
+      this.deps.metrics.droppedCandidates.sdp += filtered.dropped;
+      const answer = await this.connection.acceptOffer(filtered.sdp);
+      this.send({ type: 'answer', sdp: answer });
+      this.firstOfferAnswered = true;
+      this.offerIfNeeded();
+    });
+  }
+
+  handleAnswer(sdp: string): Promise<void> {
+    return this.enqueue(async () => {
+      if (this.connection.signalingState !== 'have-local-offer') {
+        this.send({ type: 'error', code: 'invalid_message', message: 'answer without an outstanding SFU offer' });
+        this.deps.metrics.reject('invalid_message');
+        return;
+      }
+      const filtered = this.deps.policy.filterSdp(sdp);
+      this.deps.metrics.droppedCandidates.sdp += filtered.dropped;
+      await this.connection.acceptAnswer(filtered.sdp);
+      this.offerPending = false;
+      this.offerIfNeeded();
+    });
+  }
+
+  handleCandidate(candidate: IceCandidateInit | null): Promise<void> {
+    if (candidate && candidate.candidate !== '' && !this.deps.policy.allowsCandidate(candidate.candidate)) {
+      this.deps.metrics.droppedCandidates.signaling++;
+      return Promise.resolve();
+    }
+    return this.enqueue(() => this.connection.addRemoteCandidate(candidate));
+  }
+
+  requestNegotiation(): void {
+    this.needsOffer = true;
+    void this.enqueue(async () => this.offerIfNeeded());
+  }
+
+  private offerIfNeeded(): void {
+    if (!this.needsOffer || !this.firstOfferAnswered || this.offerPending) return;
+    if (this.connection.signalingState !== 'stable') return;
+    this.needsOffer = false;
+    this.offerPending = true;
+    void this.enqueue(async () => {
+      const sdp = await this.connection.createOffer();
+      this.send({ type: 'offer', sdp });
+    });
+  }
+
+  // ---- subscriptions ----
+  subscribe(track: Track): void {
+    if (this.subscriptions.has(track.id)) return;
+    const outbound = this.connection.addOutbound(track.kind as MediaKind, track.publisherId);
+    const subscription = new Subscription(track, this.id, outbound);
+    track.subscriptions.add(subscription);
+    this.subscriptions.set(track.id, subscription);
+    this.requestNegotiation();
+  }
+
+  unsubscribe(track: Track): void {
+    const subscription = this.subscriptions.get(track.id);
+    if (!subscription) return;
+    subscription.close();
+    track.subscriptions.delete(subscription);
+    this.subscriptions.delete(track.id);
+    this.connection.removeOutbound(subscription.outbound);
+    this.requestNegotiation();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.refreshTimer);
+    for (const subscription of this.subscriptions.values()) {
+      subscription.close();
+      subscription.track.subscriptions.delete(subscription);
+    }
+    this.subscriptions.clear();
+    for (const track of this.published.values()) track.close();
+    await this.connection.close();
+  }
+}

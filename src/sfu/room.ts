@@ -1,0 +1,58 @@
+// Room: the peers of one call and the tracks they publish. Every peer subscribes to every other
+// peer's tracks; data channel messages are relayed to every other peer on the same label.
+import { PROTOCOL_VERSION } from '../webrtc/protocol.ts';
+import type { InboundTrack } from './engine.ts';
+import type { Metrics } from './metrics.ts';
+import type { Peer } from './peer.ts';
+import { Track } from './track.ts';
+
+export class Room {
+  readonly peers = new Map<string, Peer>();
+  readonly tracks = new Map<string, Track>();
+
+  constructor(
+    readonly name: string,
+    private readonly metrics: Metrics,
+  ) {}
+
+  get size(): number {
+    return this.peers.size;
+  }
+
+  /** Adds the peer, subscribes it to existing tracks, announces it to the others. */
+  join(peer: Peer): void {
+    const others = [...this.peers.values()];
+    this.peers.set(peer.id, peer);
+    peer.send({ type: 'joined', protocol_version: PROTOCOL_VERSION, room: this.name, peer_id: peer.id, peers: others.map((p) => p.info()) });
+    for (const other of others) other.send({ type: 'peer-joined', ...peer.info() });
+    peer.onInboundTrack = (inbound) => this.publish(peer, inbound);
+    peer.onData = (label, data) => this.relay(peer, label, data);
+    for (const track of this.tracks.values()) peer.subscribe(track);
+  }
+
+  private publish(peer: Peer, inbound: InboundTrack): void {
+    if (!this.peers.has(peer.id)) return;
+    const track = new Track(`${peer.id}/${inbound.id}`, peer.id, inbound, this.metrics);
+    this.tracks.set(track.id, track);
+    peer.published.set(track.id, track);
+    for (const other of this.peers.values()) if (other !== peer) other.subscribe(track);
+  }
+
+  private relay(from: Peer, label: string, data: string | Buffer): void {
+    for (const other of this.peers.values()) {
+      if (other !== from && other.connection.sendData(label, data)) this.metrics.dataMessagesRelayed++;
+    }
+  }
+
+  /** Removes the peer, its tracks and its subscriptions; tells the others. */
+  async leave(peer: Peer): Promise<void> {
+    if (this.peers.get(peer.id) !== peer) return;
+    this.peers.delete(peer.id);
+    for (const track of peer.published.values()) {
+      for (const other of this.peers.values()) other.unsubscribe(track);
+      this.tracks.delete(track.id);
+    }
+    for (const other of this.peers.values()) other.send({ type: 'peer-left', peer_id: peer.id });
+    await peer.close();
+  }
+}

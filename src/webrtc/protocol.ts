@@ -1,0 +1,127 @@
+// The signaling protocol between a client (through the gateway) and the SFU: JSON text frames
+// over one WebSocket. Shared by the SFU, the gateway and the browser client, so it must stay free
+// of Node-only imports (the browser bundle imports the types and PROTOCOL_VERSION only).
+//
+// Versioning: PROTOCOL_VERSION is sent in `joined`; additive changes (new optional fields, new
+// server→client message types a client may ignore) keep the version, anything else bumps it.
+
+export const PROTOCOL_VERSION = 1;
+
+/** Upper bound of one signaling frame (bytes). SDP for a 10-peer room is ~30 KiB. */
+export const MAX_MESSAGE_BYTES = 64 * 1024;
+
+export interface IceCandidateInit {
+  candidate: string;
+  sdpMid?: string | null;
+  sdpMLineIndex?: number | null;
+  usernameFragment?: string | null;
+}
+
+export interface DisplayInfo {
+  name?: string;
+}
+
+// ---- client → SFU ----
+export interface JoinMessage { type: 'join'; room: string; display?: DisplayInfo }
+export interface OfferMessage { type: 'offer'; sdp: string }
+export interface AnswerMessage { type: 'answer'; sdp: string }
+/** `candidate: null` marks end of candidates. */
+export interface IceCandidateMessage { type: 'ice-candidate'; candidate: IceCandidateInit | null }
+export interface LeaveMessage { type: 'leave' }
+
+export type ClientMessage = JoinMessage | OfferMessage | AnswerMessage | IceCandidateMessage | LeaveMessage;
+
+// ---- SFU → client ----
+export interface PeerInfo { peer_id: string; display?: DisplayInfo; subject?: string }
+export interface JoinedMessage { type: 'joined'; protocol_version: number; room: string; peer_id: string; peers: PeerInfo[] }
+export interface PeerJoinedMessage extends PeerInfo { type: 'peer-joined' }
+export interface PeerLeftMessage { type: 'peer-left'; peer_id: string }
+export interface TurnCredentialsMessage { type: 'turn-credentials'; urls: string[]; username: string; credential: string; ttl: number }
+export interface RefreshCredentialsMessage { type: 'refresh-credentials'; urls: string[]; username: string; credential: string; ttl: number }
+export interface ServerDrainingMessage { type: 'server-draining'; deadline_s: number }
+export interface RoomClosedMessage { type: 'room-closed'; room: string }
+export interface ErrorMessage { type: 'error'; code: ErrorCode; message: string }
+
+export type ServerMessage =
+  | OfferMessage | AnswerMessage | IceCandidateMessage
+  | JoinedMessage | PeerJoinedMessage | PeerLeftMessage
+  | TurnCredentialsMessage | RefreshCredentialsMessage
+  | ServerDrainingMessage | RoomClosedMessage | ErrorMessage;
+
+export const ERROR_CODES = [
+  'bad_json',        // frame is not JSON
+  'invalid_message', // JSON that fails the schema of its type
+  'unknown_type',    // a `type` this version does not know
+  'too_large',       // frame above MAX_MESSAGE_BYTES
+  'rate_limited',    // too many frames per second; the frame was dropped
+  'not_joined',      // offer/answer/candidate before join
+  'already_joined',  // second join on one connection
+  'draining',        // server is draining: join another SFU (the gateway picks one)
+  'room_full',       // peers per room bound reached
+  'negotiation_failed', // the SDP could not be applied
+  'internal',        // a bug; the connection stays usable
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+// ---- JSON schemas (ajv, draft-07) ----
+const sdp = { type: 'string', minLength: 1, maxLength: MAX_MESSAGE_BYTES };
+const display = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { name: { type: 'string', maxLength: 64 } },
+};
+const candidateInit = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['candidate'],
+  properties: {
+    candidate: { type: 'string', maxLength: 1024 },
+    sdpMid: { type: ['string', 'null'], maxLength: 32 },
+    sdpMLineIndex: { type: ['integer', 'null'], minimum: 0, maximum: 1024 },
+    usernameFragment: { type: ['string', 'null'], maxLength: 256 },
+  },
+};
+const typed = (type: string, required: string[], properties: Record<string, unknown>) => ({
+  type: 'object',
+  additionalProperties: false,
+  required: ['type', ...required],
+  properties: { type: { const: type }, ...properties },
+});
+
+/** Room names: what a URL query and a DB key can carry without escaping. */
+export const ROOM_NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$';
+
+export const clientMessageSchemas: Record<ClientMessage['type'], object> = {
+  join: typed('join', ['room'], { room: { type: 'string', pattern: ROOM_NAME_PATTERN }, display }),
+  offer: typed('offer', ['sdp'], { sdp }),
+  answer: typed('answer', ['sdp'], { sdp }),
+  'ice-candidate': typed('ice-candidate', ['candidate'], { candidate: { oneOf: [candidateInit, { type: 'null' }] } }),
+  leave: typed('leave', [], {}),
+};
+
+const credentials = {
+  urls: { type: 'array', items: { type: 'string' }, minItems: 1 },
+  username: { type: 'string' },
+  credential: { type: 'string' },
+  ttl: { type: 'integer', minimum: 1 },
+};
+const peerInfo = { peer_id: { type: 'string' }, display, subject: { type: 'string' } };
+
+export const serverMessageSchemas: Record<ServerMessage['type'], object> = {
+  offer: clientMessageSchemas.offer,
+  answer: clientMessageSchemas.answer,
+  'ice-candidate': clientMessageSchemas['ice-candidate'],
+  joined: typed('joined', ['protocol_version', 'room', 'peer_id', 'peers'], {
+    protocol_version: { type: 'integer' },
+    room: { type: 'string' },
+    peer_id: { type: 'string' },
+    peers: { type: 'array', items: { type: 'object', additionalProperties: false, required: ['peer_id'], properties: peerInfo } },
+  }),
+  'peer-joined': typed('peer-joined', ['peer_id'], peerInfo),
+  'peer-left': typed('peer-left', ['peer_id'], { peer_id: { type: 'string' } }),
+  'turn-credentials': typed('turn-credentials', ['urls', 'username', 'credential', 'ttl'], credentials),
+  'refresh-credentials': typed('refresh-credentials', ['urls', 'username', 'credential', 'ttl'], credentials),
+  'server-draining': typed('server-draining', ['deadline_s'], { deadline_s: { type: 'number', minimum: 0 } }),
+  'room-closed': typed('room-closed', ['room'], { room: { type: 'string' } }),
+  error: typed('error', ['code', 'message'], { code: { enum: [...ERROR_CODES] }, message: { type: 'string' } }),
+};
