@@ -1,25 +1,67 @@
-// `orama-provision` — entry point: dispatches verbs to the parts that own them.
+// `orama-provision` — the engine's command line: apply / plan playbooks, and the test cluster.
+import { ProvisionError } from '../provision/errors.ts';
+import { apply, applyPlanFile, plan } from '../provision/engine.ts';
+import { parseExtraVars, parseProvisionArgs } from './provision-args.ts';
+
 export async function main(argv: string[]): Promise<number> {
   const [verb, ...rest] = argv;
-  switch (verb) {
-    case 'cluster': {
-      const { clusterCommand } = await import('../cluster/command.ts');
-      return clusterCommand(rest);
+  try {
+    switch (verb) {
+      case 'apply':
+      case 'plan':
+        return await provision(verb, rest);
+      case 'cluster': {
+        const { clusterCommand } = await import('../cluster/command.ts');
+        return await clusterCommand(rest);
+      }
+      case undefined:
+      case '-h':
+      case '--help':
+        process.stdout.write(USAGE);
+        return verb ? 0 : 1;
+      default:
+        process.stderr.write(`orama-provision: unknown command "${verb}"\n${USAGE}`);
+        return 1;
     }
-    case undefined:
-    case '-h':
-    case '--help':
-      process.stdout.write(USAGE);
-      return verb ? 0 : 1;
-    default:
-      process.stderr.write(`orama-provision: unknown command "${verb}"\n${USAGE}`);
-      return 1;
+  } catch (e) {
+    process.stderr.write(`orama-provision: ${e instanceof ProvisionError ? e.describe() : (e as Error).message}\n`);
+    return 1;
   }
 }
 
+async function provision(verb: 'apply' | 'plan', argv: string[]): Promise<number> {
+  const a = parseProvisionArgs(argv);
+  const common = { limit: a.limit, tags: a.tags, skipTags: a.skipTags, forks: a.forks, diff: a.diff, json: a.json, verbose: a.verbose, acceptNewHostKeys: a.acceptNewHostKeys };
+  if (verb === 'apply' && a.target.endsWith('.json')) {
+    const r = await applyPlanFile(a.target, { ...common, parseExtra: parseExtraVars });
+    return r.failed ? 1 : 0;
+  }
+  if (!a.inventory) throw new ProvisionError('-i INVENTORY is required');
+  const o = { ...common, playbook: a.target, inventory: a.inventory, extraVars: parseExtraVars(a.extra), extraArgs: a.extra };
+  if (verb === 'plan') {
+    const r = await plan({ ...o, planOut: a.out });
+    if (r.failed) return 1;
+    return r.changes.length ? 2 : 0;
+  }
+  const r = await apply(o);
+  return r.failed ? 1 : 0;
+}
+
 const USAGE = `usage:
-  orama-provision apply PLAYBOOK -i INVENTORY [options]
-  orama-provision plan  PLAYBOOK -i INVENTORY [--out plan.json] [options]
-  orama-provision apply plan.json
-  orama-provision cluster up|down|status|ssh N|stop N|start N
+  orama-provision plan  PLAYBOOK -i INVENTORY [--out plan.json] [options]   exit 0 no changes, 2 changes, 1 error
+  orama-provision apply PLAYBOOK -i INVENTORY [options]                     exit 0 ok, 1 failed/unreachable hosts
+  orama-provision apply plan.json                                           applies exactly that plan; refuses a stale one
+  orama-provision cluster up|down [--wipe]|status|ssh N [CMD]|stop N|start N|reboot N
+
+options:
+  -i, --inventory FILE      YAML inventory (group_vars/ and host_vars/ beside it are read)
+  -l, --limit PATTERN       host pattern: names, groups, all, a:b, a:&b, a:!b
+  -t, --tags T1,T2          only tasks with these tags;  --skip-tags T1,T2
+  -e, --extra-vars K=V      highest-precedence variable (YAML scalar); also -e @vars.yml, -e '{"json":1}'
+  -f, --forks N             hosts worked on in parallel (default 10)
+      --diff                show file diffs on apply (plans always show them)
+      --json                NDJSON events instead of text
+  -o, --out FILE            (plan) save the plan for a later \`apply FILE\`
+      --accept-new-host-keys  trust hosts not yet in known_hosts (a CHANGED key is always an error)
+  -v                        more detail (task source positions)
 `;

@@ -1,0 +1,82 @@
+// Command-line options of `orama-provision apply|plan`, and `-e` extra variables.
+import { parseArgs } from 'node:util';
+import { resolve } from 'node:path';
+import YAML from 'yaml';
+import { ProvisionError } from '../provision/errors.ts';
+import { loadYaml } from '../provision/source.ts';
+
+export interface ProvisionArgs {
+  target: string;
+  inventory?: string;
+  limit?: string;
+  tags?: string[];
+  skipTags?: string[];
+  extra: string[];
+  forks: number;
+  diff: boolean;
+  json: boolean;
+  out?: string;
+  verbose: number;
+  acceptNewHostKeys: boolean;
+}
+
+export function parseProvisionArgs(argv: string[]): ProvisionArgs {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      inventory: { type: 'string', short: 'i' },
+      limit: { type: 'string', short: 'l' },
+      tags: { type: 'string', short: 't' },
+      'skip-tags': { type: 'string' },
+      'extra-vars': { type: 'string', short: 'e', multiple: true },
+      forks: { type: 'string', short: 'f' },
+      diff: { type: 'boolean' },
+      json: { type: 'boolean' },
+      out: { type: 'string', short: 'o' },
+      verbose: { type: 'boolean', short: 'v', multiple: true },
+      'accept-new-host-keys': { type: 'boolean' },
+    },
+  });
+  if (positionals.length !== 1) throw new ProvisionError(`expected exactly one PLAYBOOK (or plan file), got ${positionals.length ? positionals.join(' ') : 'none'}`);
+  const forks = values.forks === undefined ? 10 : Number(values.forks);
+  if (!Number.isInteger(forks) || forks < 1) throw new ProvisionError(`--forks must be a positive integer, got "${values.forks}"`);
+  const csv = (s?: string) => (s ? s.split(',').map((x) => x.trim()).filter(Boolean) : undefined);
+  return {
+    target: positionals[0],
+    inventory: values.inventory,
+    limit: values.limit,
+    tags: csv(values.tags),
+    skipTags: csv(values['skip-tags']),
+    extra: (values['extra-vars'] ?? []).map((e) => (e.startsWith('@') ? '@' + resolve(e.slice(1)) : e)),
+    forks,
+    diff: values.diff ?? false,
+    json: values.json ?? false,
+    out: values.out,
+    verbose: values.verbose?.length ?? 0,
+    acceptNewHostKeys: values['accept-new-host-keys'] ?? false,
+  };
+}
+
+/** `-e k=v` (value parsed as a YAML scalar: 3478 is a number), `-e @file.yml`, `-e '{json}'`. */
+export function parseExtraVars(list: string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const e of list) {
+    if (e.startsWith('@')) {
+      const v = loadYaml(e.slice(1));
+      if (!v || typeof v !== 'object' || Array.isArray(v)) throw new ProvisionError('extra vars file must be a mapping', { file: e.slice(1) });
+      Object.assign(out, v);
+    } else if (e.trim().startsWith('{')) {
+      try {
+        Object.assign(out, JSON.parse(e));
+      } catch (err) {
+        throw new ProvisionError(`-e: invalid JSON: ${(err as Error).message}`);
+      }
+    } else {
+      const i = e.indexOf('=');
+      if (i < 1) throw new ProvisionError(`-e "${e.length > 40 ? e.slice(0, 40) + '…' : e}": expected key=value, @file.yml or a JSON object`);
+      out[e.slice(0, i)] = YAML.parse(e.slice(i + 1) || '""');
+    }
+  }
+  return out;
+}

@@ -1,0 +1,71 @@
+// The module contract (pyinfra's model): gather facts read-only, then a PURE plan compares them
+// with the desired state and yields changes plus the exact steps apply would run. No step = no
+// change. `plan` and `apply` share this one path, so a plan cannot lie about what apply does.
+import type { Host } from '../inventory.ts';
+import type { ExecOptions, ExecResult } from '../transport/transport.ts';
+import type { HostFacts } from '../facts.ts';
+
+export type Action = '+' | '~' | '-' | '-/+' | 'run';
+
+export interface Change {
+  action: Action;
+  /** "file /etc/x", "systemd unit foo@ns.service", "ufw rule allow 3478/udp" */
+  resource: string;
+  detail?: string;
+  diff?: string;
+}
+
+export interface Step {
+  script: string;
+  stdin?: string | Buffer;
+  /** What an operator reads in the plan; defaults to the script. */
+  display?: string;
+  /** Exit codes other than 0 that mean success (e.g. ufw delete of a missing rule). */
+  okCodes?: number[];
+}
+
+export interface Planned {
+  changes: Change[];
+  steps: Step[];
+  /** Data a `register:` sees (stat results, file contents, messages). */
+  result?: Record<string, unknown>;
+  /** Set when the module decides at plan time that the task fails (assert, fail). */
+  failed?: string;
+  /** Variables the task sets for the host (set_fact). */
+  setFacts?: Record<string, unknown>;
+}
+
+/** What a module may touch while gathering facts: the host, read-only. */
+export interface ModuleContext {
+  host: Host;
+  exec(script: string, opts?: ExecOptions): Promise<ExecResult>;
+  facts(): Promise<HostFacts>;
+  /** Controller-side lookup of a role's / playbook's templates/ and files/. */
+  findFile(kind: 'templates' | 'files', name: string): string;
+  /** Variables visible to the task, secrets revealed (for rendering). */
+  vars: Record<string, unknown>;
+  /** Registers a plaintext that must never be printed. */
+  sensitive(value: string): void;
+}
+
+export interface Module<A = any, F = any> {
+  name: string;
+  /** JSON schema of the arguments (validated before any host is touched). */
+  schema: object;
+  /** Controller-side preparation (render a template, read a file). */
+  prepare?(args: A, ctx: ModuleContext): Promise<A> | A;
+  facts(args: A, ctx: ModuleContext): Promise<F>;
+  plan(args: A, facts: F): Planned;
+  /** Modules whose steps change nothing (stat, slurp, wait_for) run them during plan too. */
+  readOnly?: boolean;
+  /** Runs the planned steps; default: sequentially, stop at the first failure. */
+  apply?(planned: Planned, ctx: ModuleContext): Promise<Record<string, unknown> | void>;
+}
+
+export function noChange(result?: Record<string, unknown>): Planned {
+  return { changes: [], steps: [], result };
+}
+
+export function defineModule<A, F>(m: Module<A, F>): Module<A, F> {
+  return m;
+}

@@ -1,0 +1,18 @@
+// template: a Jinja2 (nunjucks) file from the role's templates/, rendered on the controller.
+import { readFileSync } from 'node:fs';
+import { defineModule } from './module.ts';
+import { contentSchema, planContent, type ContentArgs } from './copy.ts';
+import { gatherPath, type PathFacts } from './files.ts';
+import { renderText } from '../template.ts';
+
+export default defineModule<ContentArgs, PathFacts>({
+  name: 'template',
+  schema: { ...contentSchema({ src: { type: 'string' } }), required: ['src', 'dest'] },
+  prepare(args, ctx) {
+    const file = ctx.findFile('templates', args.src!);
+    const text = renderText(readFileSync(file, 'utf8'), ctx.vars, { file });
+    return { ...args, _bytes: Buffer.from(text) };
+  },
+  facts: (args, ctx) => gatherPath(ctx, args.dest),
+  plan: planContent,
+});

@@ -1,0 +1,304 @@
+// Playbooks and roles, read the way an Ansible user writes them, validated (keywords and every
+// module's arguments) before any host is touched.
+import { existsSync, readdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import Ajv from 'ajv';
+import { ProvisionError, type Place } from './errors.ts';
+import { loadYaml, placeOf, placeOfPath } from './source.ts';
+import { schemaError, validate } from './schema.ts';
+import { modules } from './modules/index.ts';
+import { isTemplated } from './template.ts';
+
+export interface Role {
+  name: string;
+  dir: string;
+  defaults: Record<string, unknown>;
+}
+
+export interface Task {
+  id: string;
+  name: string;
+  place: Place;
+  module?: string;
+  args?: Record<string, unknown>;
+  meta?: 'flush_handlers';
+  block?: Task[];
+  rescue?: Task[];
+  always?: Task[];
+  when?: unknown;
+  loop?: unknown;
+  loop_var: string;
+  register?: string;
+  notify: string[];
+  listen: string[];
+  tags: string[];
+  become?: boolean;
+  ignore_errors: boolean;
+  changed_when?: unknown;
+  failed_when?: unknown;
+  no_log: boolean;
+  retries?: number;
+  until?: unknown;
+  delay: number;
+  run_once: boolean;
+  delegate_to?: string;
+  check_mode?: boolean;
+  vars: Record<string, unknown>;
+  role?: Role;
+}
+
+export interface Play {
+  name: string;
+  hosts: string;
+  place: Place;
+  vars: Record<string, unknown>;
+  roles: Role[];
+  tasks: Task[];
+  handlers: Task[];
+  serial?: number | string;
+  any_errors_fatal: boolean;
+  max_fail_percentage?: number;
+  become: boolean;
+  gather_facts: boolean;
+  dir: string;
+}
+
+const TASK_KEYWORDS = [
+  'name', 'when', 'loop', 'loop_control', 'register', 'notify', 'listen', 'tags', 'become', 'ignore_errors',
+  'changed_when', 'failed_when', 'no_log', 'retries', 'until', 'delay', 'run_once', 'delegate_to', 'vars',
+  'block', 'rescue', 'always', 'check_mode', 'import_tasks', 'meta',
+];
+
+const taskSchema = {
+  type: 'object',
+  properties: {
+    name: { type: 'string' },
+    register: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$' },
+    notify: { type: ['string', 'array'], items: { type: 'string' } },
+    listen: { type: ['string', 'array'], items: { type: 'string' } },
+    tags: { type: ['string', 'array'], items: { type: 'string' } },
+    become: { type: 'boolean' },
+    ignore_errors: { type: 'boolean' },
+    no_log: { type: 'boolean' },
+    retries: { type: 'integer', minimum: 0 },
+    delay: { type: 'number', minimum: 0 },
+    run_once: { type: 'boolean' },
+    delegate_to: { type: 'string' },
+    vars: { type: 'object' },
+    loop: { type: ['array', 'string'] },
+    loop_control: { type: 'object', additionalProperties: false, properties: { loop_var: { type: 'string' } } },
+    block: { type: 'array' },
+    rescue: { type: 'array' },
+    always: { type: 'array' },
+    check_mode: { type: 'boolean' },
+    meta: { enum: ['flush_handlers'] },
+    import_tasks: { type: 'string' },
+  },
+};
+
+const playSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['hosts'],
+  properties: {
+    name: { type: 'string' },
+    hosts: { type: 'string', minLength: 1 },
+    vars: { type: 'object' },
+    roles: { type: 'array', items: { anyOf: [{ type: 'string' }, { type: 'object', required: ['role'], additionalProperties: false, properties: { role: { type: 'string' }, vars: { type: 'object' }, tags: { type: ['string', 'array'] } } }] } },
+    tasks: { type: 'array' },
+    pre_tasks: { type: 'array' },
+    post_tasks: { type: 'array' },
+    handlers: { type: 'array' },
+    serial: { type: ['integer', 'string'] },
+    any_errors_fatal: { type: 'boolean' },
+    max_fail_percentage: { type: 'number', minimum: 0, maximum: 100 },
+    become: { type: 'boolean' },
+    gather_facts: { type: 'boolean' },
+    tags: { type: ['string', 'array'] },
+  },
+};
+
+const list = (v: unknown): string[] => (v === undefined || v === null ? [] : Array.isArray(v) ? v.map(String) : [String(v)]);
+
+const lenient = new Ajv.default({ allErrors: true, strict: false, allowUnionTypes: true });
+const lenientCache = new WeakMap<object, ReturnType<typeof lenient.compile>>();
+
+/** Module args may hold templates whose type is only known after rendering: checked again then. */
+export function validateArgsStatic(module: string, args: unknown, place: Place, taskName: string): void {
+  const m = modules[module];
+  let fn = lenientCache.get(m.schema);
+  if (!fn) lenientCache.set(m.schema, (fn = lenient.compile(m.schema)));
+  if (fn(args)) return;
+  const valueAt = (path: string) => path.split('/').slice(1).reduce((o: any, k) => (o == null ? o : o[k]), args);
+  const real = fn.errors!.filter((e) => {
+    const v = valueAt(e.instancePath);
+    if (typeof v === 'string' && isTemplated(v)) return false;
+    // oneOf/anyOf/if failures caused only by a templated member are decided after rendering.
+    if (['oneOf', 'anyOf', 'if', 'then'].includes(e.keyword)) return false;
+    return true;
+  });
+  if (!real.length) return;
+  const err = schemaError(real[0], args, `module ${module} arguments`, { task: taskName });
+  err.place ??= place;
+  throw err;
+}
+
+export class PlaybookLoader {
+  roleCache = new Map<string, Role>();
+  constructor(private playbookDir: string, private roleTasks = new Map<string, Task[]>(), private roleHandlers = new Map<string, Task[]>()) {}
+
+  static load(file: string): Play[] {
+    const data = loadYaml(file);
+    if (!Array.isArray(data)) throw new ProvisionError('a playbook is a list of plays', placeOf(data) ?? { file });
+    const loader = new PlaybookLoader(dirname(resolve(file)));
+    return data.map((p) => loader.play(p as Record<string, any>, file));
+  }
+
+  private play(p: Record<string, any>, file: string): Play {
+    validate(playSchema, p, 'play');
+    const place = placeOf(p) ?? { file };
+    const playTags = list(p.tags);
+    const roles: Role[] = [];
+    const tasks: Task[] = [];
+    const handlers: Task[] = [];
+    tasks.push(...this.tasks(p.pre_tasks ?? [], dirname(file), { tags: playTags }));
+    for (const r of p.roles ?? []) {
+      const ref = typeof r === 'string' ? { role: r } : r;
+      const role = this.role(ref.role, placeOfPath(p, ['roles']) ?? place);
+      roles.push(role);
+      const extraVars = ref.vars ?? {};
+      const tags = [...playTags, ...list(ref.tags)];
+      tasks.push(...this.roleTaskList(role, tags, extraVars));
+      handlers.push(...this.roleHandlerList(role));
+    }
+    tasks.push(...this.tasks(p.tasks ?? [], dirname(file), { tags: playTags }));
+    tasks.push(...this.tasks(p.post_tasks ?? [], dirname(file), { tags: playTags }));
+    handlers.push(...this.tasks(p.handlers ?? [], dirname(file), { tags: [] }));
+    return {
+      name: p.name ?? p.hosts,
+      hosts: p.hosts,
+      place,
+      vars: p.vars ?? {},
+      roles,
+      tasks,
+      handlers,
+      serial: p.serial,
+      any_errors_fatal: p.any_errors_fatal ?? false,
+      max_fail_percentage: p.max_fail_percentage,
+      become: p.become ?? false,
+      gather_facts: p.gather_facts ?? true,
+      dir: this.playbookDir,
+    };
+  }
+
+  private role(name: string, place: Place): Role {
+    const cached = this.roleCache.get(name);
+    if (cached) return cached;
+    const candidates = [join(this.playbookDir, 'roles', name), join(this.playbookDir, '..', 'roles', name)];
+    const dir = candidates.find((d) => existsSync(d));
+    if (!dir) throw new ProvisionError(`role "${name}" not found (looked in ${candidates.join(', ')})`, place);
+    const defaultsFile = ['main.yml', 'main.yaml'].map((f) => join(dir, 'defaults', f)).find(existsSync);
+    const defaults = defaultsFile ? ((loadYaml(defaultsFile) ?? {}) as Record<string, unknown>) : {};
+    const role = { name, dir: resolve(dir), defaults };
+    this.roleCache.set(name, role);
+    return role;
+  }
+
+  private roleFile(role: Role, sub: string): string | undefined {
+    return ['main.yml', 'main.yaml'].map((f) => join(role.dir, sub, f)).find(existsSync);
+  }
+
+  private roleTaskList(role: Role, tags: string[], vars: Record<string, unknown>): Task[] {
+    const f = this.roleFile(role, 'tasks');
+    if (!f) return [];
+    const raw = loadYaml(f);
+    if (!Array.isArray(raw)) throw new ProvisionError('a tasks file is a list of tasks', { file: f });
+    return this.tasks(raw, dirname(f), { tags, role, vars });
+  }
+
+  private roleHandlerList(role: Role): Task[] {
+    const f = this.roleFile(role, 'handlers');
+    if (!f) return [];
+    const raw = loadYaml(f);
+    if (!Array.isArray(raw)) throw new ProvisionError('a handlers file is a list of tasks', { file: f });
+    return this.tasks(raw, dirname(f), { tags: [], role });
+  }
+
+  tasks(raw: unknown[], dir: string, inherit: { tags: string[]; role?: Role; vars?: Record<string, unknown>; become?: boolean }): Task[] {
+    const out: Task[] = [];
+    for (const t of raw) {
+      if (!t || typeof t !== 'object' || Array.isArray(t)) throw new ProvisionError('a task must be a mapping', placeOf(raw));
+      const task = t as Record<string, any>;
+      if (task.import_tasks) {
+        const f = resolve(dir, task.import_tasks);
+        const inner = loadYaml(f);
+        if (!Array.isArray(inner)) throw new ProvisionError('a tasks file is a list of tasks', { file: f });
+        out.push(...this.tasks(inner, dirname(f), { ...inherit, tags: [...inherit.tags, ...list(task.tags)], vars: { ...inherit.vars, ...task.vars } }));
+        continue;
+      }
+      out.push(this.task(task, dir, inherit));
+    }
+    return out;
+  }
+
+  private task(t: Record<string, any>, dir: string, inherit: { tags: string[]; role?: Role; vars?: Record<string, unknown>; become?: boolean }): Task {
+    const place = placeOf(t) ?? {};
+    validate(taskSchema, t, 'task', { task: t.name });
+    const moduleKeys = Object.keys(t).filter((k) => !TASK_KEYWORDS.includes(k));
+    const name = t.name ?? (moduleKeys[0] ? `${moduleKeys[0]}` : t.block ? 'block' : t.meta ? `meta: ${t.meta}` : 'task');
+    for (const k of moduleKeys) {
+      if (!modules[k]) {
+        throw new ProvisionError(`unknown module or keyword "${k}" (modules: ${Object.keys(modules).sort().join(', ')})`, placeOf(t, k), { task: name, key: k });
+      }
+    }
+    const isBlock = Array.isArray(t.block);
+    const expected = isBlock || t.meta ? 0 : 1;
+    if (moduleKeys.length !== expected) {
+      const why = moduleKeys.length > expected ? `more than one module (${moduleKeys.join(', ')})` : 'no module (and no block or meta)';
+      throw new ProvisionError(`a task needs exactly one module, found ${why}`, place, { task: name });
+    }
+    const tags = [...inherit.tags, ...list(t.tags)];
+    const base: Task = {
+      id: `${place.file}:${place.line}:${place.col}`,
+      name,
+      place,
+      when: t.when,
+      loop: t.loop,
+      loop_var: t.loop_control?.loop_var ?? 'item',
+      register: t.register,
+      notify: list(t.notify),
+      listen: list(t.listen),
+      tags,
+      become: t.become ?? inherit.become,
+      ignore_errors: t.ignore_errors ?? false,
+      changed_when: t.changed_when,
+      failed_when: t.failed_when,
+      no_log: t.no_log ?? false,
+      retries: t.retries,
+      until: t.until,
+      delay: t.delay ?? 1,
+      run_once: t.run_once ?? false,
+      delegate_to: t.delegate_to,
+      check_mode: t.check_mode,
+      vars: { ...inherit.vars, ...(t.vars ?? {}) },
+      role: inherit.role,
+    };
+    if (isBlock) {
+      const sub = { ...inherit, tags, become: t.become ?? inherit.become };
+      return { ...base, block: this.tasks(t.block, dir, sub), rescue: this.tasks(t.rescue ?? [], dir, sub), always: this.tasks(t.always ?? [], dir, sub) };
+    }
+    if (t.meta) return { ...base, meta: t.meta };
+    const module = moduleKeys[0];
+    let args = t[module];
+    // Free-form `command: "systemctl daemon-reload"` as in Ansible.
+    if ((module === 'command' || module === 'shell') && typeof args === 'string') args = { cmd: args };
+    if (args === null) args = {};
+    if (typeof args !== 'object' || Array.isArray(args)) throw new ProvisionError(`arguments of module ${module} must be a mapping`, placeOf(t, module), { task: name, key: module });
+    validateArgsStatic(module, args, placeOf(t, module) ?? place, name);
+    return { ...base, module, args };
+  }
+}
+
+export function listRoles(rolesDir: string): string[] {
+  return existsSync(rolesDir) ? readdirSync(rolesDir).sort() : [];
+}

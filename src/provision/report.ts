@@ -1,0 +1,129 @@
+// What the operator sees: one line per event (or NDJSON with --json), the plan per host with
+// Terraform's symbols and footer, and Ansible's PLAY RECAP. Every line passes the Redactor.
+import type { Change } from './modules/module.ts';
+import type { Redactor } from './secret.ts';
+
+export type Status = 'ok' | 'changed' | 'failed' | 'skipped' | 'unreachable' | 'rescued' | 'ignored';
+
+export interface HostStats {
+  ok: number;
+  changed: number;
+  unreachable: number;
+  failed: number;
+  skipped: number;
+  rescued: number;
+  ignored: number;
+}
+
+export const emptyStats = (): HostStats => ({ ok: 0, changed: 0, unreachable: 0, failed: 0, skipped: 0, rescued: 0, ignored: 0 });
+
+export interface PlannedChange {
+  host: string;
+  task: string;
+  place: string;
+  change: Change;
+}
+
+export interface PlanTotals {
+  add: number;
+  change: number;
+  destroy: number;
+  run: number;
+}
+
+export function totals(changes: Change[]): PlanTotals {
+  const t = { add: 0, change: 0, destroy: 0, run: 0 };
+  for (const c of changes) {
+    if (c.action === '+') t.add++;
+    else if (c.action === '~') t.change++;
+    else if (c.action === '-') t.destroy++;
+    else if (c.action === '-/+') (t.add++, t.destroy++);
+    else t.run++;
+  }
+  return t;
+}
+
+const COLORS: Record<string, string> = { ok: '32', changed: '33', failed: '31', unreachable: '31', skipped: '36', rescued: '35', ignored: '35', '+': '32', '~': '33', '-': '31', '-/+': '35', run: '36' };
+
+export class Reporter {
+  private color: boolean;
+  constructor(
+    private redactor: Redactor,
+    private opts: { json?: boolean; verbose?: number; diff?: boolean; out?: NodeJS.WritableStream } = {},
+  ) {
+    const out = (opts.out ?? process.stdout) as NodeJS.WriteStream;
+    this.color = !opts.json && Boolean(out.isTTY) && !process.env.NO_COLOR;
+  }
+
+  private write(line: string) {
+    (this.opts.out ?? process.stdout).write(this.redactor.scrub(line) + '\n');
+  }
+
+  private paint(key: string, text: string) {
+    return this.color && COLORS[key] ? `\x1b[${COLORS[key]}m${text}\x1b[0m` : text;
+  }
+
+  event(type: string, data: Record<string, unknown>) {
+    if (this.opts.json) this.write(JSON.stringify(this.redactor.scrubValue({ event: type, ...data })));
+  }
+
+  play(name: string, hosts: string[]) {
+    this.event('play', { name, hosts });
+    if (!this.opts.json) this.write(`\nPLAY [${name}] ${'*'.repeat(Math.max(3, 60 - name.length))}`);
+  }
+
+  task(name: string, place: string) {
+    this.event('task', { name, place });
+    if (!this.opts.json) this.write(`\nTASK [${name}]${this.opts.verbose ? `  (${place})` : ''}`);
+  }
+
+  result(host: string, status: Status, info: { changes?: Change[]; msg?: string; item?: unknown; noLog?: boolean; planned?: boolean }) {
+    const changes = info.changes ?? [];
+    this.event('result', { host, status, planned: info.planned ?? false, item: info.noLog ? undefined : info.item, msg: info.noLog && info.msg ? '(sensitive)' : info.msg, changes: info.noLog ? changes.map((c) => ({ action: c.action, resource: c.resource, detail: '(sensitive)' })) : changes });
+    if (this.opts.json) return;
+    const label = info.planned && status === 'changed' ? 'would change' : status;
+    const item = info.item !== undefined && !info.noLog ? ` => (item=${typeof info.item === 'object' ? JSON.stringify(info.item) : info.item})` : '';
+    let line = `${this.paint(status, `${label}: [${host}]`)}${item}`;
+    if (info.msg) line += `: ${info.noLog ? '(sensitive)' : info.msg}`;
+    this.write(line);
+    for (const c of changes) {
+      this.write(`    ${this.paint(c.action, c.action === 'run' ? '!' : c.action)} ${c.resource}${c.detail ? `  (${info.noLog ? '(sensitive)' : c.detail})` : ''}`);
+      if (c.diff && (this.opts.diff || info.planned) && !info.noLog) for (const l of c.diff.split('\n')) this.write(`        ${l}`);
+      else if (c.diff && info.noLog) this.write('        (diff hidden: no_log task)');
+    }
+  }
+
+  warn(msg: string) {
+    this.event('warning', { msg });
+    if (!this.opts.json) this.write(`[WARNING]: ${msg}`);
+  }
+
+  recap(stats: Map<string, HostStats>) {
+    this.event('recap', { hosts: Object.fromEntries(stats) });
+    if (this.opts.json) return;
+    this.write(`\nPLAY RECAP ${'*'.repeat(60)}`);
+    const width = Math.max(...[...stats.keys()].map((h) => h.length), 4);
+    for (const [h, s] of stats) {
+      this.write(`${h.padEnd(width)} : ok=${s.ok} changed=${s.changed} unreachable=${s.unreachable} failed=${s.failed} skipped=${s.skipped} rescued=${s.rescued} ignored=${s.ignored}`);
+    }
+  }
+
+  plan(changes: PlannedChange[]) {
+    const t = totals(changes.map((c) => c.change));
+    this.event('plan', { ...t, changes: changes.map((c) => ({ host: c.host, task: c.task, ...c.change })) });
+    if (this.opts.json) return;
+    this.write('');
+    if (!changes.length) {
+      this.write('No changes. The hosts match the playbook.');
+      return;
+    }
+    const byHost = new Map<string, PlannedChange[]>();
+    for (const c of changes) byHost.set(c.host, [...(byHost.get(c.host) ?? []), c]);
+    for (const [host, list] of byHost) {
+      const ht = totals(list.map((c) => c.change));
+      this.write(`${host}: ${ht.add} to add, ${ht.change} to change, ${ht.destroy} to destroy${ht.run ? `, ${ht.run} commands to run` : ''}`);
+      for (const c of list) this.write(`  ${this.paint(c.change.action, c.change.action === 'run' ? '!' : c.change.action.padEnd(1))} ${c.change.resource}${c.change.detail ? `  (${c.change.detail})` : ''}`);
+    }
+    this.write(`\nPlan: ${t.add} to add, ${t.change} to change, ${t.destroy} to destroy.${t.run ? ` ${t.run} commands would run.` : ''}`);
+  }
+}

@@ -1,0 +1,494 @@
+// Runs plays: Ansible's linear strategy (each task on every host of the batch, in parallel up to
+// `forks`), with blocks, loops, handlers, retries, run_once and delegate_to. `plan` and `apply`
+// are the same walk; in plan mode the planned steps are recorded instead of executed.
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { ProvisionError, formatPlace } from './errors.ts';
+import type { Host, Inventory } from './inventory.ts';
+import type { Play, Task } from './playbook.ts';
+import { modules } from './modules/index.ts';
+import type { ModuleContext, Planned } from './modules/module.ts';
+import { FactCache } from './facts.ts';
+import { Redactor, reveal } from './secret.ts';
+import { evalCondition, isTemplated, renderDeep, renderString } from './template.ts';
+import { validate } from './schema.ts';
+import { emptyStats, Reporter, type HostStats, type PlannedChange, type Status } from './report.ts';
+import { LocalTransport } from './transport/local.ts';
+import { SshTransport } from './transport/ssh.ts';
+import { UnreachableError, type ExecOptions, type Transport } from './transport/transport.ts';
+import { loadPending, savePending } from './handlers.ts';
+
+export interface RunOptions {
+  mode: 'plan' | 'apply';
+  inventory: Inventory;
+  limit?: string;
+  tags?: string[];
+  skipTags?: string[];
+  extraVars?: Record<string, unknown>;
+  forks?: number;
+  acceptNewHostKeys?: boolean;
+  reporter: Reporter;
+  redactor: Redactor;
+}
+
+export interface RunResult {
+  stats: Map<string, HostStats>;
+  changes: PlannedChange[];
+  /** host → sha256 of everything it planned: what `apply plan.json` compares. */
+  fingerprints: Record<string, string>;
+  failed: boolean;
+}
+
+class HostRun {
+  stats = emptyStats();
+  failed = false;
+  unreachable = false;
+  registered: Record<string, unknown> = {};
+  notified = new Set<string>();
+  /** Persisted on the host until the handler ran. */
+  pending = new Set<string>();
+  base: Record<string, unknown> = {};
+  facts: FactCache;
+  planHash = createHash('sha256');
+  constructor(public host: Host, public transport: Transport) {
+    this.facts = new FactCache(transport);
+  }
+  get active() {
+    return !this.failed && !this.unreachable;
+  }
+}
+
+class HostFailure extends Error {}
+
+export class Runner {
+  private runs = new Map<string, HostRun>();
+  private changes: PlannedChange[] = [];
+  private extra: Record<string, unknown>;
+
+  constructor(private o: RunOptions) {
+    this.extra = o.extraVars ?? {};
+    o.redactor.collect(this.extra);
+    for (const h of o.inventory.hosts.values()) o.redactor.collect(h.vars);
+    for (const g of o.inventory.groups.values()) o.redactor.collect(g.vars);
+  }
+
+  private transportFor(host: Host): Transport {
+    return host.connection === 'local' ? new LocalTransport(host) : new SshTransport(host, { acceptNewHostKeys: this.o.acceptNewHostKeys });
+  }
+
+  private hostRun(host: Host): HostRun {
+    let r = this.runs.get(host.name);
+    if (!r) this.runs.set(host.name, (r = new HostRun(host, this.transportFor(host))));
+    return r;
+  }
+
+  async run(plays: Play[]): Promise<RunResult> {
+    try {
+      for (const play of plays) await this.runPlay(play);
+    } finally {
+      await Promise.all([...this.runs.values()].map((r) => r.transport.close()));
+    }
+    const stats = new Map([...this.runs].map(([n, r]) => [n, r.stats]));
+    this.o.reporter.recap(stats);
+    const fingerprints = Object.fromEntries([...this.runs].map(([n, r]) => [n, r.planHash.copy().digest('hex')]));
+    return { stats, changes: this.changes, fingerprints, failed: [...this.runs.values()].some((r) => r.failed || r.unreachable) };
+  }
+
+  private async runPlay(play: Play) {
+    for (const r of play.roles) this.o.redactor.collect(r.defaults);
+    this.o.redactor.collect(play.vars);
+    let hosts = this.o.inventory.select(play.hosts, `play "${play.name}" hosts`);
+    if (this.o.limit) {
+      const allowed = new Set(this.o.inventory.select(this.o.limit, '--limit').map((h) => h.name));
+      hosts = hosts.filter((h) => allowed.has(h.name));
+    }
+    this.o.reporter.play(play.name, hosts.map((h) => h.name));
+    if (!hosts.length) {
+      this.o.reporter.warn(`play "${play.name}": no hosts matched`);
+      return;
+    }
+    for (const batch of this.batches(hosts, play.serial)) {
+      const runs = batch.map((h) => this.hostRun(h)).filter((r) => r.active);
+      await this.parallel(runs, (r) => this.connect(r, play));
+      const live = runs.filter((r) => r.active);
+      for (const r of live) r.base = this.baseVars(r, play);
+      if (play.gather_facts) await this.parallel(live, async (r) => void (r.base.facts = await this.guard(r, () => r.facts.get())));
+      try {
+        await this.runTasks(play, play.tasks, live);
+        await this.flushHandlers(play, live);
+      } catch (e) {
+        if (!(e instanceof AbortPlay)) throw e;
+        this.o.reporter.warn(e.message);
+      }
+    }
+  }
+
+  private batches(hosts: Host[], serial?: number | string): Host[][] {
+    if (serial === undefined) return [hosts];
+    const n = typeof serial === 'string' && serial.endsWith('%') ? Math.max(1, Math.floor((hosts.length * parseFloat(serial)) / 100)) : Number(serial);
+    if (!Number.isInteger(n) || n < 1) throw new ProvisionError(`serial must be a positive integer or a percentage, got ${JSON.stringify(serial)}`);
+    const out: Host[][] = [];
+    for (let i = 0; i < hosts.length; i += n) out.push(hosts.slice(i, i + n));
+    return out;
+  }
+
+  private async connect(r: HostRun, play: Play) {
+    try {
+      await r.transport.connect();
+      const pending = await loadPending(r.transport, this.become(play, r));
+      const names = new Set(play.handlers.flatMap((h) => [h.name, ...h.listen]));
+      for (const p of pending) {
+        r.pending.add(p);
+        if (names.has(p)) {
+          r.notified.add(p);
+          this.o.reporter.warn(`${r.host.name}: handler "${p}" was notified by an earlier run that failed before handlers ran; it will run at the end of this play`);
+        }
+      }
+    } catch (e) {
+      this.markUnreachable(r, e as Error);
+    }
+  }
+
+  private markUnreachable(r: HostRun, e: Error) {
+    if (r.unreachable) return;
+    r.unreachable = true;
+    r.stats.unreachable++;
+    this.o.reporter.result(r.host.name, 'unreachable', { msg: e.message });
+  }
+
+  private async guard<T>(r: HostRun, fn: () => Promise<T>): Promise<T | undefined> {
+    try {
+      return await fn();
+    } catch (e) {
+      if (e instanceof UnreachableError) this.markUnreachable(r, e);
+      else throw e;
+      return undefined;
+    }
+  }
+
+  private become(play: Play, r: HostRun, task?: Task): boolean {
+    return task?.become ?? (play.become || r.host.become);
+  }
+
+  /** Precedence, low to high: role defaults < all < groups (parents first) < host < play vars. */
+  private baseVars(r: HostRun, play: Play): Record<string, unknown> {
+    const inv = this.o.inventory;
+    const layers: Record<string, unknown>[] = [
+      ...play.roles.map((x) => x.defaults),
+      ...r.host.groups.map((g) => inv.groupVars(g)),
+      r.host.vars,
+      play.vars,
+    ];
+    const merged: Record<string, unknown> = Object.assign({}, ...layers);
+    const groups: Record<string, string[]> = {};
+    for (const g of inv.groups.keys()) groups[g] = [...inv.groupHosts(g)];
+    const magic = {
+      inventory_hostname: r.host.name,
+      ansible_host: r.host.address,
+      group_names: r.host.groups.filter((g) => g !== 'all'),
+      groups,
+      hostvars: new Proxy({}, { get: (_t, name: string) => this.runs.get(name) ? { ...this.runs.get(name)!.base, ...this.runs.get(name)!.registered } : inv.hosts.get(name)?.vars }),
+      playbook_dir: play.dir,
+    };
+    return this.resolve({ ...merged, ...magic, ...this.extra });
+  }
+
+  /** Variables may reference variables: render to a fixed point (bounded, cycles are errors). */
+  private resolve(vars: Record<string, unknown>): Record<string, unknown> {
+    const out: Record<string, unknown> = { ...vars };
+    for (let pass = 0; pass < 8; pass++) {
+      let pendingLeft = false;
+      const ctx = reveal(out) as Record<string, unknown>;
+      for (const [k, v] of Object.entries(out)) {
+        if (!hasTemplate(v)) continue;
+        try {
+          out[k] = renderDeep(v, ctx);
+          if (hasTemplate(out[k])) pendingLeft = true;
+        } catch (e) {
+          if (pass === 7) throw new ProvisionError(`variable "${k}": ${(e as Error).message}`);
+          pendingLeft = true;
+        }
+      }
+      if (!pendingLeft) return out;
+    }
+    return out;
+  }
+
+  private async parallel<T>(items: T[], fn: (x: T) => Promise<void>) {
+    const forks = this.o.forks ?? 10;
+    let i = 0;
+    const workers = Array.from({ length: Math.min(forks, items.length) }, async () => {
+      while (i < items.length) await fn(items[i++]);
+    });
+    await Promise.all(workers);
+  }
+
+  private selected(task: Task): boolean {
+    const tags = new Set(task.tags);
+    if (tags.has('always')) return !this.o.skipTags?.includes('always');
+    if (this.o.skipTags?.some((t) => tags.has(t))) return false;
+    if (this.o.tags?.length) return this.o.tags.some((t) => tags.has(t) || (t === 'untagged' && !tags.size) || t === 'all');
+    return !tags.has('never');
+  }
+
+  private async runTasks(play: Play, tasks: Task[], runs: HostRun[]) {
+    for (const task of tasks) {
+      const active = runs.filter((r) => r.active);
+      if (!active.length) return;
+      if (task.meta === 'flush_handlers') {
+        await this.flushHandlers(play, active);
+        continue;
+      }
+      if (task.block) {
+        await this.runBlock(play, task, active);
+        continue;
+      }
+      if (!this.selected(task)) continue;
+      this.o.reporter.task(task.name, formatPlace(task.place));
+      const targets = task.run_once ? active.slice(0, 1) : active;
+      await this.parallel(targets, (r) => this.runTaskOnHost(play, task, r));
+      if (task.run_once && task.register && targets[0]) for (const r of active) r.registered[task.register] = targets[0].registered[task.register];
+      this.checkFailLimits(play, runs);
+    }
+  }
+
+  private checkFailLimits(play: Play, runs: HostRun[]) {
+    const failed = runs.filter((r) => r.failed || r.unreachable).length;
+    if (!failed) return;
+    if (play.any_errors_fatal) {
+      for (const r of runs) r.failed = true;
+      throw new AbortPlay(`play "${play.name}": a host failed and any_errors_fatal is set; stopping on all hosts`);
+    }
+    if (play.max_fail_percentage !== undefined && (failed / runs.length) * 100 > play.max_fail_percentage) {
+      for (const r of runs) r.failed = true;
+      throw new AbortPlay(`play "${play.name}": ${failed} of ${runs.length} hosts failed, more than max_fail_percentage ${play.max_fail_percentage}%`);
+    }
+  }
+
+  private async runBlock(play: Play, block: Task, runs: HostRun[]) {
+    const inside = runs.filter((r) => block.when === undefined || evalCondition(block.when, this.ctx(r, block), block.place));
+    if (!inside.length) return;
+    const scoped = (tasks: Task[]) => tasks.map((t) => ({ ...t, vars: { ...block.vars, ...t.vars } }));
+    await this.runTasks(play, scoped(block.block!), inside);
+    const failedHere = inside.filter((r) => r.failed && !r.unreachable);
+    if (block.rescue?.length && failedHere.length) {
+      for (const r of failedHere) {
+        r.failed = false;
+        r.stats.failed--;
+        r.stats.rescued++;
+      }
+      await this.runTasks(play, scoped(block.rescue), failedHere);
+    }
+    if (block.always?.length) {
+      const stillFailed = inside.filter((r) => r.failed && !r.unreachable);
+      for (const r of stillFailed) r.failed = false;
+      await this.runTasks(play, scoped(block.always), inside.filter((r) => !r.unreachable));
+      for (const r of stillFailed) r.failed = true;
+    }
+  }
+
+  private ctx(r: HostRun, task: Task, extra: Record<string, unknown> = {}): Record<string, unknown> {
+    const taskVars = Object.keys(task.vars).length ? this.resolve({ ...r.base, ...task.vars }) : {};
+    return reveal({ ...r.base, ...taskVars, ...r.registered, ...this.extra, ...extra }) as Record<string, unknown>;
+  }
+
+  private async runTaskOnHost(play: Play, task: Task, r: HostRun) {
+    const host = r.host.name;
+    try {
+      let items: unknown[] | undefined;
+      if (task.loop !== undefined) {
+        const v = typeof task.loop === 'string' ? renderString(task.loop, this.ctx(r, task), task.place) : renderDeep(task.loop, this.ctx(r, task), task.place);
+        if (!Array.isArray(v)) throw new ProvisionError(`loop must be a list, got ${typeof v}`, task.place, { host, task: task.name });
+        items = v;
+      }
+      const results: Record<string, unknown>[] = [];
+      let anyChanged = false;
+      let anyRan = false;
+      for (const item of items ?? [undefined]) {
+        const extra = items ? { [task.loop_var]: item } : {};
+        const ctx = this.ctx(r, task, extra);
+        if (task.when !== undefined && !evalCondition(task.when, ctx, task.place)) {
+          results.push({ skipped: true, changed: false, item });
+          continue;
+        }
+        anyRan = true;
+        const res = await this.runOne(play, task, r, ctx, items ? item : undefined);
+        if (res.changed) anyChanged = true;
+        results.push(items ? { ...res, item } : res);
+        if (res.failed) break;
+      }
+      const combined = items ? { results, changed: anyChanged, failed: results.some((x) => x.failed) } : results[0];
+      if (task.register) r.registered[task.register] = combined;
+      if (!anyRan) {
+        r.stats.skipped++;
+        this.o.reporter.result(host, 'skipped', {});
+        return;
+      }
+      if (combined.failed) {
+        if (task.ignore_errors) r.stats.ignored++;
+        else {
+          r.stats.failed++;
+          r.failed = true;
+        }
+        return;
+      }
+      if (anyChanged) {
+        r.stats.changed++;
+        r.stats.ok++;
+        if (task.notify.length) await this.notify(play, task, r);
+      } else r.stats.ok++;
+    } catch (e) {
+      if (e instanceof UnreachableError) return this.markUnreachable(r, e);
+      const err = e instanceof ProvisionError ? e : new ProvisionError((e as Error).message, task.place);
+      err.place ??= task.place;
+      err.details.host ??= host;
+      err.details.task ??= task.name;
+      r.stats.failed++;
+      r.failed = true;
+      this.o.reporter.result(host, 'failed', { msg: err.describe(), noLog: task.no_log });
+    }
+  }
+
+  private async notify(play: Play, task: Task, r: HostRun) {
+    const known = new Set(play.handlers.flatMap((h) => [h.name, ...h.listen]));
+    for (const n of task.notify) {
+      if (!known.has(n)) throw new ProvisionError(`notify: no handler named "${n}" in play "${play.name}"`, task.place, { task: task.name });
+      r.notified.add(n);
+    }
+    if (this.o.mode === 'apply') {
+      const before = r.pending.size;
+      for (const n of task.notify) r.pending.add(n);
+      if (r.pending.size !== before) await savePending(r.transport, this.become(play, r), [...r.pending]);
+    }
+  }
+
+  /** One task, one host, one loop item: render → validate → facts → plan → (apply). */
+  private async runOne(play: Play, task: Task, r: HostRun, ctx: Record<string, unknown>, item: unknown): Promise<Record<string, unknown>> {
+    const module = modules[task.module!];
+    const where = task.place;
+    let args = renderDeep(task.args, ctx, where) as Record<string, any>;
+    if (task.module === 'assert') {
+      const raw = (task.args as any).that;
+      const exprs: string[] = Array.isArray(raw) ? raw.map(String) : [String(raw)];
+      args = { ...args, that: exprs.map((x) => evalCondition(x, ctx, where)), _exprs: exprs };
+    }
+    if (task.module === 'debug' && args.var !== undefined) args = { msg: renderString(`{{ ${args.var} }}`, ctx, where) };
+    validate(module.schema, args, `module ${task.module} arguments`, { host: r.host.name, task: task.name });
+    if (task.no_log) this.o.redactor.collect(Object.values(args).filter((v) => typeof v === 'string'));
+    const target = task.delegate_to ? this.delegate(task, r) : r;
+    const become = this.become(play, r, task);
+    const mctx: ModuleContext = {
+      host: target.host,
+      exec: (script: string, opts?: ExecOptions) => target.transport.exec(script, { become, ...opts }),
+      facts: () => target.facts.get(),
+      findFile: (kind, name) => this.findFile(play, task, kind, name),
+      vars: ctx,
+      sensitive: (v) => this.o.redactor.add(v),
+    };
+    const realRun = this.o.mode === 'apply' || task.check_mode === false;
+    let attempts = 0;
+    for (;;) {
+      attempts++;
+      const prepared = module.prepare ? await module.prepare(args, mctx) : args;
+      const facts = await module.facts(prepared, mctx);
+      const planned: Planned = module.plan(prepared, facts);
+      if (planned.setFacts) Object.assign(r.registered, planned.setFacts);
+      let result: Record<string, unknown> = { ...(planned.result ?? {}), changed: planned.changes.length > 0 };
+      let failedMsg = planned.failed;
+      if (!failedMsg && planned.steps.length) {
+        if (realRun) {
+          const applied = module.apply ? await module.apply(planned, mctx) : await runSteps(planned, mctx);
+          result = { ...result, ...(applied ?? {}) };
+          if (typeof result.rc === 'number' && result.rc !== 0) failedMsg = `command exited ${result.rc}: ${String(result.stderr || result.stdout).trim().split('\n').slice(-3).join(' | ')}`;
+        } else {
+          result.planned = true;
+          if (task.module === 'command' || task.module === 'shell') result.changed = true;
+        }
+      }
+      if (task.changed_when !== undefined) result.changed = evalCondition(task.changed_when, this.withResult(ctx, task, result), where);
+      if (task.failed_when !== undefined) failedMsg = evalCondition(task.failed_when, this.withResult(ctx, task, result), where) ? failedMsg ?? `failed_when matched: ${task.failed_when}` : undefined;
+      if (task.until !== undefined && attempts <= (task.retries ?? 3) && !evalCondition(task.until, this.withResult(ctx, task, result), where)) {
+        if (!realRun) {
+          result.skipped_reason = 'until: decided at apply time';
+        } else {
+          await sleep(task.delay * 1000);
+          continue;
+        }
+      }
+      if (task.until !== undefined && realRun && !evalCondition(task.until, this.withResult(ctx, task, result), where)) failedMsg ??= `until condition not met after ${attempts} attempts: ${task.until}`;
+      result.attempts = attempts;
+      const changesForReport = result.changed ? planned.changes : [];
+      if (result.changed && !realRun) {
+        for (const c of planned.changes) this.changes.push({ host: target.host.name, task: task.name, place: formatPlace(where), change: c });
+      }
+      r.planHash.update(JSON.stringify([task.id, item ?? null, planned.changes, planned.failed ?? null]));
+      const status: Status = failedMsg ? (task.ignore_errors ? 'ignored' : 'failed') : result.changed ? 'changed' : 'ok';
+      const msg = failedMsg ?? (task.module === 'debug' ? fmt(result.msg) : undefined);
+      this.o.reporter.result(r.host.name + (task.delegate_to ? ` -> ${target.host.name}` : ''), status, { changes: changesForReport, msg, item, noLog: task.no_log, planned: !realRun });
+      if (failedMsg) result.failed = true, result.msg = failedMsg;
+      return result;
+    }
+  }
+
+  private withResult(ctx: Record<string, unknown>, task: Task, result: Record<string, unknown>) {
+    return { ...ctx, result, ...(task.register ? { [task.register]: result } : {}) };
+  }
+
+  private delegate(task: Task, r: HostRun): HostRun {
+    const name = task.delegate_to!;
+    let host = this.o.inventory.hosts.get(name);
+    if (!host && (name === 'localhost' || name === '127.0.0.1')) {
+      host = { name: 'localhost', address: '127.0.0.1', port: 22, user: 'root', become: false, connection: 'local', vars: {}, groups: [] };
+    }
+    if (!host) throw new ProvisionError(`delegate_to: no host "${name}" in the inventory`, task.place, { host: r.host.name, task: task.name });
+    return this.hostRun(host);
+  }
+
+  private findFile(play: Play, task: Task, kind: 'templates' | 'files', name: string): string {
+    if (name.startsWith('/')) return name;
+    const dirs = [task.role && join(task.role.dir, kind), join(play.dir, kind), join(play.dir, '..', kind)].filter(Boolean) as string[];
+    for (const d of dirs) if (existsSync(join(d, name))) return join(d, name);
+    throw new ProvisionError(`${kind.slice(0, -1)} "${name}" not found (looked in ${dirs.join(', ')})`, task.place, { task: task.name });
+  }
+
+  private async flushHandlers(play: Play, runs: HostRun[]) {
+    const todo = runs.filter((r) => r.active && r.notified.size);
+    if (!todo.length) return;
+    for (const h of play.handlers) {
+      const targets = todo.filter((r) => r.active && (r.notified.has(h.name) || h.listen.some((l) => r.notified.has(l))));
+      if (!targets.length) continue;
+      this.o.reporter.task(`handler: ${h.name}`, formatPlace(h.place));
+      await this.parallel(targets, async (r) => {
+        await this.runTaskOnHost(play, { ...h, when: h.when }, r);
+        if (r.active && this.o.mode === 'apply') {
+          for (const n of [h.name, ...h.listen]) r.pending.delete(n);
+          await savePending(r.transport, this.become(play, r), [...r.pending]);
+        }
+      });
+    }
+    for (const r of todo) if (r.active) r.notified.clear();
+  }
+}
+
+class AbortPlay extends Error {}
+
+function hasTemplate(v: unknown): boolean {
+  if (typeof v === 'string') return isTemplated(v);
+  if (Array.isArray(v)) return v.some(hasTemplate);
+  if (v && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) return Object.values(v).some(hasTemplate);
+  return false;
+}
+
+async function runSteps(p: Planned, ctx: ModuleContext): Promise<Record<string, unknown>> {
+  for (const step of p.steps) {
+    const r = await ctx.exec(step.script, { stdin: step.stdin });
+    if (r.code !== 0 && !step.okCodes?.includes(r.code)) {
+      throw new HostFailure(`${step.display ?? step.script.split('\n')[0]} failed (exit ${r.code}): ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ')}`);
+    }
+  }
+  return {};
+}
+
+const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
+const fmt = (v: unknown) => (typeof v === 'string' ? v : JSON.stringify(v));

@@ -1,0 +1,96 @@
+// One persistent ssh2 connection per host; every command is an exec channel on it.
+import { Client, type ConnectConfig } from 'ssh2';
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import type { Host } from '../inventory.ts';
+import { checkHostKey } from './known-hosts.ts';
+import { DEFAULT_COMMAND_TIMEOUT_MS, UnreachableError, withBecome, type ExecOptions, type ExecResult, type Transport } from './transport.ts';
+
+export interface SshOptions {
+  acceptNewHostKeys?: boolean;
+  connectTimeoutMs?: number;
+}
+
+export class SshTransport implements Transport {
+  #client?: Client;
+  #connecting?: Promise<void>;
+
+  constructor(readonly host: Host, private opts: SshOptions = {}) {}
+
+  connect(): Promise<void> {
+    this.#connecting ??= this.#open();
+    return this.#connecting;
+  }
+
+  #open(): Promise<void> {
+    const h = this.host;
+    const knownHosts = h.knownHosts ?? join(homedir(), '.ssh', 'known_hosts');
+    let keyProblem: string | undefined;
+    const config: ConnectConfig = {
+      host: h.address,
+      port: h.port,
+      username: h.user,
+      readyTimeout: this.opts.connectTimeoutMs ?? 10_000,
+      keepaliveInterval: 15_000,
+      hostVerifier: (key: Buffer) => {
+        const r = checkHostKey(knownHosts, h.address, h.port, key, this.opts.acceptNewHostKeys ?? false);
+        if (!r.ok) keyProblem = r.reason;
+        return r.ok;
+      },
+    };
+    if (h.key) {
+      try {
+        config.privateKey = readFileSync(h.key);
+      } catch (e) {
+        return Promise.reject(new UnreachableError(h.name, `cannot read ssh key ${h.key}: ${(e as NodeJS.ErrnoException).code}`));
+      }
+    } else if (process.env.SSH_AUTH_SOCK) config.agent = process.env.SSH_AUTH_SOCK;
+    return new Promise((resolve, reject) => {
+      const c = new Client();
+      c.on('ready', () => {
+        this.#client = c;
+        resolve();
+      });
+      c.on('error', (e) => {
+        const why = keyProblem ?? `${e.message}${(e as any).level === 'client-authentication' ? ` (user ${h.user}, key ${h.key ?? 'agent'})` : ''}`;
+        reject(new UnreachableError(h.name, `ssh ${h.user}@${h.address}:${h.port}: ${why}`));
+      });
+      c.connect(config);
+    });
+  }
+
+  async exec(script: string, opts: ExecOptions = {}): Promise<ExecResult> {
+    await this.connect();
+    const c = this.#client!;
+    const cmd = withBecome(script, opts.become ?? false, this.host.user);
+    return new Promise((resolve, reject) => {
+      c.exec(cmd, (err, stream) => {
+        if (err) return reject(new UnreachableError(this.host.name, `ssh exec on ${this.host.address}: ${err.message}`));
+        const out: Buffer[] = [];
+        const errb: Buffer[] = [];
+        let timedOut = false;
+        const timer = setTimeout(() => {
+          timedOut = true;
+          stream.close();
+        }, opts.timeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS);
+        stream.on('data', (d: Buffer) => out.push(d));
+        stream.stderr.on('data', (d: Buffer) => errb.push(d));
+        stream.on('close', (code: number | null) => {
+          clearTimeout(timer);
+          resolve({
+            code: timedOut ? 124 : code ?? 255,
+            stdout: Buffer.concat(out).toString('utf8'),
+            stderr: Buffer.concat(errb).toString('utf8') + (timedOut ? `\n(command timed out after ${opts.timeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS} ms)` : ''),
+          });
+        });
+        stream.end(opts.stdin ?? '');
+      });
+    });
+  }
+
+  async close(): Promise<void> {
+    this.#client?.end();
+    this.#client = undefined;
+  }
+}
