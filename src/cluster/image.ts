@@ -1,0 +1,81 @@
+// The node base image: debootstrapped once, cached as .tar.zst, unpacked per cluster as the shared
+// read-only lower layer of every node's overlay.
+import { $ } from 'zx';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type ClusterConfig, baseDir } from './config.ts';
+import { run, umountUnder } from './host.ts';
+
+// Everything a node needs is preinstalled: nodes have no route to any mirror.
+export const IMAGE_PACKAGES = [
+  'systemd', 'systemd-sysv', 'dbus', 'openssh-server', 'sudo', 'ufw', 'iptables', 'nftables',
+  'iproute2', 'iputils-ping', 'netcat-openbsd', 'procps', 'kmod', 'udev', 'ca-certificates',
+  'python3', 'coturn', 'wireguard-tools', 'wireguard-go', 'libstdc++6', 'curl',
+];
+const SUITE = 'bookworm';
+const SETUP_SCRIPT = join(dirname(fileURLToPath(import.meta.url)), 'image-setup.sh');
+
+export function imageKey(): string {
+  const h = createHash('sha256');
+  h.update(`${SUITE}\nminbase\n${IMAGE_PACKAGES.join(',')}\n`);
+  h.update(readFileSync(SETUP_SCRIPT));
+  return h.digest('hex').slice(0, 16);
+}
+
+export function imagePath(c: ClusterConfig): string {
+  return join(c.cacheDir, 'images', `${SUITE}-${imageKey()}.tar.zst`);
+}
+
+/** Builds the image unless the cache already has this exact one. Returns the tarball path. */
+export async function ensureImage(c: ClusterConfig, log: (m: string) => void): Promise<string> {
+  const tarball = imagePath(c);
+  if (existsSync(tarball)) return tarball;
+  const work = join(dirname(tarball), `.build-${imageKey()}-${process.pid}`);
+  const rootfs = join(work, 'rootfs');
+  mkdirSync(rootfs, { recursive: true });
+  const mirror = process.env.ORAMA_DEBIAN_MIRROR ?? 'http://deb.debian.org/debian';
+  log(`image: building ${tarball} (debootstrap ${SUITE} from ${mirror}, about 2 minutes)`);
+  try {
+    // --foreign splits download from configure, so a policy-rc.d can stop package scripts from
+    // starting daemons (coturn would bind the host's 3478) inside the chroot.
+    await run(`debootstrap first stage into ${rootfs}`,
+      $`debootstrap --foreign --variant=minbase --include=${IMAGE_PACKAGES.join(',')} ${SUITE} ${rootfs} ${mirror}`);
+    writeFileSync(join(rootfs, 'usr/sbin/policy-rc.d'), '#!/bin/sh\nexit 101\n', { mode: 0o755 });
+    await run(`debootstrap second stage in ${rootfs}`, $`chroot ${rootfs} /debootstrap/debootstrap --second-stage`);
+    await run(`image setup script ${SETUP_SCRIPT} in ${rootfs}`,
+      $({ input: readFileSync(SETUP_SCRIPT) })`chroot ${rootfs} /bin/bash -s`);
+    rmSync(join(rootfs, 'usr/sbin/policy-rc.d'), { force: true });
+    await umountUnder(rootfs);
+    const tmp = `${tarball}.tmp-${process.pid}`;
+    await run(`packing ${rootfs} into ${tmp}`,
+      $`tar --numeric-owner --xattrs --xattrs-include='*' -C ${rootfs} -cf - . | zstd -q -T0 -6 -o ${tmp}`);
+    renameSync(tmp, tarball);
+  } finally {
+    await umountUnder(rootfs);
+    rmSync(work, { recursive: true, force: true });
+  }
+  return tarball;
+}
+
+const baseMarker = (c: ClusterConfig) => join(c.stateDir, 'base.image');
+
+/** Whether the unpacked base is this image; 'none' if no base was ever unpacked. */
+export function baseState(c: ClusterConfig, tarball: string): 'current' | 'stale' | 'none' {
+  const marker = baseMarker(c);
+  if (!existsSync(marker)) return 'none';
+  const current = readFileSync(marker, 'utf8').trim() === tarball.split('/').pop() && existsSync(join(baseDir(c), 'etc'));
+  return current ? 'current' : 'stale';
+}
+
+/** Unpacks the image as this cluster's shared lower layer (no overlay may be mounted on it). */
+export async function unpackBase(c: ClusterConfig, tarball: string): Promise<void> {
+  const base = baseDir(c);
+  rmSync(baseMarker(c), { force: true });
+  rmSync(base, { recursive: true, force: true });
+  mkdirSync(base, { recursive: true });
+  await run(`unpacking ${tarball} into ${base}`,
+    $`zstd -q -d -c ${tarball} | tar --numeric-owner --xattrs --xattrs-include='*' -C ${base} -xf -`);
+  writeFileSync(baseMarker(c), `${tarball.split('/').pop()}\n`);
+}

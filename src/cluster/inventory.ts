@@ -1,0 +1,35 @@
+// The inventory `cluster up` writes: Ansible's YAML inventory shape with our engine's connection keys.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import YAML from 'yaml';
+import { type ClusterConfig, type NodeConfig, keyPath, knownHostsPath } from './config.ts';
+
+const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export function inventoryPath(c: ClusterConfig): string {
+  return join(REPO, 'inventory', c.name === 'default' ? 'test-cluster.yml' : `test-cluster-${c.name}.yml`);
+}
+
+/** The inventory document (pure: tested by value). */
+export function inventoryDocument(c: ClusterConfig, nodes: NodeConfig[]) {
+  const key = keyPath(c);
+  const hosts = Object.fromEntries(nodes.map((n) => [n.name, {
+    address: n.publicIp, port: 22, user: 'root', key, known_hosts: knownHostsPath(c),
+    public_ip: n.publicIp, internal_ip: n.internalIp, wg_ip: n.wgIp,
+  }]));
+  return {
+    all: {
+      vars: { ssh_key: key },
+      hosts,
+      children: { cluster: { hosts: Object.fromEntries(nodes.map((n) => [n.name, {}])) } },
+    },
+  };
+}
+
+export function writeInventory(c: ClusterConfig, nodes: NodeConfig[]): string {
+  const path = inventoryPath(c);
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, `# written by \`orama-provision cluster up\` — do not edit\n${YAML.stringify(inventoryDocument(c, nodes))}`);
+  return path;
+}

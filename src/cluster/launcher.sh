@@ -1,0 +1,28 @@
+#!/bin/bash
+# One node's boot loop, detached from the CLI that started it.
+# usage: launcher.sh NODE_DIR CGROUP -- systemd-nspawn args…
+# Exit code 133 means the node ran `systemctl reboot`: boot it again. Anything else ends the loop.
+set -u
+dir=$1 cg=$2
+shift 3
+echo $$ > "$dir/launcher.pid"
+# Each node's launcher gets its own cgroup; otherwise all nodes share nspawn's "payload" cgroup
+# and their systemds fight over it.
+for h in systemd unified; do
+  mkdir -p "/sys/fs/cgroup/$h/$cg" && echo $$ > "/sys/fs/cgroup/$h/$cg/cgroup.procs" || {
+    echo "launcher: cannot enter cgroup /sys/fs/cgroup/$h/$cg" >&2; rm -f "$dir/launcher.pid"; exit 1; }
+done
+stopping=0 child=
+trap 'stopping=1; [ -n "$child" ] && kill -TERM "$child"' TERM INT
+while :; do
+  echo "launcher: booting at $(date -Is)"
+  SYSTEMD_NSPAWN_API_VFS_WRITABLE=network systemd-nspawn "$@" </dev/null &
+  child=$!
+  echo "$child" > "$dir/nspawn.pid"
+  # `wait` returns early when a trapped signal arrives; keep waiting for the real exit status.
+  while wait "$child"; rc=$?; kill -0 "$child" 2>/dev/null; do :; done
+  rm -f "$dir/nspawn.pid"
+  echo "launcher: nspawn exited $rc at $(date -Is)"
+  [ "$rc" -eq 133 ] && [ "$stopping" -eq 0 ] || break
+done
+rm -f "$dir/launcher.pid"
