@@ -40,7 +40,7 @@ function runner(mode: 'plan' | 'apply', o: EngineOptions, quiet = false) {
 export async function plan(o: EngineOptions & { planOut?: string }): Promise<RunResult> {
   const { run, reporter, redactor } = runner('plan', o);
   const result = await run();
-  reporter.plan(result.changes);
+  reporter.plan(result.changes, [...result.stats].filter(([, s]) => s.failed || s.unreachable).map(([h]) => h));
   if (o.planOut) {
     writePlanFile(
       o.planOut,

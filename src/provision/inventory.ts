@@ -37,14 +37,15 @@ const groupSchema: object = {
   properties: {
     hosts: { type: ['object', 'null'], additionalProperties: { type: ['object', 'null'] } },
     vars: { type: ['object', 'null'] },
-    children: { type: ['object', 'null'], additionalProperties: { $ref: '#' } },
+    children: { type: ['object', 'null'], additionalProperties: { $ref: '#/definitions/group' } },
   },
 };
 const inventorySchema: object = {
   type: 'object',
   additionalProperties: false,
   required: ['all'],
-  properties: { all: groupSchema },
+  definitions: { group: groupSchema },
+  properties: { all: { $ref: '#/definitions/group' } },
 };
 const hostSchema: object = {
   type: 'object',

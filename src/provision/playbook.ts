@@ -255,7 +255,7 @@ export class PlaybookLoader {
     const expected = isBlock || t.meta ? 0 : 1;
     if (moduleKeys.length !== expected) {
       const why = moduleKeys.length > expected ? `more than one module (${moduleKeys.join(', ')})` : 'no module (and no block or meta)';
-      throw new ProvisionError(`a task needs exactly one module, found ${why}`, place, { task: name });
+      throw new ProvisionError(`a task needs exactly one module, found ${why}`, placeOf(t, moduleKeys[expected]) ?? place, { task: name });
     }
     const tags = [...inherit.tags, ...list(t.tags)];
     const base: Task = {

@@ -108,12 +108,13 @@ export class Reporter {
     }
   }
 
-  plan(changes: PlannedChange[]) {
+  plan(changes: PlannedChange[], incomplete: string[] = []) {
     const t = totals(changes.map((c) => c.change));
-    this.event('plan', { ...t, changes: changes.map((c) => ({ host: c.host, task: c.task, ...c.change })) });
+    this.event('plan', { ...t, incomplete, changes: changes.map((c) => ({ host: c.host, task: c.task, ...c.change })) });
     if (this.opts.json) return;
     this.write('');
-    if (!changes.length) {
+    if (incomplete.length) this.write(`Plan INCOMPLETE: ${incomplete.join(', ')} failed or unreachable; what they would change is unknown.`);
+    if (!changes.length && !incomplete.length) {
       this.write('No changes. The hosts match the playbook.');
       return;
     }

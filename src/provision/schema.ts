@@ -1,7 +1,7 @@
 // JSON Schema validation (ajv) with errors that point into the YAML source.
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import { ProvisionError } from './errors.ts';
-import { placeOfPath } from './source.ts';
+import { placeOf, placeOfPath } from './source.ts';
 
 export const ajv = new Ajv.default({ allErrors: false, strict: false, allowUnionTypes: true });
 
@@ -37,10 +37,12 @@ export function validate(schema: object, value: unknown, what: string, ctx: { ho
 export function schemaError(err: ErrorObject, value: unknown, what: string, ctx: { host?: string; task?: string } = {}): ProvisionError {
   const path = err.instancePath.split('/').slice(1).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
   const d = describe(err);
-  const keyPath = [...path, ...(d.key ? [d.key] : [])];
-  const place = placeOfPath(value, d.key ? [...path, d.key] : path);
-  return new ProvisionError(`${what}: ${keyPath.length ? `"${keyPath.join('.')}" ` : ''}${d.message}`, place, {
-    ...ctx,
-    key: keyPath.at(-1) as string | undefined,
-  });
+  let place = placeOfPath(value, path);
+  if (d.key) {
+    // Point at the offending key itself (unknown key), or at the mapping missing it.
+    const parent = path.reduce((o: any, k) => (o == null ? o : o[k]), value);
+    place = placeOf(parent, d.key) ?? place;
+  }
+  const at = path.length ? `"${path.join('.')}" ` : '';
+  return new ProvisionError(`${what}: ${at}${d.message}`, place, { ...ctx, key: (d.key ?? path.at(-1)) as string | undefined });
 }

@@ -56,7 +56,7 @@ export function parseYaml(text: string, file: string): unknown {
   const doc = YAML.parseDocument(text, { lineCounter, customTags, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length) {
     const e = doc.errors[0];
-    const pos = e.linePos?.[0];
+    const pos = e.linePos?.[0] ?? lineCounter.linePos(e.pos[0]);
     throw new ProvisionError(`invalid YAML: ${e.message.split('\n')[0]}`, { file, line: pos?.line, col: pos?.col });
   }
   const at = (n: Node | null | undefined): Place => {
