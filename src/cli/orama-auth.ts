@@ -1,0 +1,128 @@
+// `orama token …` and `orama apikey …`: the operator's credentials for a namespace's WebRTC
+// gateway. State: --state PATH (SQLite file) or --state http://rqlite:4001[,…]; default
+// ${ORAMA_STATE:-/var/lib/orama/state.db}. A namespace's JWT key is created on first use and kept
+// in the store (namespace_jwt_keys); `token key` writes the gateway's jwt.key_file from it.
+// The only secret ever printed is the one asked for (the token, the new API key) on stdout, or
+// into --out with mode 0600.
+import { writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { openStore, stateFromArg } from '../store/open.ts';
+import { StoreError, type JwtAlg, type Store } from '../store/store.ts';
+import { generateJwtKey, mintToken, verificationKeyText } from '../gateway/jwt.ts';
+
+const USAGE = `usage:
+  orama token mint    --namespace NS --subject SUB [--owner] [--ttl SECONDS] [--alg HS256|ES256|EdDSA] [--out FILE] [--state PATH|URL]
+  orama token key     --namespace NS --out FILE [--alg HS256|ES256|EdDSA] [--state PATH|URL]
+  orama apikey create --namespace NS --subject SUB [--owner] [--out FILE] [--state PATH|URL]
+  orama apikey revoke --namespace NS --id KEY_ID [--state PATH|URL]
+  orama apikey list   --namespace NS [--state PATH|URL]
+`;
+
+const OPTIONS = {
+  namespace: { type: 'string' },
+  subject: { type: 'string' },
+  owner: { type: 'boolean' },
+  ttl: { type: 'string' },
+  alg: { type: 'string' },
+  out: { type: 'string' },
+  state: { type: 'string' },
+  id: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+class UsageError extends Error {}
+
+function need(v: string | undefined, flag: string): string {
+  if (v === undefined || v === '') throw new UsageError(`--${flag} is required`);
+  return v;
+}
+
+function emit(secret: string, out: string | undefined): void {
+  if (out) writeFileSync(out, secret + '\n', { mode: 0o600 });
+  else process.stdout.write(secret + '\n');
+}
+
+async function namespaceKey(store: Store, namespace: string, alg: string | undefined) {
+  if (alg !== undefined && !['HS256', 'ES256', 'EdDSA'].includes(alg)) throw new UsageError(`--alg must be HS256, ES256 or EdDSA, got "${alg}"`);
+  const existing = await store.getJwtKey(namespace);
+  if (existing) {
+    if (alg && existing.alg !== alg) throw new UsageError(`namespace "${namespace}" already has a ${existing.alg} key (kid ${existing.kid}); --alg ${alg} cannot change it`);
+    return existing;
+  }
+  return store.putJwtKeyIfAbsent(generateJwtKey(namespace, (alg as JwtAlg | undefined) ?? 'HS256'));
+}
+
+export async function authCommand(noun: 'token' | 'apikey', argv: string[]): Promise<number> {
+  const [verb, ...rest] = argv;
+  let values;
+  try {
+    ({ values } = parseArgs({ args: rest, options: OPTIONS, strict: true, allowPositionals: false }));
+  } catch (e) {
+    process.stderr.write(`orama ${noun}: ${(e as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  if (values.help || verb === undefined || verb === '-h' || verb === '--help') {
+    process.stdout.write(USAGE);
+    return verb === undefined ? 2 : 0;
+  }
+  let store: Store | undefined;
+  try {
+    const namespace = need(values.namespace, 'namespace');
+    if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(namespace)) throw new UsageError(`--namespace: invalid namespace name "${namespace}"`);
+    const open = async () => (store = await openStore(stateFromArg(values.state)));
+    switch (`${noun} ${verb}`) {
+      case 'token mint': {
+        const subject = need(values.subject, 'subject');
+        const ttl = values.ttl === undefined ? 3600 : Number(values.ttl);
+        if (!Number.isInteger(ttl) || ttl < 1 || ttl > 31 * 86400) throw new UsageError(`--ttl must be whole seconds between 1 and ${31 * 86400}, got "${values.ttl}"`);
+        const key = await namespaceKey(await open(), namespace, values.alg);
+        emit(await mintToken(key, { subject, owner: values.owner ?? false, ttl }), values.out);
+        process.stderr.write(`minted a ${key.alg} token for subject "${subject}" of namespace "${namespace}"${values.owner ? ' (owner)' : ''}, valid ${ttl} s\n`);
+        return 0;
+      }
+      case 'token key': {
+        const out = need(values.out, 'out');
+        const key = await namespaceKey(await open(), namespace, values.alg);
+        writeFileSync(out, verificationKeyText(key) + '\n', { mode: 0o600 });
+        process.stderr.write(`wrote the ${key.alg} verification key of namespace "${namespace}" (kid ${key.kid}) to ${out}; gateway.json: "jwt": {"alg": "${key.alg}", "key_file": "${out}"}\n`);
+        return 0;
+      }
+      case 'apikey create': {
+        const subject = need(values.subject, 'subject');
+        const { key, info } = await (await open()).createApiKey({ namespace, subject, owner: values.owner ?? false });
+        emit(key.reveal(), values.out);
+        process.stderr.write(`created API key ${info.id} for subject "${subject}" of namespace "${namespace}"${info.owner ? ' (owner)' : ''}\n`);
+        return 0;
+      }
+      case 'apikey revoke': {
+        const id = need(values.id, 'id');
+        if (!(await (await open()).revokeApiKey(namespace, id))) {
+          process.stderr.write(`orama apikey revoke: no active API key "${id}" in namespace "${namespace}"\n`);
+          return 1;
+        }
+        process.stderr.write(`revoked API key ${id} of namespace "${namespace}"\n`);
+        return 0;
+      }
+      case 'apikey list': {
+        for (const k of await (await open()).listApiKeys(namespace)) {
+          process.stdout.write(`${k.id}\t${k.subject}\t${k.owner ? 'owner' : 'member'}\t${k.revokedAt ? `revoked ${new Date(k.revokedAt * 1000).toISOString()}` : 'active'}\n`);
+        }
+        return 0;
+      }
+      default:
+        throw new UsageError(`unknown command "orama ${noun} ${verb}"`);
+    }
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`orama ${noun}: ${e.message}\n${USAGE}`);
+      return 2;
+    }
+    if (e instanceof StoreError) {
+      process.stderr.write(`orama ${noun}: ${e.message}\n`);
+      return 1;
+    }
+    throw e;
+  } finally {
+    await (store as Store | undefined)?.close();
+  }
+}

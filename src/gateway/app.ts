@@ -1,0 +1,112 @@
+// buildGateway(config, deps) → a fastify instance, not yet listening (tests use app.inject;
+// main.ts listens). One file per route group under routes/.
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import websocket from '@fastify/websocket';
+import rateLimit from '@fastify/rate-limit';
+import type { WebSocket } from 'ws';
+import type { Store } from '../store/store.ts';
+import { MAX_MESSAGE_BYTES } from '../webrtc/protocol.ts';
+import type { GatewayConfig } from './config.ts';
+import { Authenticator } from './auth.ts';
+import { Affinity } from './affinity.ts';
+import { errorHandler, HttpError } from './errors.ts';
+import { securityHeaders } from './security-headers.ts';
+import { healthRoutes } from './routes/health.ts';
+import { credentialsRoutes } from './routes/credentials.ts';
+import { roomRoutes } from './routes/rooms.ts';
+import { signalRoutes } from './routes/signal.ts';
+
+export interface GatewayDeps {
+  store: Store;
+  /** Where log lines go (default stdout); tests capture them here. */
+  logStream?: { write(line: string): void };
+  /** Verified-token cache size; 0 disables it (the benchmark measures both). */
+  tokenCache?: number;
+}
+
+export interface GatewayContext {
+  config: GatewayConfig;
+  store: Store;
+  auth: Authenticator;
+  affinity: Affinity;
+  /** Open client signaling sockets, closed when the gateway closes. */
+  connections: Set<WebSocket>;
+  /** Per-principal rate limit for a route: `max` requests a minute. */
+  rateLimit(max: number): object;
+}
+
+/** Header values and log paths that carry credentials: pino replaces them with [REDACTED]. */
+export const REDACT_PATHS = [
+  'req.headers.authorization',
+  'req.headers["x-api-key"]',
+  'req.headers["sec-websocket-protocol"]',
+  'req.headers["x-orama-internal-key"]',
+  'req.headers.cookie',
+  'headers.authorization',
+  'headers["x-api-key"]',
+  'headers["sec-websocket-protocol"]',
+  'headers["x-orama-internal-key"]',
+  'credential',
+  'secret',
+  'turnSecret',
+  'token',
+];
+
+export async function buildGateway(config: GatewayConfig, deps: GatewayDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: {
+      level: config.logLevel,
+      redact: { paths: REDACT_PATHS, censor: '[REDACTED]' },
+      ...(deps.logStream ? { stream: deps.logStream } : {}),
+    },
+    trustProxy: config.trustProxy,
+    bodyLimit: 16 * 1024,
+    ajv: { customOptions: { allErrors: false, allowUnionTypes: true, removeAdditional: false, coerceTypes: false } },
+  });
+
+  const ctx: GatewayContext = {
+    config,
+    store: deps.store,
+    auth: new Authenticator(config.namespace, config.jwt, deps.store, { tokenCache: deps.tokenCache }),
+    affinity: new Affinity(deps.store, config.namespace, config.sfuNodes, config.internalKey, { healthCacheMs: config.healthCacheMs }),
+    connections: new Set(),
+    rateLimit: (max: number) => ({
+      max,
+      timeWindow: 60_000,
+      hook: 'preHandler', // after authentication: the key is the principal, not the address
+      keyGenerator: (req: FastifyRequest) => req.principal?.key ?? `ip:${req.ip}`,
+    }),
+  };
+
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler((req, reply) => {
+    reply.code(404).send({ error: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}` });
+  });
+  app.addHook('onSend', securityHeaders);
+
+  await app.register(rateLimit, {
+    global: false,
+    errorResponseBuilder: (_req, c) => new HttpError(429, 'rate_limited', `rate limit of ${c.max} requests per minute exceeded; retry in ${c.after}`),
+  });
+  await app.register(websocket, {
+    options: {
+      maxPayload: MAX_MESSAGE_BYTES,
+      // The seed's client sends ['Bearer', <jwt>]: the server must select "Bearer".
+      handleProtocols: (protocols: Set<string>) => (protocols.has('Bearer') ? 'Bearer' : false),
+    },
+    errorHandler: (err, socket, req) => {
+      req.log.warn({ err: { message: err.message } }, 'signaling socket error');
+      socket.terminate();
+    },
+  });
+
+  await app.register(healthRoutes, ctx);
+  await app.register(credentialsRoutes, ctx);
+  await app.register(roomRoutes, ctx);
+  await app.register(signalRoutes, ctx);
+
+  app.addHook('onClose', async () => {
+    for (const ws of ctx.connections) ws.close(1001, 'gateway shutting down');
+  });
+  return app;
+}

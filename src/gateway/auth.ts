@@ -1,0 +1,126 @@
+// Who is calling: a JWT (Authorization: Bearer, or for WebSockets the subprotocol pair
+// ['Bearer', <jwt>]) or an API key (x-api-key). 401 when credentials are missing or invalid,
+// 403 when they are valid but for another namespace (or not an owner where one is required).
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { ApiKeyInfo, Store } from '../store/store.ts';
+import { TokenError, verifyToken, type VerificationKey } from './jwt.ts';
+import { HttpError } from './errors.ts';
+
+export interface Principal {
+  namespace: string;
+  subject: string;
+  owner: boolean;
+  via: 'jwt' | 'api_key';
+  /** Rate limits are kept per this key. */
+  key: string;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal?: Principal;
+  }
+}
+
+const WWW_AUTHENTICATE = 'Bearer realm="orama-webrtc"';
+
+function unauthorized(message: string): HttpError {
+  return new HttpError(401, 'unauthorized', message, { 'www-authenticate': WWW_AUTHENTICATE });
+}
+
+/** A bounded cache of verified tokens, each kept no longer than its own exp (nor 60 s). */
+class VerifiedTokens {
+  readonly #max: number;
+  readonly #map = new Map<string, { principal: Principal; until: number }>();
+  constructor(max: number) { this.#max = max; }
+  get(token: string, nowMs: number): Principal | undefined {
+    const hit = this.#map.get(token);
+    if (!hit) return undefined;
+    if (hit.until <= nowMs) { this.#map.delete(token); return undefined; }
+    return hit.principal;
+  }
+  set(token: string, principal: Principal, until: number): void {
+    if (this.#map.size >= this.#max) this.#map.delete(this.#map.keys().next().value!); // oldest first
+    this.#map.set(token, { principal, until });
+  }
+}
+
+const API_KEY_CACHE_MS = 5000;
+
+export class Authenticator {
+  readonly #tokens: VerifiedTokens | null;
+  readonly #apiKeys = new Map<string, { info: ApiKeyInfo | null; until: number }>();
+
+  constructor(private readonly namespace: string, private readonly jwt: VerificationKey, private readonly store: Store,
+    opts: { tokenCache?: number } = {}) {
+    this.#tokens = opts.tokenCache === 0 ? null : new VerifiedTokens(opts.tokenCache ?? 10_000);
+  }
+
+  /** The principal of a request, or an HttpError (401/403). */
+  async authenticate(req: FastifyRequest): Promise<Principal> {
+    const token = bearerToken(req);
+    const apiKey = req.headers['x-api-key'];
+    let principal: Principal;
+    if (token !== undefined) principal = await this.#fromToken(token);
+    else if (typeof apiKey === 'string' && apiKey.length > 0) principal = await this.#fromApiKey(apiKey);
+    else throw unauthorized('missing credentials: send Authorization: Bearer <jwt> or x-api-key');
+    if (principal.namespace !== this.namespace) {
+      throw new HttpError(403, 'forbidden', `a principal of namespace "${principal.namespace}" may not use namespace "${this.namespace}"`);
+    }
+    return principal;
+  }
+
+  async #fromToken(token: string): Promise<Principal> {
+    const now = Date.now();
+    const hit = this.#tokens?.get(token, now);
+    if (hit) return hit;
+    let claims;
+    try {
+      claims = await verifyToken(token, this.jwt);
+    } catch (e) {
+      if (e instanceof TokenError) throw unauthorized(e.message);
+      throw e;
+    }
+    const principal: Principal = { namespace: claims.namespace, subject: claims.sub, owner: claims.owner, via: 'jwt', key: `jwt:${claims.namespace}:${claims.sub}` };
+    this.#tokens?.set(token, principal, Math.min(claims.exp * 1000, now + 60_000));
+    return principal;
+  }
+
+  async #fromApiKey(key: string): Promise<Principal> {
+    const now = Date.now();
+    let entry = this.#apiKeys.get(key);
+    if (!entry || entry.until <= now) {
+      // Revocation reaches a running gateway within API_KEY_CACHE_MS.
+      entry = { info: await this.store.verifyApiKey(key), until: now + API_KEY_CACHE_MS };
+      if (this.#apiKeys.size > 10_000) this.#apiKeys.clear();
+      this.#apiKeys.set(key, entry);
+    }
+    if (!entry.info) throw unauthorized('invalid or revoked API key');
+    const i = entry.info;
+    return { namespace: i.namespace, subject: i.subject, owner: i.owner, via: 'api_key', key: `key:${i.id}` };
+  }
+}
+
+/** Authorization: Bearer <jwt>, or on a WebSocket upgrade the subprotocols "Bearer, <jwt>". */
+export function bearerToken(req: FastifyRequest): string | undefined {
+  const auth = req.headers.authorization;
+  if (typeof auth === 'string') {
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(auth);
+    return m ? m[1] : '';
+  }
+  const proto = req.headers['sec-websocket-protocol'];
+  if (typeof proto === 'string') {
+    const parts = proto.split(',').map((s) => s.trim());
+    const i = parts.indexOf('Bearer');
+    if (i >= 0) return parts[i + 1] ?? '';
+  }
+  return undefined;
+}
+
+/** onRequest hook factory: authenticate, and require an owner when asked. */
+export function requirePrincipal(auth: Authenticator, opts: { owner?: boolean } = {}) {
+  return async (req: FastifyRequest, _reply: FastifyReply): Promise<void> => {
+    const p = await auth.authenticate(req);
+    if (opts.owner && !p.owner) throw new HttpError(403, 'forbidden', `subject "${p.subject}" is not an owner of namespace "${p.namespace}"`);
+    req.principal = p;
+  };
+}

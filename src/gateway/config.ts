@@ -1,0 +1,177 @@
+// gateway.json: validated against a JSON schema, secrets read from the files it names (never
+// from argv or the JSON itself). Errors name the field or the file, never a secret's value.
+import { readFileSync } from 'node:fs';
+import { Ajv } from 'ajv';
+import type { StoreConfig } from '../store/open.ts';
+import { Secret } from '../store/secret.ts';
+import type { JwtAlg } from '../store/store.ts';
+import { loadVerificationKey, type VerificationKey } from './jwt.ts';
+
+export interface SfuNode {
+  node: string;
+  ip: string;
+  signal_port: number;
+}
+
+/** The file as written by the namespace orchestrator (and docs/gateway.md). */
+export interface GatewayConfigFile {
+  namespace: string;
+  listen: { host: string; port: number };
+  store: StoreConfig;
+  jwt: { alg: JwtAlg; key_file: string };
+  turn: { urls: string[]; ttl?: number };
+  sfu_nodes: SfuNode[];
+  internal_key_file: string;
+  rate_limit?: { credentials_per_minute?: number; room_creates_per_minute?: number };
+  log_level?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** Trust X-Forwarded-For from the namespace's HTTPS front (for logged client addresses). */
+  trust_proxy?: boolean | string;
+}
+
+/** What buildGateway needs: the file's settings with its secrets loaded. */
+export interface GatewayConfig {
+  namespace: string;
+  listen: { host: string; port: number };
+  jwt: VerificationKey;
+  turn: { urls: string[]; ttl?: number };
+  sfuNodes: SfuNode[];
+  internalKey: Secret;
+  rateLimit: { credentialsPerMinute: number; roomCreatesPerMinute: number };
+  logLevel: NonNullable<GatewayConfigFile['log_level']>;
+  trustProxy: boolean | string;
+  /** How long the namespace's TURN config read from the store is reused (ms). */
+  storeCacheMs: number;
+  /** How long an SFU health answer is reused (ms). */
+  healthCacheMs: number;
+}
+
+export const NAMESPACE_PATTERN = '^[a-z0-9][a-z0-9-]{0,62}$';
+
+export const configFileSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['namespace', 'listen', 'store', 'jwt', 'turn', 'sfu_nodes', 'internal_key_file'],
+  properties: {
+    namespace: { type: 'string', pattern: NAMESPACE_PATTERN },
+    listen: {
+      type: 'object', additionalProperties: false, required: ['host', 'port'],
+      properties: { host: { type: 'string', minLength: 1 }, port: { type: 'integer', minimum: 0, maximum: 65535 } },
+    },
+    store: {
+      oneOf: [
+        { type: 'object', additionalProperties: false, required: ['driver', 'path'], properties: { driver: { const: 'sqlite' }, path: { type: 'string', minLength: 1 } } },
+        {
+          type: 'object', additionalProperties: false, required: ['driver', 'urls'],
+          properties: {
+            driver: { const: 'rqlite' },
+            urls: { type: 'array', minItems: 1, items: { type: 'string', pattern: '^https?://' } },
+            username: { type: 'string' }, password_file: { type: 'string' },
+            timeout_ms: { type: 'integer', minimum: 100 }, retry_for_ms: { type: 'integer', minimum: 0 },
+          },
+        },
+      ],
+    },
+    jwt: {
+      type: 'object', additionalProperties: false, required: ['alg', 'key_file'],
+      properties: { alg: { enum: ['HS256', 'ES256', 'EdDSA'] }, key_file: { type: 'string', minLength: 1 } },
+    },
+    turn: {
+      type: 'object', additionalProperties: false, required: ['urls'],
+      properties: {
+        urls: { type: 'array', minItems: 1, items: { type: 'string', pattern: '^turns?:' } },
+        ttl: { type: 'integer', minimum: 60, maximum: 86400 },
+      },
+    },
+    sfu_nodes: {
+      type: 'array', minItems: 1,
+      items: {
+        type: 'object', additionalProperties: false, required: ['node', 'ip', 'signal_port'],
+        properties: { node: { type: 'string', minLength: 1 }, ip: { type: 'string', minLength: 1 }, signal_port: { type: 'integer', minimum: 1, maximum: 65535 } },
+      },
+    },
+    internal_key_file: { type: 'string', minLength: 1 },
+    rate_limit: {
+      type: 'object', additionalProperties: false,
+      properties: { credentials_per_minute: { type: 'integer', minimum: 1 }, room_creates_per_minute: { type: 'integer', minimum: 1 } },
+    },
+    log_level: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
+    trust_proxy: { type: ['boolean', 'string'] },
+  },
+} as const;
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+const ajv = new Ajv({ allErrors: true, allowUnionTypes: true });
+const validateFile = ajv.compile(configFileSchema);
+
+export function readSecretFile(path: string, field: string): Secret {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8').trim();
+  } catch (e) {
+    throw new ConfigError(`${field}: cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  if (text.length < 16) throw new ConfigError(`${field}: ${path} holds fewer than 16 characters`);
+  return new Secret(text);
+}
+
+/** Validates a parsed gateway.json and loads the secrets it points at. */
+export async function resolveGatewayConfig(file: unknown, source = 'gateway config'): Promise<{ config: GatewayConfig; store: StoreConfig }> {
+  if (!validateFile(file)) {
+    const msg = (validateFile.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message}`).join('; ');
+    throw new ConfigError(`${source}: ${msg}`);
+  }
+  const f = file as unknown as GatewayConfigFile;
+  const seen = new Set<string>();
+  for (const n of f.sfu_nodes) {
+    if (seen.has(n.node)) throw new ConfigError(`${source}: sfu_nodes: node "${n.node}" is listed twice`);
+    seen.add(n.node);
+  }
+  const jwtKey = readSecretFile(f.jwt.key_file, 'jwt.key_file');
+  let jwt: VerificationKey;
+  try {
+    jwt = await loadVerificationKey(f.jwt.alg, jwtKey.reveal());
+  } catch (e) {
+    throw new ConfigError(`jwt.key_file: ${f.jwt.key_file} is not a usable ${f.jwt.alg} verification key (${(e as Error).message.split('\n')[0]})`);
+  }
+  return {
+    store: f.store,
+    config: {
+      namespace: f.namespace,
+      listen: f.listen,
+      jwt,
+      turn: f.turn,
+      sfuNodes: f.sfu_nodes,
+      internalKey: readSecretFile(f.internal_key_file, 'internal_key_file'),
+      rateLimit: {
+        credentialsPerMinute: f.rate_limit?.credentials_per_minute ?? 60,
+        roomCreatesPerMinute: f.rate_limit?.room_creates_per_minute ?? 30,
+      },
+      logLevel: f.log_level ?? 'info',
+      trustProxy: f.trust_proxy ?? false,
+      storeCacheMs: 5000,
+      healthCacheMs: 2000,
+    },
+  };
+}
+
+export async function loadGatewayConfigFile(path: string): Promise<{ config: GatewayConfig; store: StoreConfig }> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`--config: cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError(`${path}: not JSON (${(e as Error).message})`);
+  }
+  return resolveGatewayConfig(parsed, path);
+}

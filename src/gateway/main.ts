@@ -1,0 +1,47 @@
+// orama-namespace-webrtc-gateway@NS: `node --import tsx src/gateway/main.ts --config gateway.json`.
+// Secrets come from the files the config names, never from argv. SIGTERM/SIGINT close the
+// listener and every signaling socket, then the store.
+import { parseArgs } from 'node:util';
+import { openStore } from '../store/open.ts';
+import { buildGateway } from './app.ts';
+import { loadGatewayConfigFile } from './config.ts';
+
+export async function main(argv: string[]): Promise<number> {
+  let configPath: string | undefined;
+  try {
+    ({ values: { config: configPath } } = parseArgs({ args: argv, options: { config: { type: 'string' } }, strict: true }));
+  } catch (e) {
+    process.stderr.write(`orama-webrtc-gateway: ${(e as Error).message}\nusage: gateway --config /path/gateway.json\n`);
+    return 2;
+  }
+  if (!configPath) {
+    process.stderr.write('orama-webrtc-gateway: --config /path/gateway.json is required\n');
+    return 2;
+  }
+  let app;
+  try {
+    const { config, store: storeConfig } = await loadGatewayConfigFile(configPath);
+    const store = await openStore(storeConfig);
+    app = await buildGateway(config, { store, tokenCache: process.env.ORAMA_GATEWAY_TOKEN_CACHE === '0' ? 0 : undefined });
+    app.addHook('onClose', async () => { await store.close(); });
+    await app.listen({ host: config.listen.host, port: config.listen.port });
+  } catch (e) {
+    process.stderr.write(`orama-webrtc-gateway: ${(e as Error).message}\n`);
+    await app?.close().catch(() => undefined);
+    return 1;
+  }
+  const running = app;
+  await new Promise<void>((resolve) => {
+    const stop = (sig: string) => {
+      running.log.info({ signal: sig }, 'shutting down');
+      void running.close().then(() => resolve(), () => resolve());
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  return 0;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  process.exitCode = await main(process.argv.slice(2));
+}
