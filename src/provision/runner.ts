@@ -188,10 +188,25 @@ export class Runner {
       ansible_host: r.host.address,
       group_names: r.host.groups.filter((g) => g !== 'all'),
       groups,
-      hostvars: new Proxy({}, { get: (_t, name: string) => this.runs.get(name) ? { ...this.runs.get(name)!.base, ...this.runs.get(name)!.registered } : inv.hosts.get(name)?.vars }),
+      hostvars: this.hostvars(),
       playbook_dir: play.dir,
+      // The Node binary running the engine: the runtime role ships this exact build to the nodes.
+      controller_node_path: process.execPath,
     };
     return this.resolve({ ...merged, ...magic, ...this.extra });
+  }
+
+  /** `hostvars[name]`: another host's variables as they are now (facts it registered included). */
+  private hostvars(): object {
+    // A class instance, not a plain object: reveal()/renderDeep() must not flatten the proxy.
+    class HostVars {}
+    return new Proxy(new HostVars(), {
+      get: (_t, name) => {
+        if (typeof name !== 'string') return undefined;
+        const r = this.runs.get(name);
+        return reveal(r ? { ...r.base, ...r.registered } : this.o.inventory.hosts.get(name)?.vars);
+      },
+    });
   }
 
   /** Variables may reference variables: render to a fixed point (bounded, cycles are errors). */

@@ -7,7 +7,8 @@ import { defineModule, noChange, type Change, type Planned, type Step } from './
 
 export interface UfwRule {
   rule?: 'allow' | 'deny' | 'reject' | 'limit';
-  port: string | number;
+  /** Absent = every port (e.g. everything from the WireGuard subnet). */
+  port?: string | number;
   proto?: 'tcp' | 'udp' | 'any';
   from?: string;
 }
@@ -38,12 +39,13 @@ const POLICY: Record<string, string> = { DROP: 'deny', ACCEPT: 'allow', REJECT: 
 export function ruleKey(r: UfwRule): string {
   const proto = r.proto ?? 'any';
   const from = r.from && r.from !== 'any' ? r.from : 'any';
-  return `${r.rule ?? 'allow'} ${String(r.port).replace('-', ':')}/${proto} from ${from}`;
+  return `${r.rule ?? 'allow'} ${r.port === undefined ? 'any' : String(r.port).replace('-', ':')}/${proto} from ${from}`;
 }
 
 function ruleSpec(r: UfwRule): string {
   const proto = r.proto && r.proto !== 'any' ? `proto ${r.proto} ` : '';
-  return `${r.rule ?? 'allow'} ${proto}from ${r.from ?? 'any'} to any port ${String(r.port).replace('-', ':')}`;
+  const port = r.port === undefined || r.port === 'any' ? '' : ` port ${String(r.port).replace('-', ':')}`;
+  return `${r.rule ?? 'allow'} ${proto}from ${r.from ?? 'any'} to any${port}`;
 }
 
 function keyToSpec(key: string): string {
@@ -72,7 +74,7 @@ export function planUfw(a: UfwArgs, f: UfwFacts): Planned {
   const changes: Change[] = [];
   const steps: Step[] = [];
   const tag = `orama:${a.set}`;
-  const ranged = (a.rules ?? []).find((r) => /[:-]/.test(String(r.port)) && (r.proto ?? 'any') === 'any');
+  const ranged = (a.rules ?? []).find((r) => r.port !== undefined && /[:-]/.test(String(r.port)) && (r.proto ?? 'any') === 'any');
   if (ranged) return { changes: [], steps: [], failed: `ufw rule port range ${ranged.port} needs proto: tcp or udp` };
   if (a.rules) {
     const desired = new Map(a.rules.map((r) => [ruleKey(r), r]));
@@ -146,7 +148,7 @@ export default defineModule<UfwArgs, UfwFacts>({
         items: {
           type: 'object',
           additionalProperties: false,
-          required: ['port'],
+          anyOf: [{ required: ['port'] }, { required: ['from'] }],
           properties: {
             rule: { enum: ['allow', 'deny', 'reject', 'limit'] },
             port: { type: ['string', 'integer'], pattern: '^[0-9]+([:-][0-9]+)?$' },
