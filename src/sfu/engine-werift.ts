@@ -118,6 +118,8 @@ class WeriftConnection implements EngineConnection {
   private readonly channels = new Map<string, RTCDataChannel>();
   private readonly rembTimer: NodeJS.Timeout;
   private readonly videoInbound: MediaStreamTrack[] = [];
+  /** werift re-emits onTrack on every setRemoteDescription: adopt each track once. */
+  private readonly adopted = new WeakSet<MediaStreamTrack>();
 
   constructor(
     private readonly options: EngineOptions,
@@ -169,6 +171,8 @@ class WeriftConnection implements EngineConnection {
   }
 
   private adoptTrack(track: MediaStreamTrack): void {
+    if (this.adopted.has(track)) return;
+    this.adopted.add(track);
     const transceiver = this.pc.getTransceivers().find((t) => t.receiver.tracks.includes(track));
     if (!transceiver) return;
     const kind = track.kind as MediaKind;

@@ -16,6 +16,7 @@ const config = loadSfuConfig(values.config);
 const running = await startSfu(config);
 const log = (event: string, fields: Record<string, unknown> = {}) =>
   process.stdout.write(JSON.stringify({ ts: new Date().toISOString(), event, namespace: config.namespace, ...fields }) + '\n');
+running.sfu.log = log;
 log('listening', { address: `${running.address.host}:${running.address.port}`, media_ports: config.mediaPorts, relay_ips: config.turnRelayIps });
 
 let stopping = false;

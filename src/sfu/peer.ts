@@ -34,11 +34,16 @@ export class Peer {
   private offerPending = false;
   private needsOffer = false;
   private refreshTimer?: NodeJS.Timeout;
+  /**
+   * Tracks to subscribe once the client's first offer is answered: a sending transceiver added
+   * before that offer is applied would be matched to one of the client's own m-lines.
+   */
+  private readonly deferred = new Map<string, Track>();
   private closed = false;
 
   onInboundTrack: (track: InboundTrack) => void = () => {};
   onData: (label: string, data: string | Buffer) => void = () => {};
-  onConnectionLost: () => void = () => {};
+  onConnectionLost: (state: string) => void = () => {};
 
   constructor(
     readonly id: string,
@@ -52,7 +57,7 @@ export class Peer {
     connection.onInboundTrack = (track) => this.onInboundTrack(track);
     connection.onData = (label, data) => this.onData(label, data);
     connection.onStateChange = (state) => {
-      if (state === 'failed' || state === 'closed') this.onConnectionLost();
+      if (state === 'failed' || state === 'closed') this.onConnectionLost(state);
     };
   }
 
@@ -105,7 +110,11 @@ export class Peer {
       this.deps.metrics.droppedCandidates.sdp += filtered.dropped;
       const answer = await this.connection.acceptOffer(filtered.sdp);
       this.send({ type: 'answer', sdp: answer });
-      this.firstOfferAnswered = true;
+      if (!this.firstOfferAnswered) {
+        this.firstOfferAnswered = true;
+        for (const track of this.deferred.values()) this.subscribe(track);
+        this.deferred.clear();
+      }
       this.offerIfNeeded();
     });
   }
@@ -151,7 +160,11 @@ export class Peer {
 
   // ---- subscriptions ----
   subscribe(track: Track): void {
-    if (this.subscriptions.has(track.id)) return;
+    if (this.subscriptions.has(track.id) || this.closed) return;
+    if (!this.firstOfferAnswered) {
+      this.deferred.set(track.id, track);
+      return;
+    }
     const outbound = this.connection.addOutbound(track.kind as MediaKind, track.publisherId);
     const subscription = new Subscription(track, this.id, outbound);
     track.subscriptions.add(subscription);
@@ -160,6 +173,7 @@ export class Peer {
   }
 
   unsubscribe(track: Track): void {
+    this.deferred.delete(track.id);
     const subscription = this.subscriptions.get(track.id);
     if (!subscription) return;
     subscription.close();

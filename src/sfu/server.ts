@@ -93,7 +93,7 @@ export async function startSfu(config: SfuConfig): Promise<RunningSfu> {
       ws.on('message', (data, isBinary) => {
         void session.receive(isBinary ? Buffer.from(data as Buffer) : data.toString());
       });
-      ws.on('close', () => void session.end());
+      ws.on('close', (code) => void session.end(`signaling closed (${code})`));
       ws.on('error', () => ws.terminate());
     });
   });

@@ -39,7 +39,7 @@ const handlers: Handlers = {
     return session.peer.handleCandidate(message.candidate);
   },
   async leave(session) {
-    await session.end();
+    await session.end('leave');
   },
 };
 
@@ -97,11 +97,11 @@ export class Session {
   }
 
   /** The client left or the socket closed. */
-  async end(): Promise<void> {
+  async end(reason: string): Promise<void> {
     const peer = this.peer;
     const room = this.joinedRoom;
     this.peer = undefined;
     this.joinedRoom = undefined;
-    if (peer && room) await this.sfu.leave(room, peer);
+    if (peer && room) await this.sfu.leave(room, peer, reason);
   }
 }

@@ -14,6 +14,8 @@ export class Sfu {
   readonly metrics = new Metrics();
   readonly policy: RelayPolicy;
   draining = false;
+  /** Structured event log (main.ts writes JSON lines); never given secrets. */
+  log: (event: string, fields?: Record<string, unknown>) => void = () => {};
   private drainWaiters: (() => void)[] = [];
 
   constructor(
@@ -59,13 +61,15 @@ export class Sfu {
       issueCredentials: () => this.issueCredentials(),
     });
     const joinedRoom = room;
-    peer.onConnectionLost = () => void this.leave(joinedRoom, peer);
+    peer.onConnectionLost = (state) => void this.leave(joinedRoom, peer, `media connection ${state}`);
     room.join(peer);
+    this.log('peer-joined', { room: roomName, peer: peer.id, subject: info.subject });
     peer.startCredentials();
     return peer;
   }
 
-  async leave(room: Room, peer: Peer): Promise<void> {
+  async leave(room: Room, peer: Peer, reason: string): Promise<void> {
+    if (room.peers.get(peer.id) === peer) this.log('peer-left', { room: room.name, peer: peer.id, reason });
     await room.leave(peer);
     if (room.size === 0 && this.rooms.get(room.name) === room) this.rooms.delete(room.name);
     if (this.draining && this.peerCount() === 0) this.drainWaiters.splice(0).forEach((resolve) => resolve());
@@ -78,7 +82,7 @@ export class Sfu {
     for (const peer of [...room.peers.values()]) {
       peer.send({ type: 'room-closed', room: name });
       peer.transport.close(4001, 'room closed');
-      await this.leave(room, peer);
+      await this.leave(room, peer, 'room closed');
     }
     return true;
   }
@@ -105,7 +109,7 @@ export class Sfu {
     for (const room of [...this.rooms.values()]) {
       for (const peer of [...room.peers.values()]) {
         peer.transport.close(1001, 'server shutting down');
-        await this.leave(room, peer);
+        await this.leave(room, peer, 'server shutting down');
       }
     }
   }

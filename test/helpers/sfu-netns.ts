@@ -1,0 +1,251 @@
+// A relay-only WebRTC topology for SFU tests, built from network namespaces:
+//
+//   client netns (10.91.K.2) ── veth ── turn netns (public 10.91.K.1 | internal 10.92.K.1, ip_forward 0)
+//                                       turn netns ── veth ── sfu netns (10.92.K.2 [+ .3 for a rogue peer])
+//
+// The client netns routes only 10.91.K.0/24: the SFU address is unreachable from it ("Network is
+// unreachable"); media can only flow through coturn. Everything created here is named
+// osfu-<pid>-* and removed by destroy(); processes are stopped by the PIDs we started.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+export const REPO = resolve(import.meta.dirname, '../..');
+export const TURNSERVER = '/usr/bin/turnserver';
+export const CHROMIUM = '/usr/lib/chromium/chromium';
+export const TSX_NODE = [process.execPath, '--import', 'tsx'];
+
+export function requireTool(path: string, pkg: string): void {
+  if (!existsSync(path)) throw new Error(`${path} is missing: install the Debian package "${pkg}" (listed in .ci/apt-packages)`);
+}
+
+function ip(...args: string[]): string {
+  return execFileSync('ip', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+export interface Topology {
+  tag: string;
+  ns: { client: string; turn: string; sfu: string };
+  addr: { client: string; turnPublic: string; turnInternal: string; sfu: string; rogue: string };
+  dir: string;
+  turnSecret: string;
+  internalKey: string;
+  namespace: string;
+  secretFile: string;
+  keyFile: string;
+  turnUrls: string[];
+}
+
+let counter = 0;
+
+export class NetnsLab {
+  readonly topo: Topology;
+  private readonly procs: { name: string; proc: ChildProcess; log: string }[] = [];
+  private readonly created: string[] = [];
+
+  constructor() {
+    // Subnet index from pid + counter keeps parallel test files apart.
+    const k = ((process.pid % 200) + 20 + counter++) % 250;
+    const tag = `osfu-${process.pid}-${counter}`;
+    const dir = mkdtempSync(join(tmpdir(), `${tag}-`));
+    const turnSecret = randomBytes(24).toString('hex');
+    const internalKey = randomBytes(24).toString('hex');
+    writeFileSync(join(dir, 'turn_secret'), turnSecret, { mode: 0o600 });
+    writeFileSync(join(dir, 'internal_key'), internalKey, { mode: 0o600 });
+    this.topo = {
+      tag,
+      ns: { client: `${tag}-client`, turn: `${tag}-turn`, sfu: `${tag}-sfu` },
+      addr: { client: `10.91.${k}.2`, turnPublic: `10.91.${k}.1`, turnInternal: `10.92.${k}.1`, sfu: `10.92.${k}.2`, rogue: `10.92.${k}.3` },
+      dir,
+      turnSecret,
+      internalKey,
+      namespace: 'osfutest',
+      secretFile: join(dir, 'turn_secret'),
+      keyFile: join(dir, 'internal_key'),
+      turnUrls: [`turn:10.91.${k}.1:3478?transport=udp`],
+    };
+  }
+
+  /** Creates the namespaces and links. */
+  up(): this {
+    const { ns, addr } = this.topo;
+    const short = `${process.pid % 100000}${counter}`;
+    const vethCT = [`oc${short}a`, `oc${short}b`];
+    const vethTS = [`os${short}a`, `os${short}b`];
+    for (const name of Object.values(ns)) {
+      ip('netns', 'add', name);
+      this.created.push(name);
+      ip('-n', name, 'link', 'set', 'lo', 'up');
+    }
+    ip('link', 'add', vethCT[0], 'netns', ns.client, 'type', 'veth', 'peer', 'name', vethCT[1], 'netns', ns.turn);
+    ip('link', 'add', vethTS[0], 'netns', ns.turn, 'type', 'veth', 'peer', 'name', vethTS[1], 'netns', ns.sfu);
+    ip('-n', ns.client, 'addr', 'add', `${addr.client}/24`, 'dev', vethCT[0]);
+    ip('-n', ns.turn, 'addr', 'add', `${addr.turnPublic}/24`, 'dev', vethCT[1]);
+    ip('-n', ns.turn, 'addr', 'add', `${addr.turnInternal}/24`, 'dev', vethTS[0]);
+    ip('-n', ns.sfu, 'addr', 'add', `${addr.sfu}/24`, 'dev', vethTS[1]);
+    ip('-n', ns.sfu, 'addr', 'add', `${addr.rogue}/24`, 'dev', vethTS[1]);
+    for (const [n, dev] of [[ns.client, vethCT[0]], [ns.turn, vethCT[1]], [ns.turn, vethTS[0]], [ns.sfu, vethTS[1]]]) {
+      ip('-n', n, 'link', 'set', dev, 'up');
+    }
+    execFileSync('ip', ['netns', 'exec', ns.turn, 'sysctl', '-qw', 'net.ipv4.ip_forward=0']);
+    return this;
+  }
+
+  /** Spawns a process inside a namespace; its output goes to a log file in the lab dir. */
+  spawnIn(nsName: string, name: string, argv: string[], opts: { stdio?: 'pipe' | 'log'; env?: NodeJS.ProcessEnv } = {}): ChildProcess {
+    const log = join(this.topo.dir, `${name}.log`);
+    const out = opts.stdio === 'pipe' ? 'pipe' : openSync(log, 'a');
+    const err = opts.stdio === 'pipe' ? openSync(log, 'a') : out;
+    const proc = spawn('ip', ['netns', 'exec', nsName, ...argv], {
+      cwd: REPO,
+      stdio: ['pipe', out, err],
+      env: { ...process.env, ...opts.env },
+    });
+    this.procs.push({ name, proc, log });
+    return proc;
+  }
+
+  logOf(name: string): string {
+    const p = this.procs.find((x) => x.name === name);
+    return p && existsSync(p.log) ? readFileSync(p.log, 'utf8') : '';
+  }
+
+  /** coturn in the turn namespace: public listener, internal relay, private peers denied but the SFU. */
+  startCoturn(extraAllowed: string[] = []): ChildProcess {
+    requireTool(TURNSERVER, 'coturn');
+    const { addr, dir, turnSecret } = this.topo;
+    const conf = join(dir, 'turnserver.conf');
+    writeFileSync(
+      conf,
+      [
+        `listening-ip=${addr.turnPublic}`,
+        'listening-port=3478',
+        `relay-ip=${addr.turnInternal}`,
+        'min-port=49160',
+        'max-port=49959',
+        'use-auth-secret',
+        `static-auth-secret=${turnSecret}`,
+        'realm=orama.test',
+        'fingerprint',
+        'no-tls',
+        'no-dtls',
+        'no-cli',
+        'no-multicast-peers',
+        'denied-peer-ip=0.0.0.0-0.255.255.255',
+        'denied-peer-ip=10.0.0.0-10.255.255.255',
+        'denied-peer-ip=100.64.0.0-100.127.255.255',
+        'denied-peer-ip=127.0.0.0-127.255.255.255',
+        'denied-peer-ip=169.254.0.0-169.254.255.255',
+        'denied-peer-ip=172.16.0.0-172.31.255.255',
+        'denied-peer-ip=192.168.0.0-192.168.255.255',
+        ...[addr.sfu, ...extraAllowed].map((a) => `allowed-peer-ip=${a}`),
+        `pidfile=${join(dir, 'turnserver.pid')}`,
+        'log-file=stdout',
+        'simple-log',
+        '',
+      ].join('\n'),
+      { mode: 0o600 },
+    );
+    return this.spawnIn(this.topo.ns.turn, 'coturn', [TURNSERVER, '-c', conf]);
+  }
+
+  /** Writes an SFU config file and starts the SFU (src/sfu/main.ts) inside the SFU namespace. */
+  startSfu(name: string, opts: { signalPort: number; mediaPorts: [number, number]; ttl?: number; drainDeadlineS?: number }): { proc: ChildProcess; config: string; url: string } {
+    const { addr, namespace } = this.topo;
+    const config = join(this.topo.dir, `${name}.json`);
+    writeFileSync(
+      config,
+      JSON.stringify(
+        {
+          namespace,
+          listen_ip: addr.sfu,
+          signal_port: opts.signalPort,
+          media_port_min: opts.mediaPorts[0],
+          media_port_max: opts.mediaPorts[1],
+          turn_urls: this.topo.turnUrls,
+          turn_relay_ips: [addr.turnInternal],
+          turn_secret_file: this.topo.secretFile,
+          internal_key_file: this.topo.keyFile,
+          credential_ttl: opts.ttl ?? 600,
+          drain_deadline_s: opts.drainDeadlineS ?? 5,
+        },
+        null,
+        2,
+      ),
+    );
+    const proc = this.spawnIn(this.topo.ns.sfu, name, [...TSX_NODE, 'src/sfu/main.ts', '--config', config]);
+    return { proc, config, url: `http://${addr.sfu}:${opts.signalPort}` };
+  }
+
+  /** The gateway's role for tests: credentials + signaling proxy, in the turn namespace (both addresses). */
+  startGateway(port: number, upstreams: string[]): { proc: ChildProcess; url: string; internalUrl: string } {
+    const { topo } = this;
+    const args = JSON.stringify({
+      port,
+      upstreams,
+      namespace: topo.namespace,
+      key_file: topo.keyFile,
+      secret_file: topo.secretFile,
+      turn_urls: topo.turnUrls,
+    });
+    const proc = this.spawnIn(topo.ns.turn, `gateway-${port}`, [...TSX_NODE, 'test/helpers/sfu-gateway-standin.ts', args]);
+    return { proc, url: `http://${topo.addr.turnPublic}:${port}`, internalUrl: `http://${topo.addr.turnInternal}:${port}` };
+  }
+
+  /** curl from inside a namespace (the test process itself lives in none of them). */
+  curl(nsName: string, url: string, extra: string[] = []): { status: number; body: string } {
+    try {
+      const out = execFileSync('ip', ['netns', 'exec', nsName, 'curl', '-s', '-m', '3', '-w', '\n%{http_code}', ...extra, url], { encoding: 'utf8' });
+      const i = out.lastIndexOf('\n');
+      return { status: Number(out.slice(i + 1)), body: out.slice(0, i) };
+    } catch (error) {
+      const e = error as { stdout?: string; status?: number };
+      return { status: 0, body: `curl exit ${e.status}: ${e.stdout ?? ''}` };
+    }
+  }
+
+  async waitHttp(nsName: string, url: string, timeoutMs = 15000): Promise<void> {
+    const until = Date.now() + timeoutMs;
+    while (Date.now() < until) {
+      if (this.curl(nsName, url).status === 200) return;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    throw new Error(`${url} not up in ${nsName} after ${timeoutMs} ms`);
+  }
+
+  async waitLog(name: string, pattern: RegExp, timeoutMs = 10000): Promise<void> {
+    const until = Date.now() + timeoutMs;
+    while (Date.now() < until) {
+      if (pattern.test(this.logOf(name))) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`${name}: no ${pattern} in log after ${timeoutMs} ms:\n${this.logOf(name).slice(-2000)}`);
+  }
+
+  metric(nsName: string, sfuUrl: string, name: string): number {
+    const body = this.curl(nsName, `${sfuUrl}/metrics`).body;
+    let sum = 0;
+    for (const line of body.split('\n')) if (line.startsWith(`${name}{`)) sum += Number(line.split(' ').pop());
+    return sum;
+  }
+
+  /** Stops what we started (by PID), deletes the namespaces (their veths go with them) and the temp dir. */
+  async destroy(): Promise<void> {
+    for (const { proc } of this.procs.reverse()) {
+      if (proc.exitCode === null && proc.signalCode === null && proc.pid) {
+        try {
+          process.kill(proc.pid, 'SIGKILL');
+        } catch {}
+      }
+    }
+    await new Promise((r) => setTimeout(r, 100));
+    for (const name of this.created.reverse()) {
+      try {
+        ip('netns', 'del', name);
+      } catch {}
+    }
+    rmSync(this.topo.dir, { recursive: true, force: true });
+  }
+}

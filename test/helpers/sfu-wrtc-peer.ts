@@ -1,0 +1,261 @@
+// A Node WebRTC peer (@roamhq/wrtc = libwebrtc) for SFU tests and the benchmark, run inside the
+// client namespace. It follows the seed's client flow: credentials from the gateway, signaling
+// WebSocket, one RTCPeerConnection, polite side of perfect negotiation.
+// argv[2]: JSON PeerOptions. Events are JSON lines on stdout; commands JSON lines on stdin:
+//   {"cmd":"stats"} -> {"event":"stats",...}   {"cmd":"send","text":"..."}   {"cmd":"leave"}
+import { createRequire } from 'node:module';
+import { createInterface } from 'node:readline';
+import WebSocket from 'ws';
+
+const require = createRequire(import.meta.url);
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+const wrtc: any = require('@roamhq/wrtc');
+
+interface PeerOptions {
+  gateway: string;
+  room: string;
+  name: string;
+  publish?: boolean;
+  width?: number;
+  height?: number;
+  fps?: number;
+  /** 'relay' (the product), 'all' (host/srflx/relay offered), 'host-only' (no TURN at all). */
+  policy?: 'relay' | 'all' | 'host-only';
+  /** Reconnect through the gateway on server-draining. */
+  reconnect?: boolean;
+}
+
+const opts = JSON.parse(process.argv[2]) as PeerOptions;
+const emit = (event: string, fields: Record<string, unknown> = {}) => process.stdout.write(JSON.stringify({ event, t: Date.now(), ...fields }) + '\n');
+const start = Date.now();
+
+// ---- media sources (shared by successive connections) ----
+const width = opts.width ?? 320;
+const height = opts.height ?? 240;
+let videoTrack: unknown;
+let audioTrack: unknown;
+const timers: NodeJS.Timeout[] = [];
+if (opts.publish) {
+  const videoSource = new wrtc.nonstandard.RTCVideoSource();
+  videoTrack = videoSource.createTrack();
+  const frame = new Uint8ClampedArray(width * height * 1.5);
+  let n = 0;
+  timers.push(
+    setInterval(() => {
+      n++;
+      // a moving bright bar on grey: cheap, and never a static image the encoder could skip
+      frame.fill(90, 0, width * height);
+      const x0 = (n * 8) % width;
+      for (let y = 0; y < height; y++) frame.fill(235, y * width + x0, y * width + Math.min(width, x0 + 24));
+      frame.fill(128, width * height);
+      videoSource.onFrame({ width, height, data: frame });
+    }, 1000 / (opts.fps ?? 15)),
+  );
+  const audioSource = new wrtc.nonstandard.RTCAudioSource();
+  audioTrack = audioSource.createTrack();
+  const samples = new Int16Array(480);
+  let phase = 0;
+  timers.push(
+    setInterval(() => {
+      for (let i = 0; i < samples.length; i++) samples[i] = Math.round(8000 * Math.sin((phase++ * 2 * Math.PI * 440) / 48000));
+      audioSource.onData({ samples, sampleRate: 48000, bitsPerSample: 16, channelCount: 1, numberOfFrames: 480 });
+    }, 10),
+  );
+}
+
+// ---- receive-side counters, per remote peer (msid stream id = publishing peer id) ----
+const received: Record<string, { frames: number; firstFrameAt?: number; audioFrames: number; audioEnergy: number }> = {};
+const sinks: { stop(): void }[] = [];
+let joinedAt = 0;
+
+function counters(peer: string) {
+  return (received[peer] ??= { frames: 0, audioFrames: 0, audioEnergy: 0 });
+}
+
+let session: Session | undefined;
+let turn: { urls: string[]; username: string; credential: string } | undefined;
+
+class Session {
+  ws: WebSocket;
+  pc: any;
+  queuedRemote: any[] = [];
+  queuedLocal: unknown[] = [];
+  joined = false;
+  peerId = '';
+  channel: any;
+  closed = false;
+
+  constructor() {
+    const iceServers = opts.policy === 'host-only' || !turn ? [] : [{ urls: turn.urls, username: turn.username, credential: turn.credential }];
+    this.pc = new wrtc.RTCPeerConnection({ iceServers, iceTransportPolicy: opts.policy === 'relay' || !opts.policy ? 'relay' : 'all' });
+    this.channel = this.pc.createDataChannel('chat');
+    this.channel.onmessage = (e: { data: string }) => emit('data', { text: String(e.data) });
+    if (opts.publish) {
+      this.pc.addTransceiver(videoTrack, { direction: 'sendonly' });
+      this.pc.addTransceiver(audioTrack, { direction: 'sendonly' });
+    }
+    this.pc.onicecandidate = (e: { candidate: { toJSON(): unknown } | null }) => {
+      const candidate = e.candidate ? e.candidate.toJSON() : null;
+      if (this.joined) this.send({ type: 'ice-candidate', candidate });
+      else this.queuedLocal.push(candidate);
+    };
+    this.pc.onconnectionstatechange = () => emit('pc-state', { state: this.pc.connectionState });
+    this.pc.ontrack = (e: { track: any; streams: { id: string }[] }) => {
+      const from = e.streams[0]?.id ?? 'unknown';
+      const c = counters(from);
+      if (e.track.kind === 'video') {
+        const sink = new wrtc.nonstandard.RTCVideoSink(e.track);
+        sink.onframe = () => {
+          if (c.frames++ === 0) {
+            c.firstFrameAt = Date.now();
+            emit('first-frame', { from, ms: Date.now() - joinedAt });
+          }
+        };
+        sinks.push(sink);
+      } else {
+        const sink = new wrtc.nonstandard.RTCAudioSink(e.track);
+        sink.ondata = (d: { samples: Int16Array }) => {
+          c.audioFrames++;
+          let sum = 0;
+          for (const s of d.samples) sum += s * s;
+          c.audioEnergy += sum / d.samples.length / 32768 / 32768;
+        };
+        sinks.push(sink);
+      }
+    };
+    const wsUrl = `${opts.gateway.replace(/^http/, 'ws')}/v1/webrtc/signal?room=${encodeURIComponent(opts.room)}`;
+    this.ws = new WebSocket(wsUrl, ['Bearer', 'test-jwt']);
+    this.ws.on('open', () => this.send({ type: 'join', room: opts.room, display: { name: opts.name } }));
+    this.ws.on('message', (data) => {
+      const msg = JSON.parse(data.toString());
+      this.onMessage(msg).catch((e: Error) => emit('negotiation-error', { type: msg.type, message: e.message }));
+    });
+    this.ws.on('close', (code) => emit('ws-closed', { code }));
+    this.ws.on('error', (e) => emit('ws-error', { message: e.message }));
+  }
+
+  send(message: unknown) {
+    if (this.ws.readyState === this.ws.OPEN) this.ws.send(JSON.stringify(message));
+  }
+
+  async onMessage(msg: any) {
+    switch (msg.type) {
+      case 'joined': {
+        this.joined = true;
+        this.peerId = msg.peer_id;
+        joinedAt = Date.now();
+        emit('joined', { peer_id: msg.peer_id, peers: msg.peers.length });
+        for (const c of this.queuedLocal.splice(0)) this.send({ type: 'ice-candidate', candidate: c });
+        const offer = await this.pc.createOffer();
+        await this.pc.setLocalDescription(offer);
+        this.send({ type: 'offer', sdp: this.pc.localDescription.sdp });
+        break;
+      }
+      case 'offer': {
+        if (this.pc.signalingState !== 'stable') await this.pc.setLocalDescription({ type: 'rollback' });
+        await this.pc.setRemoteDescription({ type: 'offer', sdp: msg.sdp });
+        await this.flushRemote();
+        const answer = await this.pc.createAnswer();
+        await this.pc.setLocalDescription(answer);
+        this.send({ type: 'answer', sdp: this.pc.localDescription.sdp });
+        break;
+      }
+      case 'answer':
+        await this.pc.setRemoteDescription({ type: 'answer', sdp: msg.sdp });
+        await this.flushRemote();
+        break;
+      case 'ice-candidate':
+        if (!msg.candidate) break;
+        if (this.pc.remoteDescription) await this.pc.addIceCandidate(msg.candidate).catch((e: Error) => emit('candidate-error', { message: e.message }));
+        else this.queuedRemote.push(msg.candidate);
+        break;
+      case 'turn-credentials':
+      case 'refresh-credentials':
+        emit(msg.type, { username: msg.username, ttl: msg.ttl, expires_in_s: Number(msg.username.split(':')[0]) - Date.now() / 1000 });
+        turn = { urls: msg.urls, username: msg.username, credential: msg.credential };
+        if (msg.type === 'refresh-credentials' && opts.policy !== 'host-only') {
+          const config = this.pc.getConfiguration();
+          this.pc.setConfiguration({ ...config, iceServers: [{ urls: msg.urls, username: msg.username, credential: msg.credential }] });
+        }
+        break;
+      case 'server-draining':
+        emit('server-draining', { deadline_s: msg.deadline_s });
+        if (opts.reconnect) {
+          this.close();
+          session = new Session();
+        }
+        break;
+      default:
+        emit(msg.type, msg.type === 'error' ? { code: msg.code, message: msg.message } : { peer_id: msg.peer_id });
+    }
+  }
+
+  async flushRemote() {
+    for (const c of this.queuedRemote.splice(0)) await this.pc.addIceCandidate(c).catch(() => {});
+  }
+
+  async stats() {
+    const report = await this.pc.getStats();
+    let selected: { local?: string; remote?: string; state?: string } | undefined;
+    const byId = new Map<string, any>();
+    report.forEach((s: any) => byId.set(s.id, s));
+    let inboundVideoPackets = 0;
+    let inboundAudioPackets = 0;
+    let packetsLost = 0;
+    let framesDecoded = 0;
+    for (const s of byId.values()) {
+      if (s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded') {
+        selected = { local: byId.get(s.localCandidateId)?.candidateType, remote: byId.get(s.remoteCandidateId)?.candidateType, state: s.state };
+      }
+      if (s.type === 'inbound-rtp') {
+        if (s.kind === 'video') {
+          inboundVideoPackets += s.packetsReceived ?? 0;
+          framesDecoded += s.framesDecoded ?? 0;
+        } else inboundAudioPackets += s.packetsReceived ?? 0;
+        packetsLost += s.packetsLost ?? 0;
+      }
+    }
+    return { peer_id: this.peerId, connection: this.pc.connectionState, selected, inboundVideoPackets, inboundAudioPackets, packetsLost, framesDecoded, received };
+  }
+
+  close() {
+    if (this.closed) return;
+    this.closed = true;
+    this.send({ type: 'leave' });
+    this.ws.close();
+    this.pc.close();
+  }
+}
+
+async function main() {
+  if (opts.policy !== 'host-only') {
+    const res = await fetch(`${opts.gateway}/v1/webrtc/turn/credentials`, { method: 'POST', headers: { authorization: 'Bearer test-jwt' } });
+    if (!res.ok) throw new Error(`credentials: HTTP ${res.status}`);
+    turn = (await res.json()) as typeof turn;
+  }
+  session = new Session();
+}
+
+const rl = createInterface({ input: process.stdin });
+rl.on('line', async (line) => {
+  const cmd = JSON.parse(line) as { cmd: string; text?: string; id?: number };
+  if (cmd.cmd === 'stats') emit('stats', { id: cmd.id, ...(session ? await session.stats() : {}) });
+  if (cmd.cmd === 'send') {
+    const ok = session?.channel?.readyState === 'open';
+    if (ok) session!.channel.send(cmd.text);
+    emit('sent', { id: cmd.id, ok });
+  }
+  if (cmd.cmd === 'leave') {
+    session?.close();
+    for (const t of timers) clearInterval(t);
+    for (const s of sinks) s.stop();
+    emit('left', { id: cmd.id });
+    setTimeout(() => process.exit(0), 100);
+  }
+});
+rl.on('close', () => process.exit(0));
+
+main().catch((e) => {
+  emit('fatal', { message: (e as Error).message, after_ms: Date.now() - start });
+  process.exit(1);
+});
