@@ -11,6 +11,9 @@ import { ensureIdentity, ensureOverlay, isRunning, launcherPid, nspawnPid, owned
 import { ensureClientKey, sshRun, waitForSsh, writeKnownHosts, type ExecResult } from './ssh.ts';
 import { writeInventory } from './inventory.ts';
 import { mountsUnder, umountUnder } from './host.ts';
+import { withLock } from './lock.ts';
+
+const locked = <T>(c: ClusterConfig, what: string, fn: () => Promise<T>) => withLock(`${c.stateDir}.lock`, `cluster "${c.name}" ${what}`, fn);
 
 export type Log = (msg: string) => void;
 const quiet: Log = () => {};
@@ -51,6 +54,10 @@ export async function checkPrerequisites(): Promise<void> {
 export async function clusterUp(opts: ClusterOptions = {}, log: Log = quiet): Promise<ClusterInfo> {
   const c = clusterConfig(opts);
   await checkPrerequisites();
+  return locked(c, 'up', () => up(c, log));
+}
+
+async function up(c: ClusterConfig, log: Log): Promise<ClusterInfo> {
   mkdirSync(c.stateDir, { recursive: true });
   const nodes = nodeConfigs(c);
   const tarball = await ensureImage(c, log);
@@ -110,14 +117,18 @@ function existingNodes(c: ClusterConfig): NodeConfig[] {
 
 export async function clusterDown(opts: ClusterOptions & { wipe?: boolean } = {}, log: Log = quiet): Promise<void> {
   const c = clusterConfig(opts);
+  await locked(c, 'down', () => down(c, !!opts.wipe, log));
+}
+
+async function down(c: ClusterConfig, wipe: boolean, log: Log): Promise<void> {
   const nodes = existingNodes(c);
   await Promise.all(nodes.map((n) => stopNode(n)));
   removeOwnedCgroups(c);
   await umountUnder(c.stateDir);
   await removeNetwork(c);
   await removeFirewall(c);
-  if (opts.wipe) rmSync(c.stateDir, { recursive: true, force: true });
-  log(`cluster "${c.name}" down${opts.wipe ? ' and wiped (image cache kept)' : ''}`);
+  if (wipe) rmSync(c.stateDir, { recursive: true, force: true });
+  log(`cluster "${c.name}" down${wipe ? ' and wiped (image cache kept)' : ''}`);
 }
 
 /** What the host still holds for this cluster; all empty after `down`. */
@@ -147,34 +158,39 @@ export async function clusterStatus(opts: ClusterOptions = {}): Promise<NodeStat
 }
 
 export async function stopClusterNode(index: number, opts: ClusterOptions = {}): Promise<void> {
-  await stopNode(nodeConfig(clusterConfig(opts), index));
+  const c = clusterConfig(opts);
+  await locked(c, `stop node${index}`, () => stopNode(nodeConfig(c, index)));
 }
 
 export async function startClusterNode(index: number, opts: ClusterOptions = {}): Promise<void> {
   const c = clusterConfig(opts);
   const n = nodeConfig(c, index);
-  if (!mountsUnder(n.root).includes(n.root) || !existsSync(join(n.dir, 'identity'))) {
-    throw new Error(`${n.name}: not set up (no overlay at ${n.root}); run \`cluster up\` first`);
-  }
-  await ensureNodeNet(c, n);
-  await startNode(n);
-  await waitForSsh(c, n);
+  await locked(c, `start ${n.name}`, async () => {
+    if (!mountsUnder(n.root).includes(n.root) || !existsSync(join(n.dir, 'identity'))) {
+      throw new Error(`${n.name}: not set up (no overlay at ${n.root}); run \`cluster up\` first`);
+    }
+    await ensureNodeNet(c, n);
+    await startNode(n);
+    await waitForSsh(c, n);
+  });
 }
 
 /** `systemctl reboot` inside the node, then waits until the launcher has booted it again. */
 export async function rebootClusterNode(index: number, opts: ClusterOptions = {}): Promise<void> {
   const c = clusterConfig(opts);
   const n = nodeConfig(c, index);
-  const before = nspawnPid(n);
-  if (!before) throw new Error(`${n.name}: not running`);
-  await sshRun(c, n, 'systemctl reboot', 'root', 10_000);
-  const deadline = Date.now() + 60_000;
-  while (nspawnPid(n) === before || !nspawnPid(n)) {
-    if (!launcherPid(n)) throw new Error(`${n.name}: launcher exited instead of rebooting; see ${n.dir}/console.log`);
-    if (Date.now() > deadline) throw new Error(`${n.name}: did not reboot within 60s; see ${n.dir}/console.log`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  await waitForSsh(c, n);
+  await locked(c, `reboot ${n.name}`, async () => {
+    const before = nspawnPid(n);
+    if (!before) throw new Error(`${n.name}: not running`);
+    await sshRun(c, n, 'systemctl reboot', 'root', 10_000);
+    const deadline = Date.now() + 60_000;
+    while (nspawnPid(n) === before || !nspawnPid(n)) {
+      if (!launcherPid(n)) throw new Error(`${n.name}: launcher exited instead of rebooting; see ${n.dir}/console.log`);
+      if (Date.now() > deadline) throw new Error(`${n.name}: did not reboot within 60s; see ${n.dir}/console.log`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await waitForSsh(c, n);
+  });
 }
 
 /** For other test suites: the cluster, brought up if it is not (fast when it already is). */
