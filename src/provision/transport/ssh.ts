@@ -5,6 +5,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Host } from '../inventory.ts';
 import { checkHostKey } from './known-hosts.ts';
+import { ShellSession } from './session.ts';
 import { DEFAULT_COMMAND_TIMEOUT_MS, UnreachableError, withBecome, type ExecOptions, type ExecResult, type Transport } from './transport.ts';
 
 export interface SshOptions {
@@ -12,9 +13,13 @@ export interface SshOptions {
   connectTimeoutMs?: number;
 }
 
+/** Payloads above this go through their own exec channel instead of the framed session. */
+const SESSION_MAX_STDIN = 512 * 1024;
+
 export class SshTransport implements Transport {
   #client?: Client;
   #connecting?: Promise<void>;
+  #sessions = new Map<boolean, Promise<ShellSession>>();
 
   constructor(readonly host: Host, private opts: SshOptions = {}) {}
 
@@ -60,8 +65,33 @@ export class SshTransport implements Transport {
     });
   }
 
+  /** One persistent shell per privilege level (plain, or through sudo for `become`). */
+  #session(become: boolean): Promise<ShellSession> {
+    let s = this.#sessions.get(become);
+    if (!s) {
+      s = new Promise<ShellSession>((resolve, reject) => {
+        const shell = become && this.host.user !== 'root' ? 'sudo -n sh' : 'sh';
+        this.#client!.exec(shell, (err, channel) => {
+          if (err) return reject(new UnreachableError(this.host.name, `ssh session on ${this.host.address}: ${err.message}`));
+          resolve(new ShellSession(channel, () => this.#sessions.delete(become)));
+        });
+      });
+      this.#sessions.set(become, s);
+    }
+    return s;
+  }
+
   async exec(script: string, opts: ExecOptions = {}): Promise<ExecResult> {
     await this.connect();
+    const become = opts.become ?? false;
+    if (!opts.stdin || Buffer.byteLength(opts.stdin) <= SESSION_MAX_STDIN) {
+      const session = await this.#session(become);
+      if (!session.closed) return session.exec(script, opts.stdin, opts.timeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS);
+    }
+    return this.#execChannel(script, opts);
+  }
+
+  #execChannel(script: string, opts: ExecOptions): Promise<ExecResult> {
     const c = this.#client!;
     const cmd = withBecome(script, opts.become ?? false, this.host.user);
     return new Promise((resolve, reject) => {
@@ -90,6 +120,8 @@ export class SshTransport implements Transport {
   }
 
   async close(): Promise<void> {
+    for (const s of this.#sessions.values()) (await s.catch(() => undefined))?.close();
+    this.#sessions.clear();
     this.#client?.end();
     this.#client = undefined;
   }
