@@ -9,7 +9,7 @@ import { ensureBridges, ensureNodeNet, ownedNetwork, removeNetwork } from './net
 import { ensureFirewall, removeFirewall, taggedRules } from './firewall.ts';
 import { ensureIdentity, ensureOverlay, isRunning, launcherPid, nspawnPid, ownedCgroups, removeOwnedCgroups, startNode, stopNode, writeNodeFiles } from './node.ts';
 import { ensureClientKey, sshRun, waitForSsh, writeKnownHosts, type ExecResult } from './ssh.ts';
-import { writeInventory } from './inventory.ts';
+import { inventoryPath, writeInventory } from './inventory.ts';
 import { mountsUnder, umountUnder } from './host.ts';
 import { withLock } from './lock.ts';
 
@@ -127,7 +127,11 @@ async function down(c: ClusterConfig, wipe: boolean, log: Log): Promise<void> {
   await umountUnder(c.stateDir);
   await removeNetwork(c);
   await removeFirewall(c);
-  if (wipe) rmSync(c.stateDir, { recursive: true, force: true });
+  if (wipe) {
+    rmSync(c.stateDir, { recursive: true, force: true });
+    // Its key and known_hosts are gone: an inventory pointing at them would only mislead.
+    rmSync(inventoryPath(c), { force: true });
+  }
   log(`cluster "${c.name}" down${wipe ? ' and wiped (image cache kept)' : ''}`);
 }
 

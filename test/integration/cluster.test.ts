@@ -11,6 +11,7 @@ import { imagePath } from '../../src/cluster/image.ts';
 import { clusterConfig, nodeConfig } from '../../src/cluster/config.ts';
 import { nspawnPid } from '../../src/cluster/node.ts';
 import { eventually, exitCode, onNode } from '../lib/cluster-shell.ts';
+import { hostTraces } from '../lib/host-traces.ts';
 
 const NODES = ['node1', 'node2', 'node3'];
 const seconds = (t0: number) => ((Date.now() - t0) / 1000).toFixed(1);
@@ -140,6 +141,7 @@ t.test('test cluster', async (t) => {
     t.comment(`down in ${seconds(t1)}s`);
     const left = await clusterLeftovers();
     t.same(left, { processes: [], mounts: [], netns: [], links: [], cgroups: [], firewall: [] }, 'no process, mount, netns, link, cgroup or rule left');
+    t.same(await hostTraces(c), [], 'nothing of the cluster in ip link/netns, /proc/mounts, iptables-save, cgroupfs, ps');
     t1 = Date.now();
     cluster = await clusterUp();
     t.comment(`up (cached image, existing overlays) in ${seconds(t1)}s`);
@@ -152,6 +154,7 @@ t.test('test cluster', async (t) => {
     t.notOk(existsSync(clusterConfig().stateDir), 'state dir removed');
     t.ok(existsSync(imagePath(clusterConfig())), 'image cache kept');
     t.same(await clusterLeftovers(), { processes: [], mounts: [], netns: [], links: [], cgroups: [], firewall: [] });
+    t.same(await hostTraces(c), [], 'nothing of the cluster left on the host');
     const t1 = Date.now();
     cluster = await clusterUp();
     t.comment(`up from a wiped state (cached image) in ${seconds(t1)}s`);
