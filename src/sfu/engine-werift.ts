@@ -275,9 +275,10 @@ export class WeriftEngine implements MediaEngine {
   private readonly counters: EngineTotals = { bytesIn: 0, packetsIn: 0, bytesOut: 0, packetsOut: 0 };
 
   constructor(private readonly options: EngineOptions) {
-    // werift silently falls back to every interface when the configured one is missing: refuse.
-    const present = Object.values(networkInterfaces()).some((list) => list?.some((a) => a.address === options.listenIp));
-    if (!present) throw new Error(`listen_ip ${options.listenIp} is not an address of this host`);
+    // werift gathers only non-internal addresses and, when iceInterfaceAddresses matches none of
+    // them, silently falls back to EVERY interface. Refuse such a listen_ip (missing, loopback).
+    const usable = Object.values(networkInterfaces()).some((list) => list?.some((a) => a.address === options.listenIp && !a.internal));
+    if (!usable) throw new Error(`listen_ip ${options.listenIp} is not a non-loopback address of this host`);
   }
 
   createConnection(): EngineConnection {

@@ -43,7 +43,8 @@ export class Peer {
 
   onInboundTrack: (track: InboundTrack) => void = () => {};
   onData: (label: string, data: string | Buffer) => void = () => {};
-  onConnectionLost: (state: string) => void = () => {};
+  /** The media connection failed. The peer stays: its client may restart ICE or leave. */
+  onConnectionFailed: () => void = () => {};
 
   constructor(
     readonly id: string,
@@ -57,7 +58,7 @@ export class Peer {
     connection.onInboundTrack = (track) => this.onInboundTrack(track);
     connection.onData = (label, data) => this.onData(label, data);
     connection.onStateChange = (state) => {
-      if (state === 'failed' || state === 'closed') this.onConnectionLost(state);
+      if (state === 'failed') this.onConnectionFailed();
     };
   }
 
@@ -86,16 +87,22 @@ export class Peer {
   startCredentials(): void {
     const credentials = this.deps.issueCredentials();
     this.send({ type: 'turn-credentials', ...credentials });
-    this.scheduleRefresh(credentials.ttl);
+    this.scheduleRefresh(credentials);
   }
 
-  private scheduleRefresh(ttl: number): void {
+  /**
+   * At 80% of the TTL — measured back from the expiry in the username, which is whole seconds
+   * (issued at a fraction of a second, the credentials live up to 1 s less than the TTL).
+   */
+  private scheduleRefresh(current: TurnCredentials): void {
+    const expiryMs = Number(current.username.split(':')[0]) * 1000;
+    const delay = Math.max(0, Math.min(refreshDelayMs(current.ttl), expiryMs - Date.now() - (current.ttl * 1000 - refreshDelayMs(current.ttl))));
     this.refreshTimer = setTimeout(() => {
       const credentials = this.deps.issueCredentials();
       this.deps.metrics.credentialRefreshes++;
       this.send({ type: 'refresh-credentials', ...credentials });
-      this.scheduleRefresh(credentials.ttl);
-    }, refreshDelayMs(ttl));
+      this.scheduleRefresh(credentials);
+    }, delay);
     this.refreshTimer.unref();
   }
 

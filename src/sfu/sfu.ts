@@ -60,8 +60,7 @@ export class Sfu {
       policy: this.policy,
       issueCredentials: () => this.issueCredentials(),
     });
-    const joinedRoom = room;
-    peer.onConnectionLost = (state) => void this.leave(joinedRoom, peer, `media connection ${state}`);
+    peer.onConnectionFailed = () => this.log('media-failed', { room: roomName, peer: peer.id });
     room.join(peer);
     this.log('peer-joined', { room: roomName, peer: peer.id, subject: info.subject });
     peer.startCredentials();

@@ -64,7 +64,7 @@ export const ERROR_CODES = [
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
 // ---- JSON schemas (ajv, draft-07) ----
-const sdp = { type: 'string', minLength: 1, maxLength: MAX_MESSAGE_BYTES };
+const sdp = { type: 'string', minLength: 1, maxLength: MAX_MESSAGE_BYTES, pattern: '^v=0\\r?\\n' };
 const display = {
   type: 'object',
   additionalProperties: false,

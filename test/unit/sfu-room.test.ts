@@ -1,0 +1,251 @@
+// The SFU's signaling state machine over a real WebSocket on 127.0.0.1 (real werift engine, no
+// media): auth, join/joined/peer-joined/peer-left, errors that never kill the connection, rate
+// and size bounds, credentials and their refresh, offer/answer, draining, health and metrics.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { networkInterfaces, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { RTCPeerConnection } from 'werift';
+import WebSocket from 'ws';
+import { resolveSfuConfig } from '../../src/sfu/config.ts';
+import { startSfu, type RunningSfu } from '../../src/sfu/server.ts';
+import { turnCredential } from '../../src/webrtc/credentials.ts';
+import type { ServerMessage } from '../../src/webrtc/protocol.ts';
+
+// werift never gathers on loopback (and would then bind every interface), so the SFU refuses
+// 127.0.0.1: these tests use this host's own first non-loopback IPv4 address; traffic to it
+// stays inside the kernel.
+const hostIp = Object.values(networkInterfaces())
+  .flat()
+  .find((a) => a && a.family === 'IPv4' && !a.internal)?.address;
+if (!hostIp) throw new Error('no non-loopback IPv4 address on this host: the SFU needs one to bind');
+
+const dir = mkdtempSync(join(tmpdir(), 'osfu-unit-'));
+writeFileSync(join(dir, 'secret'), 'unit-turn-secret');
+writeFileSync(join(dir, 'key'), 'unit-internal-key');
+
+async function start(overrides: Record<string, unknown> = {}): Promise<RunningSfu> {
+  const config = resolveSfuConfig({
+    namespace: 'unitns',
+    listen_ip: hostIp!,
+    signal_port: 0,
+    media_port_min: 39100,
+    media_port_max: 39199,
+    turn_urls: ['turn:127.0.0.1:3478?transport=udp'],
+    turn_relay_ips: ['127.0.0.2'],
+    turn_secret_file: join(dir, 'secret'),
+    internal_key_file: join(dir, 'key'),
+    drain_deadline_s: 5,
+    ...overrides,
+  });
+  return startSfu(config);
+}
+
+class Client {
+  readonly messages: ServerMessage[] = [];
+  private waiters: (() => void)[] = [];
+  closed?: number;
+  constructor(readonly ws: WebSocket) {
+    ws.on('message', (data) => {
+      this.messages.push(JSON.parse(data.toString()));
+      this.waiters.splice(0).forEach((w) => w());
+    });
+    ws.on('close', (code) => {
+      this.closed = code;
+      this.waiters.splice(0).forEach((w) => w());
+    });
+  }
+  static async open(sfu: RunningSfu, room = 'r1', headers: Record<string, string> = { 'x-orama-internal-key': 'unit-internal-key' }): Promise<Client> {
+    const ws = new WebSocket(`ws://${hostIp}:${sfu.address.port}/signal?room=${room}`, { headers });
+    const client = new Client(ws);
+    await new Promise((resolve, reject) => {
+      ws.once('open', resolve);
+      ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+      ws.once('error', reject);
+    });
+    return client;
+  }
+  send(message: unknown): void {
+    this.ws.send(typeof message === 'string' ? message : JSON.stringify(message));
+  }
+  async next<T extends ServerMessage['type']>(type: T, pred: (m: Extract<ServerMessage, { type: T }>) => boolean = () => true, timeoutMs = 5000): Promise<Extract<ServerMessage, { type: T }>> {
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      const i = this.messages.findIndex((m) => m.type === type && pred(m as Extract<ServerMessage, { type: T }>));
+      if (i >= 0) return this.messages.splice(i, 1)[0] as Extract<ServerMessage, { type: T }>;
+      if (Date.now() > until) throw new Error(`no ${type} within ${timeoutMs} ms; have ${JSON.stringify(this.messages.map((m) => m.type))}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 100);
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+  async error(code: string) {
+    return this.next('error', (m) => m.code === code);
+  }
+}
+
+const get = async (sfu: RunningSfu, path: string) => {
+  const res = await fetch(`http://${hostIp}:${sfu.address.port}${path}`);
+  return { status: res.status, body: await res.text() };
+};
+
+t.test('upgrade needs the internal key and the right namespace', async (t) => {
+  const sfu = await start();
+  t.teardown(() => sfu.close());
+  await t.rejects(Client.open(sfu, 'r1', {}), /HTTP 401/);
+  await t.rejects(Client.open(sfu, 'r1', { 'x-orama-internal-key': 'wrong-key-of-same-len' }), /HTTP 401/);
+  await t.rejects(Client.open(sfu, 'r1', { 'x-orama-internal-key': 'unit-internal-key', 'x-orama-namespace': 'other' }), /HTTP 403/);
+  await t.rejects(Client.open(sfu, 'bad%20room'), /HTTP 400/);
+});
+
+t.test('join, peers, credentials, errors, leave', async (t) => {
+  const sfu = await start();
+  t.teardown(() => sfu.close());
+  const a = await Client.open(sfu, 'r1', { 'x-orama-internal-key': 'unit-internal-key', 'x-orama-subject': 'user-a' });
+  a.send({ type: 'offer', sdp: 'v=0\r\n' });
+  await a.error('not_joined');
+  a.send({ type: 'join', room: 'r1', display: { name: 'A' } });
+  const joined = await a.next('joined');
+  t.equal(joined.protocol_version, 1);
+  t.same(joined.peers, []);
+  const creds = await a.next('turn-credentials');
+  t.match(creds.username, /^\d+:unitns$/);
+  t.equal(creds.credential, turnCredential('unit-turn-secret', creds.username), 'credential is HMAC of the username');
+  t.ok(Number(creds.username.split(':')[0]) - Date.now() / 1000 > 590, 'expiry about 600 s ahead');
+
+  const b = await Client.open(sfu);
+  b.send({ type: 'join', room: 'other-room' });
+  await b.error('invalid_message');
+  b.send({ type: 'join', room: 'r1', display: { name: 'B' } });
+  const joinedB = await b.next('joined');
+  t.same(joinedB.peers, [{ peer_id: joined.peer_id, display: { name: 'A' }, subject: 'user-a' }], 'B sees A');
+  const pj = await a.next('peer-joined');
+  t.equal(pj.peer_id, joinedB.peer_id);
+  b.send({ type: 'join', room: 'r1' });
+  await b.error('already_joined');
+
+  // junk never closes the connection
+  b.send('{nope');
+  await b.error('bad_json');
+  b.send({ type: 'teleport' });
+  await b.error('unknown_type');
+  b.send({ type: 'offer' });
+  await b.error('invalid_message');
+  b.send({ type: 'offer', sdp: 'x'.repeat(70 * 1024) });
+  await b.error('too_large');
+  b.send({ type: 'answer', sdp: 'v=0\r\n' });
+  await b.error('invalid_message');
+  b.send({ type: 'offer', sdp: 'this is not sdp' });
+  await b.error('invalid_message');
+  b.send({ type: 'offer', sdp: 'v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 126\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=sendonly\r\na=rtpmap:126 H265/90000\r\n' });
+  await b.error('negotiation_failed');
+  t.equal(b.closed, undefined, 'still connected after bad frames');
+
+  // a host candidate is dropped and counted
+  b.send({ type: 'ice-candidate', candidate: { candidate: 'candidate:1 1 udp 2122260223 192.0.2.7 5000 typ host', sdpMid: '0', sdpMLineIndex: 0 } });
+  await new Promise((r) => setTimeout(r, 100));
+  t.match((await get(sfu, '/metrics')).body, /orama_sfu_dropped_candidates_total\{namespace="unitns",where="signaling"\} 1/);
+  const m = (await get(sfu, '/metrics')).body;
+  t.match(m, /orama_sfu_peers\{namespace="unitns"\} 2/);
+  t.match(m, /orama_sfu_rejected_messages_total\{namespace="unitns",code="bad_json"\} 1/);
+
+  b.send({ type: 'leave' });
+  t.equal((await a.next('peer-left')).peer_id, joinedB.peer_id);
+  t.match((await get(sfu, '/metrics')).body, /orama_sfu_peers\{namespace="unitns"\} 1/);
+  a.ws.close();
+  await new Promise((r) => setTimeout(r, 100));
+  t.match((await get(sfu, '/metrics')).body, /orama_sfu_rooms\{namespace="unitns"\} 0/, 'empty room is gone');
+});
+
+t.test('a real offer (werift client, data channel) gets an answer', async (t) => {
+  const sfu = await start();
+  t.teardown(() => sfu.close());
+  const c = await Client.open(sfu);
+  c.send({ type: 'join', room: 'r1' });
+  await c.next('joined');
+  const pc = new RTCPeerConnection({ iceServers: [], iceInterfaceAddresses: { udp4: hostIp! }, iceUseIpv6: false, icePortRange: [39200, 39210] });
+  t.teardown(() => pc.close());
+  pc.createDataChannel('chat');
+  await pc.setLocalDescription(await pc.createOffer());
+  c.send({ type: 'offer', sdp: pc.localDescription!.sdp });
+  const answer = await c.next('answer');
+  t.match(answer.sdp, /m=application/);
+  const addresses = [...answer.sdp.matchAll(/a=candidate:\S+ \d \S+ \d+ (\S+) (\d+)/g)].map((m) => [m[1], Number(m[2])] as const);
+  for (const [ip, port] of addresses) {
+    t.equal(ip, hostIp, 'SFU candidates only on listen_ip');
+    t.ok(port >= 39100 && port <= 39199, `port ${port} in the media range`);
+  }
+});
+
+t.test('flooding is rate limited, then the connection is closed', async (t) => {
+  const sfu = await start();
+  t.teardown(() => sfu.close());
+  const c = await Client.open(sfu);
+  for (let i = 0; i < 100; i++) c.send({ type: 'leave' });
+  await c.error('rate_limited');
+  t.equal(c.closed, undefined, 'a burst is only throttled');
+  for (let i = 0; i < 400; i++) c.send({ type: 'leave' });
+  await new Promise((r) => setTimeout(r, 300));
+  t.equal(c.closed, 1008, 'a flood closes the connection');
+  t.equal((await get(sfu, '/health')).status, 200, 'server unharmed');
+});
+
+t.test('refresh-credentials at 80% of a short TTL', async (t) => {
+  const sfu = await start({ credential_ttl: 3 });
+  t.teardown(() => sfu.close());
+  const c = await Client.open(sfu);
+  c.send({ type: 'join', room: 'r1' });
+  const first = await c.next('turn-credentials');
+  const t0 = Date.now();
+  const refresh = await c.next('refresh-credentials', () => true, 4000);
+  const elapsed = Date.now() - t0;
+  t.ok(elapsed > 1300 && elapsed < 2500, `after ${elapsed} ms (80% of 3 s, from the whole-second expiry)`);
+  t.ok(Number(first.username.split(':')[0]) * 1000 > Date.now(), 'before the first credentials expire');
+  t.equal(refresh.credential, turnCredential('unit-turn-secret', refresh.username));
+  await c.next('refresh-credentials', () => true, 4000);
+  t.pass('refreshes keep coming');
+});
+
+t.test('draining: announce, 503, refuse joins, finish when peers leave', async (t) => {
+  const sfu = await start();
+  t.teardown(() => sfu.close());
+  const c = await Client.open(sfu);
+  c.send({ type: 'join', room: 'r1' });
+  await c.next('joined');
+  const started = Date.now();
+  const drained = sfu.drain(10);
+  t.equal((await c.next('server-draining')).deadline_s, 10);
+  t.equal((await get(sfu, '/health')).status, 503);
+  const late = await Client.open(sfu);
+  late.send({ type: 'join', room: 'r1' });
+  await late.error('draining');
+  c.ws.close();
+  await drained;
+  t.ok(Date.now() - started < 2000, 'drain ends as soon as the last peer leaves');
+  t.match((await get(sfu, '/metrics')).body, /orama_sfu_refused_joins_total\{namespace="unitns"\} 1/);
+});
+
+t.test('draining ends at the deadline if peers stay', async (t) => {
+  const sfu = await start();
+  t.teardown(() => sfu.close());
+  const c = await Client.open(sfu);
+  c.send({ type: 'join', room: 'r1' });
+  await c.next('joined');
+  const started = Date.now();
+  await sfu.drain(0.5);
+  const took = Date.now() - started;
+  t.ok(took >= 450 && took < 1500, `deadline honoured (${took} ms)`);
+});
+
+t.test('unknown paths 404, /metrics is Prometheus text', async (t) => {
+  const sfu = await start();
+  t.teardown(() => sfu.close());
+  t.equal((await get(sfu, '/nope')).status, 404);
+  const m = await get(sfu, '/metrics');
+  t.match(m.body, /# TYPE orama_sfu_rtp_bytes_out_total counter/);
+  t.match(m.body, /# TYPE orama_sfu_keyframe_requests_total counter/);
+});
