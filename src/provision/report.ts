@@ -3,6 +3,9 @@
 import type { Change } from './modules/module.ts';
 import type { Redactor } from './secret.ts';
 
+/** Plans show diffs up to this many lines unless --diff asks for all (a bundled program is not reviewable). */
+export const DIFF_MAX_LINES = 150;
+
 export type Status = 'ok' | 'changed' | 'failed' | 'skipped' | 'unreachable' | 'rescued' | 'ignored';
 
 export interface HostStats {
@@ -88,7 +91,11 @@ export class Reporter {
     this.write(line);
     for (const c of changes) {
       this.write(`    ${this.paint(c.action, c.action === 'run' ? '!' : c.action)} ${c.resource}${c.detail ? `  (${info.noLog ? '(sensitive)' : c.detail})` : ''}`);
-      if (c.diff && (this.opts.diff || info.planned) && !info.noLog) for (const l of c.diff.split('\n')) this.write(`        ${l}`);
+      if (c.diff && (this.opts.diff || info.planned) && !info.noLog) {
+        const lines = c.diff.split('\n');
+        if (lines.length > DIFF_MAX_LINES && !this.opts.diff) this.write(`        (diff of ${lines.length} lines not shown; --diff shows it)`);
+        else for (const l of lines) this.write(`        ${l}`);
+      }
       else if (c.diff && info.noLog) this.write('        (diff hidden: no_log task)');
     }
   }

@@ -96,6 +96,7 @@ export class Runner {
   }
 
   private async runPlay(play: Play) {
+    if (isTemplated(play.name)) play = { ...play, name: String(renderString(play.name, reveal(this.extra) as object, play.place)) };
     for (const r of play.roles) this.o.redactor.collect(r.defaults);
     this.o.redactor.collect(play.vars);
     let hosts = this.o.inventory.select(play.hosts, `play "${play.name}" hosts`);
@@ -192,6 +193,7 @@ export class Runner {
       playbook_dir: play.dir,
       // The Node binary running the engine: the runtime role ships this exact build to the nodes.
       controller_node_path: process.execPath,
+      controller_cache_dir: process.env.ORAMA_CACHE_DIR ?? '/var/cache/orama-provision',
     };
     return this.resolve({ ...merged, ...magic, ...this.extra });
   }

@@ -1,0 +1,67 @@
+// `orama namespace enable|disable webrtc` and `orama namespace webrtc-status`.
+import { parseArgs } from 'node:util';
+import { existsSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ProvisionError } from '../provision/errors.ts';
+import { openStore, stateFromArg } from '../store/open.ts';
+import { disableWebrtc, enableWebrtc } from '../namespace/webrtc.ts';
+import { webrtcStatus, formatStatus } from '../namespace/status.ts';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+const OPTIONS = {
+  namespace: { type: 'string', short: 'n' },
+  inventory: { type: 'string', short: 'i' },
+  state: { type: 'string' },
+  'base-domain': { type: 'string' },
+  plan: { type: 'boolean' },
+  json: { type: 'boolean' },
+  'accept-new-host-keys': { type: 'boolean' },
+} as const;
+
+function defaultInventory(): string {
+  const env = process.env.ORAMA_INVENTORY;
+  if (env) return env;
+  const testCluster = join(root, 'inventory', 'test-cluster.yml');
+  if (existsSync(testCluster)) return testCluster;
+  throw new ProvisionError('no inventory: pass -i INVENTORY or set ORAMA_INVENTORY (inventory/test-cluster.yml appears after `orama-provision cluster up`)');
+}
+
+export async function namespaceCommand(argv: string[]): Promise<number> {
+  const [verb, what, ...rest] = argv;
+  try {
+    const args = verb === 'webrtc-status' ? [what, ...rest].filter((x) => x !== undefined) : rest;
+    if ((verb === 'enable' || verb === 'disable') && what !== 'webrtc') throw new ProvisionError(`orama namespace ${verb}: only "webrtc" can be ${verb}d, got "${what ?? ''}"`);
+    if (!['enable', 'disable', 'webrtc-status'].includes(verb)) throw new ProvisionError(`orama namespace: unknown verb "${verb ?? ''}" (enable webrtc, disable webrtc, webrtc-status)`);
+    const { values } = parseArgs({ args, options: OPTIONS, strict: true });
+    if (!values.namespace) throw new ProvisionError('--namespace NAME is required');
+    const store = await openStore(stateFromArg(values.state), { migrate: true });
+    try {
+      const o = {
+        namespace: values.namespace,
+        inventory: values.inventory ?? defaultInventory(),
+        store,
+        baseDomain: values['base-domain'] ?? process.env.ORAMA_BASE_DOMAIN ?? 'orama.test',
+        plan: values.plan,
+        json: values.json,
+        acceptNewHostKeys: values['accept-new-host-keys'],
+      };
+      if (verb === 'webrtc-status') {
+        const s = await webrtcStatus(o);
+        process.stdout.write(values.json ? JSON.stringify(s, null, 2) + '\n' : formatStatus(s));
+        return s.healthy ? 0 : 1;
+      }
+      const r = verb === 'enable' ? await enableWebrtc(o) : await disableWebrtc(o);
+      if (r.failed) return 1;
+      if (values.plan) return r.changes.length ? 2 : 0;
+      if (!values.json) process.stdout.write(`\nWebRTC ${verb}d for namespace "${values.namespace}". Status: orama namespace webrtc-status --namespace ${values.namespace}\n`);
+      return 0;
+    } finally {
+      await store.close();
+    }
+  } catch (e) {
+    process.stderr.write(`orama: ${e instanceof ProvisionError ? e.describe() : (e as Error).message}\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,36 @@
+// Runs on one cluster node during `orama namespace enable webrtc`: writes the namespace's WebRTC
+// config and JWT key into the namespace cluster's rqlite, which the gateways read. Input is a
+// JSON document on stdin (secrets never on argv): { urls, config, jwtKey }.
+import { openStore } from '../store/open.ts';
+import { Secret } from '../store/secret.ts';
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+export async function seed(input: string): Promise<void> {
+  const doc = JSON.parse(input);
+  const store = await openStore({ driver: 'rqlite', urls: doc.urls, retry_for_ms: 30_000 }, { migrate: true });
+  try {
+    const c = doc.config;
+    await store.putWebrtcConfig({ namespace: c.namespace, enabled: true, turnSecret: new Secret(c.turn_secret), sfuNodeCount: c.sfu_node_count, turnNodeCount: c.turn_node_count, turnTtl: c.turn_ttl });
+    if (doc.jwtKey) {
+      const k = doc.jwtKey;
+      await store.putJwtKeyIfAbsent({ namespace: c.namespace, alg: k.alg, kid: k.kid, signingKey: new Secret(k.signing_key), publicKey: k.public_key ?? null });
+    }
+  } finally {
+    await store.close();
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  seed(await readStdin()).then(
+    () => process.stdout.write('seeded\n'),
+    (e) => {
+      process.stderr.write(`orama-seed: ${(e as Error).message}\n`);
+      process.exit(1);
+    },
+  );
+}

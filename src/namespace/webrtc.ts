@@ -1,0 +1,190 @@
+// `orama namespace enable|disable webrtc`: decides (TURN secret, ports, which nodes, DNS) and
+// drives the engine with playbooks/webrtc-enable.yml / webrtc-disable.yml. Decisions are stored
+// BEFORE the playbook runs, so a failed or interrupted enable re-runs with the same secret and
+// ports and converges; `--plan` stores nothing and changes nothing.
+import { createHmac, randomBytes } from 'node:crypto';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Inventory, type Host } from '../provision/inventory.ts';
+import { apply, plan } from '../provision/engine.ts';
+import type { RunResult } from '../provision/runner.ts';
+import { Redactor, Secret as ProvisionSecret } from '../provision/secret.ts';
+import { ProvisionError } from '../provision/errors.ts';
+import { PORT_PLAN, type PortAllocation, type PortKind, type Store } from '../store/store.ts';
+import { Secret as StoreSecret } from '../store/secret.ts';
+import { generateJwtKey } from '../gateway/jwt.ts';
+import { buildArtifacts } from './artifacts.ts';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const NAMESPACE_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
+export const TURN_NODE_COUNT = 2;
+/** The gateway port is derived from the SFU signaling block: 30000+k → 31000+k. */
+export const GATEWAY_PORT_OFFSET = 1000;
+
+export interface NodePlan {
+  has_turn: boolean;
+  sfu_signal_port: number;
+  sfu_media_min: number;
+  sfu_media_max: number;
+  gateway_port: number;
+  turn_port?: number;
+  turn_relay_min?: number;
+  turn_relay_max?: number;
+  /** The namespace's ufw set on this node. */
+  firewall: { port: string; proto: 'tcp' | 'udp' }[];
+}
+
+export interface WebrtcOptions {
+  namespace: string;
+  inventory: string;
+  store: Store;
+  baseDomain: string;
+  plan?: boolean;
+  json?: boolean;
+  out?: NodeJS.WritableStream;
+  acceptNewHostKeys?: boolean;
+}
+
+function checkNamespace(ns: string) {
+  if (!NAMESPACE_RE.test(ns)) throw new ProvisionError(`--namespace "${ns}": must match ${NAMESPACE_RE} (lowercase letters, digits, dashes)`);
+}
+
+function clusterHosts(inventoryFile: string): Host[] {
+  const inv = Inventory.load(inventoryFile);
+  if (!inv.groups.has('cluster')) throw new ProvisionError('the inventory has no group "cluster" (the namespace cluster nodes)', { file: inventoryFile });
+  const hosts = inv.select('cluster');
+  if (hosts.length < TURN_NODE_COUNT) throw new ProvisionError(`group "cluster" has ${hosts.length} hosts; WebRTC needs at least ${TURN_NODE_COUNT}`, { file: inventoryFile });
+  for (const h of hosts) for (const k of ['public_ip', 'wg_ip']) if (!h.vars[k]) throw new ProvisionError(`host ${h.name} has no "${k}" variable`, inv.placeOfHost(h.name) ?? { file: inventoryFile });
+  return hosts;
+}
+
+/** First free block of `size` ports in [min, max] given the existing allocations on a node. */
+export function firstFreeBlock(taken: PortAllocation[], kind: PortKind): [number, number] {
+  const { rangeMin, rangeMax, size } = PORT_PLAN[kind];
+  const busy = taken.filter((a) => a.kind === kind).sort((a, b) => a.portStart - b.portStart);
+  let start = rangeMin;
+  for (const a of busy) {
+    if (a.portStart - start >= size) break;
+    start = Math.max(start, a.portEnd + 1);
+  }
+  if (start + size - 1 > rangeMax) throw new ProvisionError(`no free ${kind} block of ${size} ports left in ${rangeMin}-${rangeMax}`);
+  return [start, start + size - 1];
+}
+
+interface Decision {
+  secret: string;
+  existing: boolean;
+  nodes: Record<string, NodePlan>;
+  turnNodes: string[];
+}
+
+/** Same secret and ports as before if the namespace already has them; otherwise fresh ones. */
+async function decide(o: WebrtcOptions, hosts: Host[], persist: boolean): Promise<Decision> {
+  const ns = o.namespace;
+  const cfg = await o.store.getWebrtcConfig(ns);
+  const secret = cfg?.turnSecret.reveal() ?? randomBytes(32).toString('base64url');
+  const all = await o.store.listAllocations();
+  const mine = all.filter((a) => a.namespace === ns);
+  let turnNodes = [...new Set(mine.filter((a) => a.kind === 'turn_relay').map((a) => a.node))];
+  if (turnNodes.length !== TURN_NODE_COUNT) {
+    // Capacity: the nodes carrying the fewest TURN relay blocks of other namespaces.
+    const load = (h: Host) => all.filter((a) => a.kind === 'turn_relay' && a.node === h.name && a.namespace !== ns).length;
+    turnNodes = [...hosts].sort((a, b) => load(a) - load(b) || a.name.localeCompare(b.name)).slice(0, TURN_NODE_COUNT).map((h) => h.name);
+  }
+  if (persist && !cfg) {
+    await o.store.putWebrtcConfig({ namespace: ns, enabled: false, turnSecret: new StoreSecret(secret), sfuNodeCount: hosts.length, turnNodeCount: TURN_NODE_COUNT, turnTtl: 600 });
+  }
+  const nodes: Record<string, NodePlan> = {};
+  for (const h of hosts) {
+    const block = async (kind: PortKind): Promise<[number, number]> => {
+      const have = mine.find((a) => a.node === h.name && a.kind === kind);
+      if (have) return [have.portStart, have.portEnd];
+      if (!persist) return firstFreeBlock(all.filter((a) => a.node === h.name), kind);
+      const { rangeMin, rangeMax, size } = PORT_PLAN[kind];
+      const a = await o.store.allocatePorts(h.name, ns, kind, size, rangeMin, rangeMax);
+      return [a.portStart, a.portEnd];
+    };
+    const [signal] = await block('sfu_signal');
+    const [mediaMin, mediaMax] = await block('sfu_media');
+    const p: NodePlan = { has_turn: turnNodes.includes(h.name), sfu_signal_port: signal, sfu_media_min: mediaMin, sfu_media_max: mediaMax, gateway_port: signal + GATEWAY_PORT_OFFSET, firewall: [] };
+    if (p.has_turn) {
+      p.turn_port = (await block('turn_listen'))[0];
+      [p.turn_relay_min, p.turn_relay_max] = await block('turn_relay');
+      p.firewall.push({ port: String(p.turn_port), proto: 'udp' }, { port: String(p.turn_port), proto: 'tcp' }, { port: `${p.turn_relay_min}:${p.turn_relay_max}`, proto: 'udp' });
+    }
+    p.firewall.push({ port: String(p.gateway_port), proto: 'tcp' });
+    nodes[h.name] = p;
+  }
+  return { secret, existing: Boolean(cfg), nodes, turnNodes };
+}
+
+function engineOut(o: WebrtcOptions) {
+  return { json: o.json, out: o.out, acceptNewHostKeys: o.acceptNewHostKeys, redactor: new Redactor() };
+}
+
+export async function enableWebrtc(o: WebrtcOptions): Promise<RunResult> {
+  checkNamespace(o.namespace);
+  const hosts = clusterHosts(o.inventory);
+  const persist = !o.plan;
+  const d = await decide(o, hosts, persist);
+  const ns = o.namespace;
+  const byName = new Map(hosts.map((h) => [h.name, h]));
+  const turnUrls = d.turnNodes.flatMap((n) => {
+    const ip = byName.get(n)!.vars.public_ip;
+    const port = d.nodes[n].turn_port;
+    return [`turn:${ip}:${port}?transport=udp`, `turn:${ip}:${port}?transport=tcp`];
+  });
+  let jwtKey = await o.store.getJwtKey(ns);
+  if (!jwtKey && persist) jwtKey = await o.store.putJwtKeyIfAbsent(generateJwtKey(ns, 'HS256'));
+  const jwtVerify = jwtKey ? (jwtKey.alg === 'HS256' ? jwtKey.signingKey.reveal() : jwtKey.publicKey!) : '(known after apply)';
+  // The SFU trusts the gateway by a key derived from the TURN secret: nothing more to store.
+  const internalKey = createHmac('sha256', d.secret).update(`orama-sfu-internal:${ns}`).digest('base64url');
+  const wgIp = (n: string) => String(byName.get(n)!.vars.wg_ip);
+  const seed = {
+    urls: hosts.map((h) => `http://${h.vars.wg_ip}:4001`),
+    config: { namespace: ns, turn_secret: d.secret, sfu_node_count: hosts.length, turn_node_count: TURN_NODE_COUNT, turn_ttl: 600 },
+    jwtKey: jwtKey && { alg: jwtKey.alg, kid: jwtKey.kid, signing_key: jwtKey.signingKey.reveal(), public_key: jwtKey.publicKey },
+  };
+  const artifacts = await buildArtifacts();
+  const extraVars = {
+    namespace: ns,
+    base_domain: o.baseDomain,
+    webrtc_nodes: d.nodes,
+    turn_urls: turnUrls,
+    turn_relay_ips: d.turnNodes.map(wgIp),
+    sfu_ips: hosts.map((h) => String(h.vars.wg_ip)),
+    sfu_nodes: hosts.map((h) => ({ node: h.name, ip: String(h.vars.wg_ip), signal_port: d.nodes[h.name].sfu_signal_port })),
+    rqlite_urls: seed.urls,
+    turn_ttl: 600,
+    jwt_alg: jwtKey?.alg ?? 'HS256',
+    artifacts,
+    turn_secret: new ProvisionSecret(d.secret),
+    internal_key: new ProvisionSecret(internalKey),
+    jwt_verify_key: new ProvisionSecret(jwtVerify),
+    seed_document: new ProvisionSecret(JSON.stringify(seed)),
+  };
+  const opts = { playbook: join(root, 'playbooks', 'webrtc-enable.yml'), inventory: o.inventory, extraVars, ...engineOut(o) };
+  if (o.plan) return plan(opts);
+  const result = await apply(opts);
+  if (!result.failed) {
+    await o.store.putWebrtcConfig({ namespace: ns, enabled: true, turnSecret: new StoreSecret(d.secret), sfuNodeCount: hosts.length, turnNodeCount: TURN_NODE_COUNT, turnTtl: 600 });
+    await o.store.setDnsRecords(ns, d.turnNodes.map((n) => ({ name: `turn.ns-${ns}.${o.baseDomain}`, type: 'A' as const, value: String(byName.get(n)!.vars.public_ip), ttl: 60 })));
+  }
+  return result;
+}
+
+export async function disableWebrtc(o: WebrtcOptions): Promise<RunResult> {
+  checkNamespace(o.namespace);
+  clusterHosts(o.inventory);
+  const opts = { playbook: join(root, 'playbooks', 'webrtc-disable.yml'), inventory: o.inventory, extraVars: { namespace: o.namespace }, ...engineOut(o) };
+  if (o.plan) return plan(opts);
+  const result = await apply(opts);
+  if (!result.failed) {
+    // Nodes first, records after: a failed disable leaves the records that let a re-run finish.
+    await o.store.releasePorts(o.namespace);
+    await o.store.deleteDnsRecords(o.namespace);
+    for (const r of await o.store.listRooms(o.namespace)) await o.store.deleteRoom(o.namespace, r.roomId);
+    await o.store.deleteWebrtcConfig(o.namespace);
+  }
+  return result;
+}
