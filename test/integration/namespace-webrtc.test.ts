@@ -1,0 +1,119 @@
+// `orama namespace enable|disable webrtc` end to end on the real test cluster: the plan changes
+// nothing, enable brings up coturn on 2 nodes and SFU + gateway on 3, the gateway hands out TURN
+// credentials that real coturn accepts, rooms are shared through the nodes' rqlite, and disable
+// removes everything it added.
+import t from 'tap';
+import { execFile } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+import { ensureClusterUp, sshExec } from '../../src/cluster/cluster.ts';
+import { turnCredential } from '../../src/webrtc/credentials.ts';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const NS = 'itest';
+
+function run(bin: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; out: string; stdout: string }> {
+  return new Promise((resolve) => {
+    execFile(bin, args, { cwd: root, env: { ...process.env, ...env }, maxBuffer: 32 << 20, timeout: 300_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, out: stdout + stderr, stdout });
+    });
+  });
+}
+const sh = async (node: string, cmd: string) => (await sshExec(node, cmd)).stdout.trim();
+
+t.test('namespace webrtc on the test cluster', async (t) => {
+  const cluster = await ensureClusterUp();
+  const state = join(mkdtempSync(join(tmpdir(), 'orama-state-')), 'state.db');
+  const env = { ORAMA_STATE: state, ORAMA_INVENTORY: cluster.inventory };
+  const orama = (...a: string[]) => run('node', [join(root, 'bin', 'orama.js'), ...a], env);
+  const base = await run('node', [join(root, 'bin', 'orama-provision.js'), 'apply', join(root, 'playbooks', 'node-base.yml'), '-i', cluster.inventory]);
+  t.equal(base.code, 0, 'node-base applied: ' + base.out.slice(-1500));
+  t.teardown(async () => {
+    await orama('namespace', 'disable', 'webrtc', '--namespace', NS);
+  });
+  const secretOf = () => {
+    const db = new Database(state, { readonly: true });
+    try {
+      return (db.prepare('SELECT turn_secret FROM namespace_webrtc_config WHERE namespace = ?').get(NS) as { turn_secret: string } | undefined)?.turn_secret;
+    } finally {
+      db.close();
+    }
+  };
+
+  await t.test('--plan lists the changes and stores nothing', async (t) => {
+    const p = await orama('namespace', 'enable', 'webrtc', '--namespace', NS, '--plan');
+    t.equal(p.code, 2, p.out.slice(-1500));
+    t.match(p.out, /\+ file \/etc\/orama\/webrtc\/itest\/turnserver\.conf/);
+    t.match(p.out, /\+static-auth-secret=\(sensitive\)/, 'the coturn config diff shows the secret line, redacted');
+    t.match(p.out, /Plan: \d+ to add/);
+    t.equal(secretOf(), undefined, 'no config stored by a plan');
+    t.equal(await sh('node1', 'test -e /etc/orama/webrtc/itest && echo yes || echo no'), 'no', 'nothing on the nodes');
+  });
+
+  await t.test('enable brings TURN up on 2 nodes, SFU and gateway on 3', async (t) => {
+    const e = await orama('namespace', 'enable', 'webrtc', '--namespace', NS);
+    t.equal(e.code, 0, e.out.slice(-3000));
+    const secret = secretOf();
+    t.ok(secret && secret.length >= 40, 'a 32-byte secret was stored');
+    t.notMatch(e.out, secret!, 'the secret never printed');
+    const s = await orama('namespace', 'webrtc-status', '--namespace', NS, '--json');
+    t.equal(s.code, 0, s.out);
+    const status = JSON.parse(s.stdout);
+    t.equal(status.healthy, true);
+    t.equal(status.nodes.filter((n: any) => n.sfu_up).length, 3, 'SFU on all 3 nodes');
+    t.equal(status.nodes.filter((n: any) => n.turn_up).length, 2, 'TURN on 2 nodes');
+    t.equal(status.dns.length, 2, 'turn.ns-itest A records for both TURN nodes');
+    for (const h of cluster.hosts) {
+      const listen = await sh(h.name, `ss -Hltn 'sport = :${status.nodes.find((n: any) => n.node === h.name).ports.sfu_signal}' | awk '{print $4}'`);
+      t.match(listen, `${h.wgIp}:`, `${h.name}: the SFU listens on its WireGuard address`);
+      t.notMatch(listen, /0\.0\.0\.0:|\*:/, `${h.name}: and on nothing else`);
+    }
+    const again = await orama('namespace', 'enable', 'webrtc', '--namespace', NS);
+    t.equal(again.code, 0);
+    t.equal([...again.out.matchAll(/changed=(\d+)/g)].reduce((a, m) => a + Number(m[1]), 0), 0, 'enabling again changes nothing');
+    t.equal(secretOf(), secret, 'and keeps the secret');
+  });
+
+  await t.test('the gateway issues credentials coturn accepts; rooms are shared between nodes', async (t) => {
+    const status = JSON.parse((await orama('namespace', 'webrtc-status', '--namespace', NS, '--json')).stdout);
+    const gw = (n: any) => `http://${n.public_ip}:${Number(n.ports.sfu_signal) + 1000}`;
+    const tok = (await orama('token', 'mint', '--namespace', NS, '--subject', 'alice', '--owner')).stdout.trim();
+    const res = await fetch(`${gw(status.nodes[2])}/v1/webrtc/turn/credentials`, { method: 'POST', headers: { authorization: `Bearer ${tok}` } });
+    t.equal(res.status, 200);
+    const creds = await res.json();
+    t.match(creds.username, new RegExp(`^\\d+:${NS}$`));
+    t.equal(creds.credential, turnCredential(secretOf()!, creds.username), 'HMAC-SHA1 of the stored per-namespace secret');
+    t.equal(creds.urls.length, 4, 'udp and tcp urls of both TURN nodes');
+    const turn = status.nodes.find((n: any) => n.turn_up);
+    const port = turn.ports.turn_listen;
+    const sfuIp = status.nodes[2].wg_ip;
+    const ok = await run('timeout', ['15', 'turnutils_uclient', '-c', '-n', '2', '-m', '1', '-u', creds.username, '-w', creds.credential, '-e', sfuIp, '-p', port, turn.public_ip]);
+    t.match(ok.out, /tot_send_msgs=2/, 'allocation with the gateway credentials works and relays toward the SFU');
+    const bad = await run('timeout', ['15', 'turnutils_uclient', '-c', '-n', '1', '-m', '1', '-u', creds.username, '-w', 'not-the-credential', '-e', sfuIp, '-p', port, turn.public_ip]);
+    t.match(bad.out, /Cannot complete Allocation/, 'a wrong credential is refused by coturn');
+    const created = await fetch(`${gw(status.nodes[0])}/v1/webrtc/rooms`, { method: 'POST', headers: { authorization: `Bearer ${tok}`, 'content-type': 'application/json' }, body: JSON.stringify({ room_id: 'standup' }) });
+    t.equal(created.status, 201);
+    const list = await (await fetch(`${gw(status.nodes[1])}/v1/webrtc/rooms`, { headers: { authorization: `Bearer ${tok}` } })).json();
+    t.ok(list.rooms.some((r: any) => r.room_id === 'standup'), 'a room created through node1 is listed by node2 (rqlite)');
+  });
+
+  await t.test('disable removes services, files, firewall rules and state', async (t) => {
+    const status = JSON.parse((await orama('namespace', 'webrtc-status', '--namespace', NS, '--json')).stdout);
+    const gwPort = Number(status.nodes[0].ports.sfu_signal) + 1000;
+    const d = await orama('namespace', 'disable', 'webrtc', '--namespace', NS);
+    t.equal(d.code, 0, d.out.slice(-2000));
+    for (const h of cluster.hosts) {
+      t.equal(await sh(h.name, `systemctl is-active orama-namespace-sfu@${NS} orama-namespace-turn@${NS} orama-namespace-webrtc-gateway@${NS} | sort -u`), 'inactive', `${h.name}: services stopped`);
+      t.equal(await sh(h.name, `test -e /etc/orama/webrtc/${NS} && echo yes || echo no`), 'no', `${h.name}: files and secrets removed`);
+      t.notMatch(await sh(h.name, 'ufw status'), String(gwPort), `${h.name}: namespace firewall rules removed`);
+      t.match(await sh(h.name, `cat /var/lib/orama/namespaces/${NS}/cluster_state.json`), /"has_sfu": false/);
+    }
+    t.equal(secretOf(), undefined, 'config removed from the state');
+    const s = JSON.parse((await orama('namespace', 'webrtc-status', '--namespace', NS, '--json')).stdout);
+    t.same(s.dns, [], 'DNS records removed');
+    t.ok(s.nodes.every((n: any) => Object.keys(n.ports).length === 0), 'ports released');
+  });
+});
