@@ -4,7 +4,7 @@ import { $ } from 'zx';
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { type ClusterConfig, type ClusterOptions, type NodeConfig, clusterConfig, nodeConfig, nodeConfigs, keyPath, knownHostsPath } from './config.ts';
-import { baseState, ensureImage, unpackBase } from './image.ts';
+import { ensureImage, ensureUnpacked, overlayBase, recordOverlayBase } from './image.ts';
 import { ensureBridges, ensureNodeNet, ownedNetwork, removeNetwork } from './network.ts';
 import { ensureFirewall, removeFirewall, taggedRules } from './firewall.ts';
 import { ensureIdentity, ensureOverlay, isRunning, launcherPid, nspawnPid, ownedCgroups, removeOwnedCgroups, startNode, stopNode, writeNodeFiles } from './node.ts';
@@ -61,19 +61,20 @@ async function up(c: ClusterConfig, log: Log): Promise<ClusterInfo> {
   mkdirSync(c.stateDir, { recursive: true });
   const nodes = nodeConfigs(c);
   const tarball = await ensureImage(c, log);
-  const base = baseState(c, tarball);
+  const lower = await ensureUnpacked(tarball);
+  const base = overlayBase(c, lower);
   if (base !== 'current') {
     const running = existingNodes(c).filter(isRunning);
     if (running.length) {
       throw new Error(`image ${tarball} differs from the base under running nodes (${running.map((n) => n.name).join(', ')}): run \`cluster down\` first`);
     }
     await umountUnder(c.stateDir);
-    // Overlays made over another base would mix two images: those nodes start fresh.
+    // Overlays made over another image would mix two bases: those nodes start fresh.
     if (base === 'stale') {
       log(`image changed: discarding node overlays in ${c.stateDir}`);
       for (const n of existingNodes(c)) rmSync(n.dir, { recursive: true, force: true });
     }
-    await unpackBase(c, tarball);
+    recordOverlayBase(c, lower);
   }
   const pubKey = await ensureClientKey(c);
   await ensureBridges(c);
@@ -81,7 +82,7 @@ async function up(c: ClusterConfig, log: Log): Promise<ClusterInfo> {
   for (const n of nodes) {
     if (isRunning(n)) continue;
     await ensureNodeNet(c, n);
-    await ensureOverlay(c, n);
+    await ensureOverlay(c, n, lower);
     await ensureIdentity(n);
     writeNodeFiles(c, n, pubKey);
   }

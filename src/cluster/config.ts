@@ -88,4 +88,3 @@ export function nodeConfig(c: ClusterConfig, index: number): NodeConfig {
 
 export const keyPath = (c: ClusterConfig) => join(c.stateDir, 'id_ed25519');
 export const knownHostsPath = (c: ClusterConfig) => join(c.stateDir, 'known_hosts');
-export const baseDir = (c: ClusterConfig) => join(c.stateDir, 'base');

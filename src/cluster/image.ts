@@ -1,11 +1,11 @@
-// The node base image: debootstrapped once, cached as .tar.zst, unpacked per cluster as the shared
-// read-only lower layer of every node's overlay.
+// The node base image: debootstrapped once, cached as .tar.zst, unpacked once next to it as the
+// shared read-only lower layer of every node overlay of every cluster.
 import { $ } from 'zx';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type ClusterConfig, baseDir } from './config.ts';
+import type { ClusterConfig } from './config.ts';
 import { run, umountUnder } from './host.ts';
 
 // Everything a node needs is preinstalled: nodes have no route to any mirror.
@@ -59,23 +59,33 @@ export async function ensureImage(c: ClusterConfig, log: (m: string) => void): P
   return tarball;
 }
 
-const baseMarker = (c: ClusterConfig) => join(c.stateDir, 'base.image');
-
-/** Whether the unpacked base is this image; 'none' if no base was ever unpacked. */
-export function baseState(c: ClusterConfig, tarball: string): 'current' | 'stale' | 'none' {
-  const marker = baseMarker(c);
-  if (!existsSync(marker)) return 'none';
-  const current = readFileSync(marker, 'utf8').trim() === tarball.split('/').pop() && existsSync(join(baseDir(c), 'etc'));
-  return current ? 'current' : 'stale';
+/** The image unpacked once next to its tarball: the read-only lower layer of every node of every
+ * cluster, so neither a second cluster nor `down --wipe` pays for unpacking again. */
+export async function ensureUnpacked(tarball: string): Promise<string> {
+  const rootfs = tarball.replace(/\.tar\.zst$/, '');
+  if (existsSync(join(rootfs, 'etc'))) return rootfs;
+  // Unpacked aside and renamed, so a crash never leaves a half image where a complete one is expected.
+  const tmp = `${rootfs}.tmp-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
+  try {
+    await run(`unpacking ${tarball} into ${tmp}`,
+      $`zstd -q -d -c ${tarball} | tar --numeric-owner --xattrs --xattrs-include='*' -C ${tmp} -xf -`);
+    rmSync(rootfs, { recursive: true, force: true });
+    renameSync(tmp, rootfs);
+  } finally { rmSync(tmp, { recursive: true, force: true }); }
+  return rootfs;
 }
 
-/** Unpacks the image as this cluster's shared lower layer (no overlay may be mounted on it). */
-export async function unpackBase(c: ClusterConfig, tarball: string): Promise<void> {
-  const base = baseDir(c);
-  rmSync(baseMarker(c), { force: true });
-  rmSync(base, { recursive: true, force: true });
-  mkdirSync(base, { recursive: true });
-  await run(`unpacking ${tarball} into ${base}`,
-    $`zstd -q -d -c ${tarball} | tar --numeric-owner --xattrs --xattrs-include='*' -C ${base} -xf -`);
-  writeFileSync(baseMarker(c), `${tarball.split('/').pop()}\n`);
+const baseMarker = (c: ClusterConfig) => join(c.stateDir, 'base.image');
+
+/** Which image this cluster's node overlays were made over: 'stale' means another one. */
+export function overlayBase(c: ClusterConfig, rootfs: string): 'current' | 'stale' | 'none' {
+  const marker = baseMarker(c);
+  if (!existsSync(marker)) return 'none';
+  return readFileSync(marker, 'utf8').trim() === rootfs ? 'current' : 'stale';
+}
+
+export function recordOverlayBase(c: ClusterConfig, rootfs: string): void {
+  writeFileSync(baseMarker(c), `${rootfs}\n`);
 }

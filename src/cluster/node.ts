@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmdirSync, writeFileSync, closeSync, chmodSync, chownSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type ClusterConfig, type NodeConfig, baseDir, nodeConfigs } from './config.ts';
+import { type ClusterConfig, type NodeConfig, nodeConfigs } from './config.ts';
 import { mountsUnder, run } from './host.ts';
 
 const LAUNCHER = join(dirname(fileURLToPath(import.meta.url)), 'launcher.sh');
@@ -14,10 +14,10 @@ const CGROUP_HIERARCHIES = ['/sys/fs/cgroup/systemd', '/sys/fs/cgroup/unified'];
 
 export const cgroupName = (n: NodeConfig) => n.netns;
 
-export async function ensureOverlay(c: ClusterConfig, n: NodeConfig): Promise<void> {
+export async function ensureOverlay(c: ClusterConfig, n: NodeConfig, lower: string): Promise<void> {
   for (const d of ['upper', 'work', 'root']) mkdirSync(join(n.dir, d), { recursive: true });
   if (mountsUnder(n.root).includes(n.root)) return;
-  const opts = `lowerdir=${baseDir(c)},upperdir=${n.dir}/upper,workdir=${n.dir}/work`;
+  const opts = `lowerdir=${lower},upperdir=${n.dir}/upper,workdir=${n.dir}/work`;
   await run(`${n.name}: mounting overlay on ${n.root}`, $`mount -t overlay ${`otc-${c.name}-${n.name}`} -o ${opts} ${n.root}`);
 }
 
