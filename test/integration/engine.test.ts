@@ -28,9 +28,18 @@ const sh = async (node: string, cmd: string) => (await sshExec(node, cmd)).stdou
 t.test('engine on the test cluster', async (t) => {
   const cluster = await ensureClusterUp();
   const inv = cluster.inventory;
-  const cleanup = 'systemctl disable --now orama-engine-test@one.service 2>/dev/null; rm -rf /etc/orama-engine-test /etc/orama-engine-test-bad /etc/systemd/system/orama-engine-test@.service /var/lib/orama-provision; systemctl daemon-reload; ufw --force reset >/dev/null 2>&1; ufw disable >/dev/null 2>&1; rm -f /etc/ufw/*.rules.*; true';
-  await Promise.all(cluster.hosts.map((h) => sshExec(h.name, cleanup)));
-  t.teardown(() => Promise.all(cluster.hosts.map((h) => sshExec(h.name, cleanup))));
+  const cleanup = 'systemctl disable --now orama-engine-test@one.service 2>/dev/null; rm -rf /etc/orama-engine-test /etc/orama-engine-test-bad /etc/systemd/system/orama-engine-test@.service /var/lib/orama-provision; systemctl daemon-reload; true';
+  // Firewall: the node-base set (ssh, mesh) first, then this suite's own sets emptied — other
+  // namespaces' rules on the nodes stay untouched.
+  const fwReset = join(mkdtempSync(join(tmpdir(), 'orama-fw-reset-')), 'reset.yml');
+  writeFileSync(fwReset, '- hosts: cluster\n  gather_facts: false\n  tasks:\n    - ufw: { set: engine-test, rules: [] }\n    - ufw: { set: engine-base, rules: [] }\n');
+  const reset = async () => {
+    await Promise.all(cluster.hosts.map((h) => sshExec(h.name, cleanup)));
+    await cli(['apply', join(root, 'playbooks', 'node-base.yml'), '-i', inv, '--tags', 'firewall']);
+    await cli(['apply', fwReset, '-i', inv]);
+  };
+  await reset();
+  t.teardown(reset);
 
   await t.test('a plan on fresh nodes lists every change, exit 2, and hides the secret', async (t) => {
     const planFile = join(mkdtempSync(join(tmpdir(), 'orama-plan-')), 'plan.json');

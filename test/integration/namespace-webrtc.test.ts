@@ -4,8 +4,7 @@
 // removes everything it added.
 import t from 'tap';
 import { execFile } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
@@ -26,11 +25,15 @@ const sh = async (node: string, cmd: string) => (await sshExec(node, cmd)).stdou
 
 t.test('namespace webrtc on the test cluster', async (t) => {
   const cluster = await ensureClusterUp();
-  const state = join(mkdtempSync(join(tmpdir(), 'orama-state-')), 'state.db');
+  // The same state as the demo and the operator's commands: one source of truth per cluster, so
+  // this namespace never collides with ports another namespace (e.g. bin/demo's) already holds.
+  const state = process.env.ORAMA_STATE ?? '/var/lib/orama/state.db';
+  mkdirSync(dirname(state), { recursive: true });
   const env = { ORAMA_STATE: state, ORAMA_INVENTORY: cluster.inventory };
   const orama = (...a: string[]) => run('node', [join(root, 'bin', 'orama.js'), ...a], env);
   const base = await run('node', [join(root, 'bin', 'orama-provision.js'), 'apply', join(root, 'playbooks', 'node-base.yml'), '-i', cluster.inventory]);
   t.equal(base.code, 0, 'node-base applied: ' + base.out.slice(-1500));
+  await orama('namespace', 'disable', 'webrtc', '--namespace', NS); // leftovers of an interrupted run
   t.teardown(async () => {
     await orama('namespace', 'disable', 'webrtc', '--namespace', NS);
   });

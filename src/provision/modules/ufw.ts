@@ -84,6 +84,12 @@ export function planUfw(a: UfwArgs, f: UfwFacts): Planned {
       changes.push({ action: '+', resource: `ufw rule ${key}`, detail: `set ${a.set}` });
       steps.push({ script: `ufw ${ruleSpec(r)} comment ${shellQuote(tag)}` });
     }
+    const sshPort = a.ssh_port ?? f.sshPort ?? 22;
+    const allowsSsh = (k: string) => /^(allow|limit) /.test(k) && (k.includes(` ${sshPort}/tcp `) || k.includes(` ${sshPort}/any `));
+    const remaining = [...f.rules.filter((r) => r.set !== a.set).map((r) => r.key), ...desired.keys()];
+    if (f.enabled && f.defaultIncoming !== 'allow' && [...ours].some((k) => !desired.has(k) && allowsSsh(k)) && !remaining.some(allowsSsh)) {
+      return { changes: [], steps: [], failed: `refusing to remove the last rule allowing ssh port ${sshPort}/tcp from an enabled deny-by-default firewall: the engine would lock itself out` };
+    }
     for (const key of ours) {
       if (desired.has(key)) continue;
       changes.push({ action: '-', resource: `ufw rule ${key}`, detail: `set ${a.set}: no longer desired, port closes` });
