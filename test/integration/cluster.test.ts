@@ -13,6 +13,11 @@ import { nspawnPid } from '../../src/cluster/node.ts';
 import { eventually, exitCode, onNode } from '../lib/cluster-shell.ts';
 import { hostTraces } from '../lib/host-traces.ts';
 
+// The smoke suite takes nodes down and wipes them: it runs on a cluster of its own ("smoke", own
+// bridges and address ranges), so the default cluster that the demo and the other suites use
+// survives it.
+process.env.ORAMA_CLUSTER_NAME ??= 'smoke';
+
 const NODES = ['node1', 'node2', 'node3'];
 const seconds = (t0: number) => ((Date.now() - t0) / 1000).toFixed(1);
 
@@ -162,4 +167,6 @@ t.test('test cluster', async (t) => {
     t.ok(readFileSync(join(clusterConfig().stateDir, 'known_hosts'), 'utf8').includes(`node1,${pub1}`), 'known_hosts regenerated');
     for (const n of NODES) t.equal(await onNode(n, 'systemctl is-system-running --wait || true'), 'running', n);
   });
+
+  await clusterDown({ wipe: true });
 });
