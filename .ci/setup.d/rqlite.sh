@@ -11,6 +11,7 @@ out="$bin_dir/rqlited"
 if [ -x "$out" ] && "$out" -version 2>/dev/null | grep -q "rqlited $RQLITE_VERSION "; then
   exit 0
 fi
+export PATH="$PATH:/usr/local/go/bin:$HOME/go/bin"
 command -v go >/dev/null || { echo "setup.d/rqlite: go toolchain not found (needed to build rqlited $RQLITE_VERSION)" >&2; exit 1; }
 echo "setup.d/rqlite: building rqlited $RQLITE_VERSION into $out"
 mkdir -p "$bin_dir"
