@@ -20,9 +20,10 @@ for (const f of readdirSync(dir).filter((x) => x.endsWith('.yml'))) {
       t.test(c.name, async (t) => {
         validate(module.schema, c.args, `fixture ${f}`);
         let args = c.args;
-        if (name === 'copy') args = { ...args, _bytes: Buffer.from(args.content) };
+        const content = c.content ?? args.content;
+        if (name === 'copy' || name === 'template') args = { ...args, _bytes: Buffer.from(content) };
         const facts = { ...c.facts };
-        if (c.sha256_of_content) facts.sha256 = sha256(c.args.content);
+        if (c.sha256_of_content) facts.sha256 = sha256(content);
         const p = module.plan(args, facts);
         if (c.failed) {
           t.match(p.failed, c.failed, 'the plan fails with a clear reason');
@@ -35,6 +36,7 @@ for (const f of readdirSync(dir).filter((x) => x.endsWith('.yml'))) {
         if (c.steps?.length === 0) t.same(p.changes, [], 'no step means no change');
         if (c.diff) t.match(p.changes[0]?.diff ?? '', c.diff, 'diff');
         if (c.script_contains) t.match(p.steps[0]?.script ?? '', c.script_contains);
+        if (c.result) t.match(p.result, c.result, 'result for register');
       });
     }
   });
