@@ -221,7 +221,35 @@ class WeriftConnection implements EngineConnection {
     return this.pc.localDescription!.sdp;
   }
 
+  /**
+   * werift numbers its header extensions 1..n per kind, but in one BUNDLE an id must mean the same
+   * extension on every m-line (Chrome rejects the offer otherwise). Reuse the ids the client
+   * negotiated; give the others ids nobody uses.
+   */
+  private alignExtensionIds(): void {
+    const negotiated = new Map<string, number>();
+    for (const transceiver of this.pc.getTransceivers()) {
+      if (transceiver.mid === null || transceiver.mid === undefined) continue;
+      for (const ext of transceiver.headerExtensions) negotiated.set(ext.uri, ext.id);
+    }
+    const used = new Set(negotiated.values());
+    let next = 1;
+    for (const kind of ['audio', 'video'] as const) {
+      for (const ext of this.pc.config.headerExtensions[kind] ?? []) {
+        let id = negotiated.get(ext.uri);
+        if (id === undefined) {
+          while (used.has(next)) next++;
+          id = next;
+          used.add(id);
+          negotiated.set(ext.uri, id);
+        }
+        ext.id = id;
+      }
+    }
+  }
+
   async createOffer(): Promise<string> {
+    this.alignExtensionIds();
     const offer = await this.pc.createOffer();
     await this.pc.setLocalDescription(offer);
     return this.pc.localDescription!.sdp;

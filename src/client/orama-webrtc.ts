@@ -1,0 +1,265 @@
+// Browser client of Orama WebRTC (ESM, no framework). The seed's client flow:
+//   1. POST {gateway}/v1/webrtc/turn/credentials (Bearer JWT) -> {urls, username, credential, ttl}
+//   2. RTCPeerConnection({ iceServers: [TURN], iceTransportPolicy: 'relay' })
+//   3. WebSocket {gateway}/v1/webrtc/signal?room=R with subprotocols ['Bearer', jwt]
+//   4. join -> joined -> our offer (publish audio/video + a 'chat' data channel) -> answer;
+//      afterwards the SFU offers whenever peers come and go; we answer (we are the POLITE side:
+//      on glare we roll back our offer and answer the SFU's).
+//   5. refresh-credentials -> setConfiguration; server-draining -> reconnect through the gateway,
+//      which places us on another SFU.
+import type { DisplayInfo, IceCandidateInit, PeerInfo, ServerMessage, TurnCredentialsMessage } from '../webrtc/protocol.ts';
+
+export interface OramaCallOptions {
+  /** Base URL of the namespace gateway, e.g. https://ns-myapp.orama.network ('' = this origin). */
+  gateway?: string;
+  room: string;
+  /** JWT or API key: sent as Bearer on the credentials request and as a WS subprotocol. */
+  token: string;
+  display?: DisplayInfo;
+  /** Local media to publish; omit to only receive. */
+  media?: MediaStream;
+  /** Data channel label used by send()/'data' events. */
+  dataLabel?: string;
+  /** Reconnect attempts after an unexpected signaling close (server-draining always reconnects). */
+  maxReconnects?: number;
+}
+
+export interface RemoteTrackDetail {
+  peerId: string;
+  track: MediaStreamTrack;
+  stream: MediaStream;
+}
+
+type Events = {
+  joined: { peerId: string; peers: PeerInfo[] };
+  'peer-joined': PeerInfo;
+  'peer-left': { peerId: string };
+  track: RemoteTrackDetail;
+  data: { data: string | ArrayBuffer };
+  credentials: { kind: 'turn-credentials' | 'refresh-credentials'; username: string; ttl: number };
+  draining: { deadlineS: number };
+  reconnected: { peerId: string; afterMs: number };
+  'room-closed': { room: string };
+  error: { code: string; message: string };
+  state: { connection: RTCPeerConnectionState };
+};
+
+export class OramaCall extends EventTarget {
+  readonly options: Required<Omit<OramaCallOptions, 'media' | 'display'>> & Pick<OramaCallOptions, 'media' | 'display'>;
+  pc?: RTCPeerConnection;
+  ws?: WebSocket;
+  channel?: RTCDataChannel;
+  peerId?: string;
+  private joined = false;
+  private makingOffer = false;
+  private localQueue: (IceCandidateInit | null)[] = [];
+  private remoteQueue: IceCandidateInit[] = [];
+  private leaving = false;
+  private reconnects = 0;
+  private generation = 0;
+  private chain: Promise<void> = Promise.resolve();
+  private reconnecting = false;
+
+  constructor(options: OramaCallOptions) {
+    super();
+    this.options = { gateway: '', dataLabel: 'chat', maxReconnects: 3, ...options };
+  }
+
+  on<K extends keyof Events>(type: K, listener: (detail: Events[K]) => void): this {
+    this.addEventListener(type, (e) => listener((e as CustomEvent<Events[K]>).detail));
+    return this;
+  }
+
+  private emit<K extends keyof Events>(type: K, detail: Events[K]): void {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+
+  private wsUrl(): string {
+    const base = this.options.gateway || location.origin;
+    return `${base.replace(/^http/, 'ws')}/v1/webrtc/signal?room=${encodeURIComponent(this.options.room)}`;
+  }
+
+  async fetchCredentials(): Promise<TurnCredentialsMessage> {
+    const res = await fetch(`${this.options.gateway}/v1/webrtc/turn/credentials`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${this.options.token}` },
+    });
+    if (!res.ok) throw new Error(`TURN credentials: HTTP ${res.status}`);
+    return { type: 'turn-credentials', ...(await res.json()) } as TurnCredentialsMessage;
+  }
+
+  /** Joins the room; resolves when the SFU confirmed the join. */
+  async connect(): Promise<void> {
+    this.leaving = false;
+    const generation = ++this.generation;
+    const turn = await this.fetchCredentials();
+    const pc = new RTCPeerConnection({
+      iceServers: [{ urls: turn.urls, username: turn.username, credential: turn.credential }],
+      iceTransportPolicy: 'relay',
+    });
+    this.pc = pc;
+    this.joined = false;
+    this.localQueue = [];
+    this.remoteQueue = [];
+    this.channel = pc.createDataChannel(this.options.dataLabel);
+    this.channel.onmessage = (e) => this.emit('data', { data: e.data });
+    for (const track of this.options.media?.getTracks() ?? []) {
+      pc.addTransceiver(track, { direction: 'sendonly', streams: [this.options.media!] });
+    }
+    pc.onicecandidate = (e) => {
+      const candidate = e.candidate ? (e.candidate.toJSON() as IceCandidateInit) : null;
+      if (this.joined) this.send({ type: 'ice-candidate', candidate });
+      else this.localQueue.push(candidate);
+    };
+    pc.ontrack = (e) => {
+      const stream = e.streams[0] ?? new MediaStream([e.track]);
+      this.emit('track', { peerId: stream.id, track: e.track, stream });
+    };
+    pc.onconnectionstatechange = () => this.emit('state', { connection: pc.connectionState });
+
+    const ws = new WebSocket(this.wsUrl(), ['Bearer', this.options.token]);
+    this.ws = ws;
+    await new Promise<void>((resolve, reject) => {
+      ws.onopen = () => this.send({ type: 'join', room: this.options.room, ...(this.options.display ? { display: this.options.display } : {}) });
+      ws.onerror = () => reject(new Error('signaling connection failed'));
+      ws.onmessage = (e) => {
+        const message = JSON.parse(String(e.data)) as ServerMessage;
+        if (message.type === 'joined') {
+          this.peerId = message.peer_id;
+          resolve();
+        }
+        if (message.type === 'error' && !this.joined) reject(new Error(`${message.code}: ${message.message}`));
+        // Serialized: each message sees the state the previous one left.
+        this.chain = this.chain
+          .then(() => (generation === this.generation ? this.handle(message) : undefined))
+          .catch((error: Error) => this.emit('error', { code: 'client', message: error.message }));
+      };
+      ws.onclose = () => {
+        reject(new Error('signaling closed before join'));
+        // Only a session that had joined reconnects by itself; a failed connect() rejects instead.
+        if (generation === this.generation && !this.leaving && this.joined) void this.reconnect('signaling closed');
+      };
+    });
+  }
+
+  private send(message: object): void {
+    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(message));
+  }
+
+  /** One handler per server message type. */
+  private async handle(message: ServerMessage): Promise<void> {
+    const pc = this.pc!;
+    switch (message.type) {
+      case 'joined': {
+        this.joined = true;
+        this.peerId = message.peer_id;
+        for (const c of this.localQueue.splice(0)) this.send({ type: 'ice-candidate', candidate: c });
+        this.emit('joined', { peerId: message.peer_id, peers: message.peers });
+        this.makingOffer = true;
+        try {
+          await pc.setLocalDescription(await pc.createOffer());
+          this.send({ type: 'offer', sdp: pc.localDescription!.sdp });
+        } finally {
+          this.makingOffer = false;
+        }
+        return;
+      }
+      case 'offer': {
+        // Polite peer: a colliding local offer is rolled back by setRemoteDescription.
+        await pc.setRemoteDescription({ type: 'offer', sdp: message.sdp });
+        await this.flushRemoteCandidates();
+        await pc.setLocalDescription(await pc.createAnswer());
+        this.send({ type: 'answer', sdp: pc.localDescription!.sdp });
+        return;
+      }
+      case 'answer':
+        if (pc.signalingState !== 'have-local-offer') return; // our offer was rolled back
+        await pc.setRemoteDescription({ type: 'answer', sdp: message.sdp });
+        await this.flushRemoteCandidates();
+        return;
+      case 'ice-candidate':
+        if (!message.candidate) return;
+        if (pc.remoteDescription) await pc.addIceCandidate(message.candidate);
+        else this.remoteQueue.push(message.candidate);
+        return;
+      case 'turn-credentials':
+      case 'refresh-credentials':
+        if (message.type === 'refresh-credentials') {
+          pc.setConfiguration({
+            ...pc.getConfiguration(),
+            iceServers: [{ urls: message.urls, username: message.username, credential: message.credential }],
+          });
+        }
+        this.emit('credentials', { kind: message.type, username: message.username, ttl: message.ttl });
+        return;
+      case 'peer-joined':
+        this.emit('peer-joined', { peer_id: message.peer_id, display: message.display, subject: message.subject });
+        return;
+      case 'peer-left':
+        this.emit('peer-left', { peerId: message.peer_id });
+        return;
+      case 'server-draining':
+        this.emit('draining', { deadlineS: message.deadline_s });
+        void this.reconnect('server draining', true);
+        return;
+      case 'room-closed':
+        this.emit('room-closed', { room: message.room });
+        this.leave();
+        return;
+      case 'error':
+        this.emit('error', { code: message.code, message: message.message });
+        return;
+    }
+  }
+
+  private async flushRemoteCandidates(): Promise<void> {
+    for (const c of this.remoteQueue.splice(0)) await this.pc!.addIceCandidate(c);
+  }
+
+  private async reconnect(reason: string, always = false): Promise<void> {
+    if (this.leaving || this.reconnecting) return;
+    if (!always && this.reconnects >= this.options.maxReconnects) {
+      this.emit('error', { code: 'disconnected', message: `${reason}; gave up after ${this.reconnects} reconnects` });
+      return;
+    }
+    this.reconnects++;
+    this.reconnecting = true;
+    const started = performance.now();
+    this.teardown();
+    try {
+      for (let attempt = 0; attempt < 5; attempt++) {
+        try {
+          await this.connect();
+          this.emit('reconnected', { peerId: this.peerId!, afterMs: performance.now() - started });
+          return;
+        } catch {
+          this.teardown();
+          await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
+        }
+      }
+      this.emit('error', { code: 'disconnected', message: `${reason}; reconnect failed` });
+    } finally {
+      this.reconnecting = false;
+    }
+  }
+
+  /** Sends on the room's data channel (relayed by the SFU to every other peer). */
+  sendData(data: string): boolean {
+    if (this.channel?.readyState !== 'open') return false;
+    this.channel.send(data);
+    return true;
+  }
+
+  private teardown(): void {
+    this.generation++;
+    this.send({ type: 'leave' });
+    this.ws?.close();
+    this.pc?.close();
+    this.joined = false;
+  }
+
+  leave(): void {
+    this.leaving = true;
+    this.teardown();
+  }
+}

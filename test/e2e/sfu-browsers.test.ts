@@ -1,0 +1,184 @@
+// Real headless Debian Chromium (fake camera + microphone) running INSIDE the client network
+// namespace, the demo page + browser client, real coturn, two SFU processes in the SFU namespace
+// and the gateway's role (credentials + signaling proxy) in the coturn namespace.
+// Proves: 2 and 3 browsers see and hear each other and exchange data-channel messages, every
+// selected candidate pair is relay, refresh-credentials arrives before expiry, and SIGTERM of
+// the SFU moves every browser to the second SFU within 2 s.
+import { chmodSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import t from 'tap';
+import { clientAssets } from '../../src/client/assets.ts';
+import { CHROMIUM, NetnsLab, TURNSERVER, requireTool } from '../helpers/sfu-netns.ts';
+
+requireTool(TURNSERVER, 'coturn');
+requireTool(CHROMIUM, 'chromium');
+
+const CHROMIUM_ARGS = [
+  '--headless=new', '--no-sandbox', '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
+  '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  '--no-first-run', '--autoplay-policy=no-user-gesture-required', '--disable-renderer-backgrounding',
+  '--disable-background-timer-throttling', '--disable-backgrounding-occluded-windows',
+];
+
+const lab = new NetnsLab();
+t.teardown(() => lab.destroy());
+lab.up();
+const { topo } = lab;
+const { ns, addr } = topo;
+lab.startCoturn();
+const sfu1 = lab.startSfu('sfu1', { signalPort: 30001, mediaPorts: [20000, 20499], ttl: 8, drainDeadlineS: 5 });
+const sfu2 = lab.startSfu('sfu2', { signalPort: 30002, mediaPorts: [20500, 20999] });
+const gw = lab.startGateway(8080, [`${addr.sfu}:30001`, `${addr.sfu}:30002`]);
+await Promise.all([sfu1.url, sfu2.url].map((u) => lab.waitHttp(ns.turn, `${u}/health`, 30000)));
+await lab.waitLog('gateway-8080', /listening/);
+
+// Chromium runs in the client namespace: playwright talks to it over a pipe, which ip-netns-exec keeps.
+const wrapper = join(topo.dir, 'chromium-in-client-ns');
+writeFileSync(wrapper, `#!/bin/sh\nexec ip netns exec ${ns.client} ${CHROMIUM} "$@"\n`);
+chmodSync(wrapper, 0o755);
+// The page is served from the gateway's origin, as in production (there over https; here plain
+// http, so that origin is declared secure for getUserMedia).
+const browser: Browser = await chromium.launch({
+  executablePath: wrapper,
+  // Local Network Access checks would block the page (fulfilled by page.route, so of no known
+  // address space) from its own 10.91.x gateway; in production the gateway is a public address.
+  args: [...CHROMIUM_ARGS, `--unsafely-treat-insecure-origin-as-secure=${gw.url}`, '--disable-features=LocalNetworkAccessChecks'],
+  timeout: 30000,
+});
+t.teardown(() => browser.close());
+const assets = await clientAssets();
+
+async function participant(name: string, room: string): Promise<Page> {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  // The gateway engineer mounts clientAssets() under /v1/webrtc/client/; here page.route plays that part.
+  await page.route(`${gw.url}/v1/webrtc/client/**`, (route) => {
+    const file = new URL(route.request().url()).pathname.split('/').pop()!;
+    const asset = assets.get(file);
+    return asset ? route.fulfill({ status: 200, contentType: asset.contentType, body: asset.body }) : route.fulfill({ status: 404 });
+  });
+  page.on('pageerror', (e) => t.comment(`${name} page error: ${e.message}`));
+  page.on('requestfailed', (r) => t.comment(`${name} request failed: ${r.url()} ${r.failure()?.errorText}`));
+  const q = new URLSearchParams({ room, token: 'test-jwt', name, autojoin: '1' });
+  await page.goto(`${gw.url}/v1/webrtc/client/demo.html?${q}`);
+  await waitEvent(page, 'joined');
+  return page;
+}
+
+type DemoEvent = { type: string; t: number; detail: Record<string, unknown> };
+async function waitEvent(page: Page, type: string, after = 0, timeoutMs = 15000): Promise<DemoEvent> {
+  const handle = await page.waitForFunction(
+    ([type, after]) => (window as any).oramaDemo?.events.find((e: DemoEvent) => e.type === type && e.t > (after as number)),
+    [type, after] as const,
+    { timeout: timeoutMs, polling: 100 },
+  );
+  return (await handle.jsonValue()) as DemoEvent;
+}
+
+interface MediaStats {
+  videos: { framesDecoded: number }[];
+  audios: { packetsReceived: number; totalAudioEnergy: number }[];
+  pairs: string[];
+}
+function mediaStats(page: Page): Promise<MediaStats> {
+  return page.evaluate(async () => {
+    const pc: RTCPeerConnection = (window as any).oramaDemo.call.pc;
+    const report = await pc.getStats();
+    const all = [...report.values()] as any[];
+    const byId = new Map(all.map((s) => [s.id, s]));
+    const pairs = all
+      .filter((s) => s.type === 'transport' && s.selectedCandidatePairId)
+      .map((s) => byId.get(s.selectedCandidatePairId))
+      .map((p) => `${byId.get(p.localCandidateId)?.candidateType}/${byId.get(p.remoteCandidateId)?.candidateType}`);
+    return {
+      videos: all.filter((s) => s.type === 'inbound-rtp' && s.kind === 'video').map((s) => ({ framesDecoded: s.framesDecoded ?? 0 })),
+      audios: all.filter((s) => s.type === 'inbound-rtp' && s.kind === 'audio').map((s) => ({ packetsReceived: s.packetsReceived ?? 0, totalAudioEnergy: s.totalAudioEnergy ?? 0 })),
+      pairs,
+    };
+  });
+}
+
+async function waitMedia(page: Page, remotes: number, timeoutMs = 20000): Promise<MediaStats> {
+  const until = Date.now() + timeoutMs;
+  let s: MediaStats | undefined;
+  while (Date.now() < until) {
+    s = await mediaStats(page);
+    const videosOk = s.videos.filter((v) => v.framesDecoded > 0).length >= remotes;
+    const audiosOk = s.audios.filter((a) => a.packetsReceived > 0 && a.totalAudioEnergy > 0).length >= remotes;
+    if (videosOk && audiosOk) return s;
+    await new Promise((r) => setTimeout(r, 400));
+  }
+  throw new Error(`media from ${remotes} peers not decoded within ${timeoutMs} ms: ${JSON.stringify(s)}`);
+}
+
+async function sendChat(from: Page, text: string): Promise<void> {
+  await from.evaluate((text) => {
+    const demo = (window as any).oramaDemo;
+    return demo.call.sendData(JSON.stringify({ from: demo.name, text }));
+  }, text);
+}
+
+async function waitChat(page: Page, text: string): Promise<void> {
+  await page.waitForFunction((text) => (window as any).oramaDemo.chat.some((m: { text: string }) => m.text === text), text, { timeout: 10000 });
+}
+
+const pages: Page[] = [];
+
+t.test('two browsers: video, audio, data channel, relay-only', async (t) => {
+  pages.push(await participant('ada', 'call'), await participant('bob', 'call'));
+  for (const [i, page] of pages.entries()) {
+    const s = await waitMedia(page, 1);
+    t.ok(s.videos.some((v) => v.framesDecoded > 0), `browser ${i}: framesDecoded ${s.videos.map((v) => v.framesDecoded)}`);
+    t.ok(s.audios.some((a) => a.totalAudioEnergy > 0), `browser ${i}: audio energy ${s.audios.map((a) => a.totalAudioEnergy.toFixed(4))}`);
+    t.ok(s.pairs.length > 0 && s.pairs.every((p) => p.startsWith('relay/')), `browser ${i}: selected pairs ${s.pairs}`);
+  }
+  await sendChat(pages[0], 'hello from ada');
+  await waitChat(pages[1], 'hello from ada');
+  t.pass('bob got ada\'s data-channel message');
+});
+
+t.test('three browsers: everyone sees and hears the two others', async (t) => {
+  pages.push(await participant('cy', 'call'));
+  for (const [i, page] of pages.entries()) {
+    const s = await waitMedia(page, 2, 25000);
+    t.ok(s.videos.filter((v) => v.framesDecoded > 0).length >= 2, `browser ${i}: two decoded videos ${s.videos.map((v) => v.framesDecoded)}`);
+    t.ok(s.pairs.every((p) => p.startsWith('relay/')), `browser ${i}: relay ${s.pairs}`);
+  }
+  await sendChat(pages[2], 'cy says hi');
+  await waitChat(pages[0], 'cy says hi');
+  await waitChat(pages[1], 'cy says hi');
+  t.pass('the data-channel message reached both others');
+});
+
+t.test('refresh-credentials arrives before the first credentials expire', async (t) => {
+  for (const [i, page] of pages.entries()) {
+    const first = await waitEvent(page, 'credentials');
+    const refresh = await page.waitForFunction(
+      () => (window as any).oramaDemo.events.find((e: DemoEvent) => e.type === 'credentials' && e.detail.kind === 'refresh-credentials'),
+      undefined,
+      { timeout: 12000, polling: 100 },
+    );
+    const r = (await refresh.jsonValue()) as DemoEvent;
+    const expiryMs = Number(String(first.detail.username).split(':')[0]) * 1000;
+    t.ok(r.t < expiryMs, `browser ${i}: refresh ${((expiryMs - r.t) / 1000).toFixed(1)} s before expiry`);
+    t.not(r.detail.username, first.detail.username);
+  }
+});
+
+t.test('SIGTERM on the SFU: server-draining, every browser rejoins the other SFU within 2 s', async (t) => {
+  const before = Date.now();
+  const exited = new Promise<number | null>((resolve) => sfu1.proc.once('exit', (code) => resolve(code)));
+  process.kill(sfu1.proc.pid!, 'SIGTERM');
+  for (const [i, page] of pages.entries()) {
+    const draining = await waitEvent(page, 'draining', before, 5000);
+    const rejoined = await waitEvent(page, 'reconnected', draining.t, 5000);
+    t.ok(rejoined.t - draining.t < 2000, `browser ${i}: rejoined ${rejoined.t - draining.t} ms after server-draining`);
+  }
+  t.match(lab.logOf('gateway-8080'), new RegExp(`"upstream":"${addr.sfu}:30002"`), 'placed on the second SFU');
+  for (const [i, page] of pages.entries()) {
+    const s = await waitMedia(page, 2, 25000);
+    t.ok(s.videos.filter((v) => v.framesDecoded > 0).length >= 2, `browser ${i}: video again after the move`);
+  }
+  t.equal(await exited, 0, 'the drained SFU exited 0');
+});
