@@ -39,12 +39,16 @@ if (opts.publish) {
   const videoSource = new wrtc.nonstandard.RTCVideoSource();
   videoTrack = videoSource.createTrack();
   const frame = new Uint8ClampedArray(width * height * 1.5);
+  // Camera-like entropy: a flat synthetic image compresses to ~50 kbit/s, which would make any
+  // forwarding figure meaningless. Luma comes from a noise pool read at a moving offset.
+  const pool = new Uint8ClampedArray(width * height * 2);
+  for (let i = 0; i < pool.length; i++) pool[i] = 64 + ((Math.random() * 128) | 0);
   let n = 0;
   timers.push(
     setInterval(() => {
       n++;
-      // a moving bright bar on grey: cheap, and never a static image the encoder could skip
-      frame.fill(90, 0, width * height);
+      const offset = ((n * 7919) % (width * height)) & ~1;
+      frame.set(pool.subarray(offset, offset + width * height), 0);
       const x0 = (n * 8) % width;
       for (let y = 0; y < height; y++) frame.fill(235, y * width + x0, y * width + Math.min(width, x0 + 24));
       frame.fill(128, width * height);
