@@ -94,6 +94,12 @@ export async function buildGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       // The seed's client sends ['Bearer', <jwt>]: the server must select "Bearer".
       handleProtocols: (protocols: Set<string>) => (protocols.has('Bearer') ? 'Bearer' : false),
     },
+    // Clients are told why (1001 going away), so they reconnect to another gateway.
+    preClose: function (this: FastifyInstance, done: () => void) {
+      for (const ws of this.websocketServer.clients) ws.close(1001, 'gateway shutting down');
+      this.websocketServer.close(() => undefined);
+      done();
+    },
     errorHandler: (err, socket, req) => {
       req.log.warn({ err: { message: err.message } }, 'signaling socket error');
       socket.terminate();
@@ -105,8 +111,5 @@ export async function buildGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   await app.register(roomRoutes, ctx);
   await app.register(signalRoutes, ctx);
 
-  app.addHook('onClose', async () => {
-    for (const ws of ctx.connections) ws.close(1001, 'gateway shutting down');
-  });
   return app;
 }

@@ -29,8 +29,9 @@ export async function startStandinSfu(node: string, internalKey: string, opts: {
     stop: async () => {
       for (const ws of sfu.sockets) ws.terminate();
       wss.close();
-      await new Promise<void>((r) => server.close(() => r()));
+      const done = new Promise<void>((r) => server.close(() => r()));
       server.closeAllConnections();
+      await done;
     },
   };
   const keyOk = (req: IncomingMessage) => req.headers['x-orama-internal-key'] === internalKey;

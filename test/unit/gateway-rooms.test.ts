@@ -1,13 +1,13 @@
 // Rooms over fastify inject, with stand-in SFUs (real HTTP servers; see standin-sfu.ts) for
 // health, peer counts and room closing: placement on the least-loaded healthy SFU, reassignment
 // away from a draining or stopped SFU, owner rules, and every error.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { gatewayFixture } from '../helpers/gateway-fixture.ts';
 import { startStandinSfu, type StandinSfu } from '../helpers/standin-sfu.ts';
 
 const KEY = 'internal-key-of-the-test-0123456789';
 
-async function sfus(t: Parameters<Parameters<typeof t.test>[1]>[0], n: number): Promise<StandinSfu[]> {
+async function sfus(t: Test, n: number): Promise<StandinSfu[]> {
   const list: StandinSfu[] = [];
   for (let i = 1; i <= n; i++) list.push(await startStandinSfu(`node-${i}`, KEY));
   t.teardown(() => Promise.all(list.map((s) => s.stop().catch(() => undefined))));

@@ -97,6 +97,7 @@ export async function signalRoutes(app: FastifyInstance, ctx: GatewayContext): P
         finish(1011, `SFU refused the connection (HTTP ${res.statusCode})`);
       });
       upstream.on('error', (e) => {
+        if (done) return; // our own terminate() of a still-connecting upstream
         if (pending) {
           // Never connected: the SFU is down. Forget its health so the client's reconnect is
           // placed on another node.

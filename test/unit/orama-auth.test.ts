@@ -1,0 +1,90 @@
+// `orama token` and `orama apikey` against a temp SQLite state file, through bin/orama.js.
+import t from 'tap';
+import { mkdtempSync, rmSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { decodeJwt } from 'jose';
+import { loadVerificationKey, verifyToken } from '../../src/gateway/jwt.ts';
+import { openSqliteStore } from '../../src/store/sqlite.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'orama-auth-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+const state = join(dir, 'state.db');
+
+const orama = (args: string[], env: Record<string, string> = {}) => new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+  execFile(process.execPath, ['bin/orama.js', ...args], { timeout: 30_000, env: { ...process.env, ...env } }, (err, stdout, stderr) =>
+    resolve({ code: err ? (err as { code?: number }).code ?? 1 : 0, stdout, stderr }));
+});
+
+t.test('token mint + token key: the gateway verifies what the CLI mints', async (t) => {
+  const r = await orama(['token', 'mint', '--namespace', 'ns-a', '--subject', 'alice', '--owner', '--ttl', '120', '--state', state]);
+  t.equal(r.code, 0, r.stderr);
+  const token = r.stdout.trim();
+  const claims = decodeJwt(token);
+  t.match(claims, { namespace: 'ns-a', sub: 'alice', role: 'owner' });
+  t.equal((claims.exp as number) - (claims.iat as number), 120);
+  t.match(r.stderr, /minted a HS256 token for subject "alice" of namespace "ns-a" \(owner\), valid 120 s/);
+  const keyFile = join(dir, 'jwt.key');
+  const k = await orama(['token', 'key', '--namespace', 'ns-a', '--out', keyFile], { ORAMA_STATE: state });
+  t.equal(k.code, 0, k.stderr);
+  t.equal(statSync(keyFile).mode & 0o777, 0o600, 'key file is 0600');
+  t.equal(k.stdout, '', 'nothing secret on stdout');
+  const vk = await loadVerificationKey('HS256', readFileSync(keyFile, 'utf8').trim());
+  t.match(await verifyToken(token, vk), { namespace: 'ns-a', sub: 'alice', owner: true });
+  // a member token, same key
+  const m = await orama(['token', 'mint', '--namespace', 'ns-a', '--subject', 'bob', '--state', state]);
+  t.match(await verifyToken(m.stdout.trim(), vk), { sub: 'bob', owner: false });
+  // the key's algorithm is fixed once created
+  const clash = await orama(['token', 'mint', '--namespace', 'ns-a', '--subject', 'x', '--alg', 'EdDSA', '--state', state]);
+  t.equal(clash.code, 2);
+  t.match(clash.stderr, /already has a HS256 key/);
+  // EdDSA namespace: key file is the public key
+  const ed = await orama(['token', 'key', '--namespace', 'ns-e', '--alg', 'EdDSA', '--out', join(dir, 'ed.pub'), '--state', state]);
+  t.equal(ed.code, 0, ed.stderr);
+  t.match(readFileSync(join(dir, 'ed.pub'), 'utf8'), /^-----BEGIN PUBLIC KEY-----/);
+});
+
+t.test('apikey create / list / revoke', async (t) => {
+  const c = await orama(['apikey', 'create', '--namespace', 'ns-a', '--subject', 'svc', '--owner', '--state', state]);
+  t.equal(c.code, 0, c.stderr);
+  const key = c.stdout.trim();
+  t.match(key, /^oak_[0-9a-f]{12}_/);
+  const id = key.slice(4, 16);
+  t.match(c.stderr, new RegExp(`created API key ${id} for subject "svc" of namespace "ns-a" \\(owner\\)`));
+  const store = await openSqliteStore(state);
+  t.match(await store.verifyApiKey(key), { subject: 'svc', owner: true });
+  const l = await orama(['apikey', 'list', '--namespace', 'ns-a', '--state', state]);
+  t.match(l.stdout, new RegExp(`^${id}\tsvc\towner\tactive$`, 'm'));
+  t.notOk(l.stdout.includes(key.slice(17)), 'list prints no key material');
+  const wrongNs = await orama(['apikey', 'revoke', '--namespace', 'ns-b', '--id', id, '--state', state]);
+  t.equal(wrongNs.code, 1);
+  t.match(wrongNs.stderr, new RegExp(`no active API key "${id}" in namespace "ns-b"`));
+  const rv = await orama(['apikey', 'revoke', '--namespace', 'ns-a', '--id', id, '--state', state]);
+  t.equal(rv.code, 0, rv.stderr);
+  t.equal(await store.verifyApiKey(key), null);
+  await store.close();
+  const out = join(dir, 'key.txt');
+  const o = await orama(['apikey', 'create', '--namespace', 'ns-a', '--subject', 's2', '--out', out, '--state', state]);
+  t.equal(o.stdout, '');
+  t.equal(statSync(out).mode & 0o777, 0o600);
+});
+
+t.test('usage errors name the flag', async (t) => {
+  for (const [args, msg] of [
+    [['token', 'mint', '--subject', 'a', '--state', state], /--namespace is required/],
+    [['token', 'mint', '--namespace', 'ns-a', '--state', state], /--subject is required/],
+    [['token', 'mint', '--namespace', 'Bad', '--subject', 'a', '--state', state], /--namespace: invalid namespace name "Bad"/],
+    [['token', 'mint', '--namespace', 'ns-a', '--subject', 'a', '--ttl', '0', '--state', state], /--ttl must be whole seconds/],
+    [['token', 'mint', '--namespace', 'ns-z', '--subject', 'a', '--alg', 'RS256', '--state', state], /--alg must be HS256, ES256 or EdDSA/],
+    [['token', 'bogus', '--namespace', 'ns-a', '--state', state], /unknown command "orama token bogus"/],
+    [['apikey', 'create', '--namespace', 'ns-a', '--subject', 'a', '--frob'], /Unknown option '--frob'/],
+  ] as const) {
+    const r = await orama([...args]);
+    t.equal(r.code, 2, args.join(' '));
+    t.match(r.stderr, msg);
+  }
+  const badState = await orama(['apikey', 'list', '--namespace', 'ns-a', '--state', join(dir, 'state.db', 'nested.db')]);
+  t.equal(badState.code, 1);
+  t.match(badState.stderr, /cannot open SQLite state file .*nested\.db/);
+});
