@@ -13,6 +13,7 @@ export interface SfuHealth { ok: boolean; peers: number; status: string }
 export class Affinity {
   readonly #nodes: Map<string, SfuNode>;
   readonly #health = new Map<string, { at: number; value: Promise<SfuHealth> }>();
+  readonly #peers = new Map<string, { at: number; value: Promise<Map<string, number> | null> }>();
 
   constructor(
     private readonly store: Store,
@@ -94,8 +95,17 @@ export class Affinity {
     }
   }
 
-  /** Peers per room on one SFU (GET /rooms with the internal key); null if it cannot say. */
-  async roomPeers(name: string): Promise<Map<string, number> | null> {
+  /** Peers per room on one SFU, reused for healthCacheMs (a listing must not fan out per request). */
+  roomPeers(name: string): Promise<Map<string, number> | null> {
+    const cached = this.#peers.get(name);
+    if (cached && Date.now() - cached.at < this.opts.healthCacheMs) return cached.value;
+    const value = this.#fetchRoomPeers(name);
+    this.#peers.set(name, { at: Date.now(), value });
+    return value;
+  }
+
+  /** GET /rooms of the SFU with the internal key; null if it cannot say. */
+  async #fetchRoomPeers(name: string): Promise<Map<string, number> | null> {
     const n = this.#nodes.get(name);
     if (!n) return null;
     try {

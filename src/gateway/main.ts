@@ -25,6 +25,8 @@ export async function main(argv: string[]): Promise<number> {
     app = await buildGateway(config, { store, tokenCache: process.env.ORAMA_GATEWAY_TOKEN_CACHE === '0' ? 0 : undefined });
     app.addHook('onClose', async () => { await store.close(); });
     await app.listen({ host: config.listen.host, port: config.listen.port });
+    const addr = app.server.address() as { address: string; port: number };
+    process.stdout.write(`orama-webrtc-gateway: namespace ${config.namespace} listening on ${addr.address}:${addr.port}\n`);
   } catch (e) {
     process.stderr.write(`orama-webrtc-gateway: ${(e as Error).message}\n`);
     await app?.close().catch(() => undefined);
