@@ -1,0 +1,24 @@
+// The part of autocannon's API bench/api.ts uses (the package ships no types; @types/autocannon
+// is not installed).
+declare module 'autocannon' {
+  namespace autocannon {
+    interface Options {
+      url: string;
+      method?: string;
+      headers?: Record<string, string>;
+      body?: string;
+      duration?: number;
+      connections?: number;
+      pipelining?: number;
+    }
+    interface Result {
+      requests: { average: number };
+      latency: { p50: number; p99: number };
+      non2xx: number;
+      errors: number;
+      timeouts: number;
+    }
+  }
+  function autocannon(opts: autocannon.Options): Promise<autocannon.Result>;
+  export default autocannon;
+}
