@@ -19,6 +19,9 @@ const log = (event: string, fields: Record<string, unknown> = {}) =>
 running.sfu.log = log;
 log('listening', { address: `${running.address.host}:${running.address.port}`, media_ports: config.mediaPorts, relay_ips: config.turnRelayIps });
 
+// A media-library promise rejecting somewhere must not end every call on this node: log, go on.
+process.on('unhandledRejection', (reason) => log('unhandled-rejection', { error: String((reason as Error)?.message ?? reason).slice(0, 300) }));
+
 let stopping = false;
 const stop = async (signal: string) => {
   if (stopping) return;

@@ -1,6 +1,7 @@
 // The SFU's signaling state machine over a real WebSocket on 127.0.0.1 (real werift engine, no
 // media): auth, join/joined/peer-joined/peer-left, errors that never kill the connection, rate
 // and size bounds, credentials and their refresh, offer/answer, draining, health and metrics.
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,8 +16,8 @@ import type { ServerMessage } from '../../src/webrtc/protocol.ts';
 // werift never gathers on loopback (and would then bind every interface), so the SFU refuses
 // 127.0.0.1: these tests use this host's own first non-loopback IPv4 address; traffic to it
 // stays inside the kernel.
-const hostIp = Object.values(networkInterfaces())
-  .flat()
+const defaultDev = /dev (\S+)/.exec(execFileSync('ip', ['-4', 'route', 'show', 'default'], { encoding: 'utf8' }))?.[1];
+const hostIp = [...(defaultDev ? (networkInterfaces()[defaultDev] ?? []) : []), ...Object.values(networkInterfaces()).flat()]
   .find((a) => a && a.family === 'IPv4' && !a.internal)?.address;
 if (!hostIp) throw new Error('no non-loopback IPv4 address on this host: the SFU needs one to bind');
 
@@ -248,4 +249,73 @@ t.test('unknown paths 404, /metrics is Prometheus text', async (t) => {
   const m = await get(sfu, '/metrics');
   t.match(m.body, /# TYPE orama_sfu_rtp_bytes_out_total counter/);
   t.match(m.body, /# TYPE orama_sfu_keyframe_requests_total counter/);
+});
+
+t.test('renegotiation on join and leave, and glare: the SFU is impolite', async (t) => {
+  // werift clients without any media flowing: werift raises the publisher's track as soon as the
+  // offer is applied, which is all the signaling state machine needs.
+  const sfu = await start();
+  t.teardown(() => sfu.close());
+  const newPc = () => new RTCPeerConnection({ iceServers: [], iceInterfaceAddresses: { udp4: hostIp! }, iceUseIpv6: false, icePortRange: [39200, 39220] });
+  const publisher = await Client.open(sfu, 'glare');
+  publisher.send({ type: 'join', room: 'glare' });
+  const pubJoined = await publisher.next('joined');
+  const pubPc = newPc();
+  t.teardown(() => pubPc.close());
+  pubPc.addTransceiver('video', { direction: 'sendonly' });
+  pubPc.createDataChannel('chat');
+  await pubPc.setLocalDescription(await pubPc.createOffer());
+  publisher.send({ type: 'offer', sdp: pubPc.localDescription!.sdp });
+  await pubPc.setRemoteDescription({ type: 'answer', sdp: (await publisher.next('answer')).sdp });
+
+  const viewer = await Client.open(sfu, 'glare');
+  viewer.send({ type: 'join', room: 'glare' });
+  await viewer.next('joined');
+  const viewPc = newPc();
+  t.teardown(() => viewPc.close());
+  viewPc.createDataChannel('chat');
+  await viewPc.setLocalDescription(await viewPc.createOffer());
+  const firstOfferSdp = viewPc.localDescription!.sdp;
+  viewer.send({ type: 'offer', sdp: firstOfferSdp });
+  await viewPc.setRemoteDescription({ type: 'answer', sdp: (await viewer.next('answer')).sdp });
+
+  // the SFU now offers the publisher's video to the viewer
+  const sfuOffer = await viewer.next('offer');
+  t.match(sfuOffer.sdp, /m=video/, 'SFU offers the published video');
+  t.match(sfuOffer.sdp, new RegExp(`a=msid:${pubJoined.peer_id} `), 'stream id = publishing peer');
+  // ...and the viewer, unaware, sends an offer at the same moment: glare. (A raw re-offer: a
+  // werift client that really rolls back leaks a UDP socket, which would keep this test alive.)
+  viewer.send({ type: 'offer', sdp: firstOfferSdp });
+  await new Promise((r) => setTimeout(r, 200));
+  t.match((await get(sfu, '/metrics')).body, /orama_sfu_glare_offers_ignored_total\{namespace="unitns"\} 1/, 'client offer ignored');
+  t.notOk(viewer.messages.some((m) => m.type === 'answer'), 'no answer to the colliding offer');
+  // the polite viewer (its offer rolled back) answers the SFU's offer
+  await viewPc.setRemoteDescription({ type: 'offer', sdp: sfuOffer.sdp });
+  await viewPc.setLocalDescription(await viewPc.createAnswer());
+  viewer.send({ type: 'answer', sdp: viewPc.localDescription!.sdp });
+  await new Promise((r) => setTimeout(r, 200));
+  t.notOk(viewer.messages.some((m) => m.type === 'error'), 'answer accepted');
+  t.match((await get(sfu, '/metrics')).body, /orama_sfu_subscriptions\{namespace="unitns"\} 1/);
+
+  // the publisher leaves: the viewer gets peer-left and a new offer that stops the video
+  publisher.send({ type: 'leave' });
+  t.equal((await viewer.next('peer-left')).peer_id, pubJoined.peer_id);
+  const stopOffer = await viewer.next('offer');
+  t.match(stopOffer.sdp, /m=video[^]*a=inactive/, 'the forwarded video goes inactive');
+  await viewPc.setRemoteDescription({ type: 'offer', sdp: stopOffer.sdp });
+  await viewPc.setLocalDescription(await viewPc.createAnswer());
+  viewer.send({ type: 'answer', sdp: viewPc.localDescription!.sdp });
+  await new Promise((r) => setTimeout(r, 200));
+  t.notOk(viewer.messages.some((m) => m.type === 'error'));
+  t.match((await get(sfu, '/metrics')).body, /orama_sfu_subscriptions\{namespace="unitns"\} 0/);
+  // werift 0.24.4 as a CLIENT keeps one UDP socket open after close() once a renegotiation
+  // stopped a transceiver (the SFU side closes all of its sockets). Close the test client's
+  // leftovers (ports 39200-39220) so this process can exit.
+  t.teardown(async () => {
+    await new Promise((r) => setTimeout(r, 500));
+    for (const h of (process as any)._getActiveHandles()) {
+      const port = (() => { try { return h.constructor.name === 'Socket' && h.type === 'udp4' ? h.address().port : 0; } catch { return 0; } })();
+      if (port >= 39200 && port <= 39220) h.close();
+    }
+  });
 });
