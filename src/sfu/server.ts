@@ -8,7 +8,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { ROOM_NAME_PATTERN, type ServerMessage } from '../webrtc/protocol.ts';
-import type { SfuConfig } from './config.ts';
+import { resolveSfuConfig, type SfuConfig, type SfuConfigFile } from './config.ts';
 import { WeriftEngine } from './engine-werift.ts';
 import type { SignalingTransport } from './peer.ts';
 import { Session } from './session.ts';
@@ -48,7 +48,9 @@ function reply(res: ServerResponse, status: number, body: string, type = 'applic
   res.end(body);
 }
 
-export async function startSfu(config: SfuConfig): Promise<RunningSfu> {
+/** Starts an SFU from a resolved config, or from the config file's shape (secrets read from files). */
+export async function startSfu(input: SfuConfig | SfuConfigFile): Promise<RunningSfu> {
+  const config = 'listen_ip' in input ? resolveSfuConfig(input) : input;
   const engine = new WeriftEngine({
     listenIp: config.listenIp,
     portRange: config.mediaPorts,
