@@ -8,6 +8,7 @@ export class Metrics {
   refusedJoins = 0;
   credentialRefreshes = 0;
   dataMessagesRelayed = 0;
+  dataMessagesDropped = 0;
 
   reject(code: string): void {
     this.rejectedMessages.set(code, (this.rejectedMessages.get(code) ?? 0) + 1);
@@ -56,6 +57,7 @@ export class Metrics {
     metric('orama_sfu_refused_joins_total', 'counter', 'Joins refused (draining, room full)', [['', this.refusedJoins]]);
     metric('orama_sfu_credential_refreshes_total', 'counter', 'refresh-credentials messages sent', [['', this.credentialRefreshes]]);
     metric('orama_sfu_data_messages_relayed_total', 'counter', 'Data channel messages relayed to other peers', [['', this.dataMessagesRelayed]]);
+    metric('orama_sfu_data_messages_dropped_total', 'counter', 'Data channel messages dropped by the per-peer relay rate limit', [['', this.dataMessagesDropped]]);
     metric(
       'orama_sfu_rejected_messages_total',
       'counter',

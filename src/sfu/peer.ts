@@ -14,6 +14,9 @@ import type { RelayPolicy } from './relay-policy.ts';
 import { Subscription } from './subscription.ts';
 import type { Track } from './track.ts';
 
+export const DATA_PER_SECOND = 50;
+export const DATA_BURST = 100;
+
 export interface SignalingTransport {
   send(message: ServerMessage): void;
   close(code: number, reason: string): void;
@@ -40,6 +43,10 @@ export class Peer {
    */
   private readonly deferred = new Map<string, Track>();
   private closed = false;
+
+  /** Data-channel relay budget: every message is copied to every other peer, so it is bounded. */
+  private dataTokens = DATA_BURST;
+  private dataRefill = Date.now();
 
   onInboundTrack: (track: InboundTrack) => void = () => {};
   onData: (label: string, data: string | Buffer) => void = () => {};
@@ -81,6 +88,15 @@ export class Peer {
       }
     });
     return this.chain;
+  }
+
+  allowDataMessage(): boolean {
+    const now = Date.now();
+    this.dataTokens = Math.min(DATA_BURST, this.dataTokens + ((now - this.dataRefill) / 1000) * DATA_PER_SECOND);
+    this.dataRefill = now;
+    if (this.dataTokens < 1) return false;
+    this.dataTokens -= 1;
+    return true;
   }
 
   // ---- credentials ----

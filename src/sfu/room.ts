@@ -39,6 +39,10 @@ export class Room {
   }
 
   private relay(from: Peer, label: string, data: string | Buffer): void {
+    if (!from.allowDataMessage()) {
+      this.metrics.dataMessagesDropped++;
+      return;
+    }
     for (const other of this.peers.values()) {
       if (other !== from && other.connection.sendData(label, data)) this.metrics.dataMessagesRelayed++;
     }
