@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import autocannon from 'autocannon';
 import { openSqliteStore } from '../src/store/sqlite.ts';
-import { Secret } from '../src/store/secret.ts';
+import { Secret } from '../src/secret/secret.ts';
 import { generateJwtKey, mintToken, verificationKeyText } from '../src/gateway/jwt.ts';
 import type { JwtAlg } from '../src/store/store.ts';
 import { startStandinSfu } from '../test/helpers/standin-sfu.ts';

@@ -4,7 +4,7 @@
 // or no longer configured is moved to another one, and clients reconnecting land there.
 // The move is a compare-and-set in the store, so gateways on three nodes agree on one SFU.
 import type { Room, Store } from '../store/store.ts';
-import type { Secret } from '../store/secret.ts';
+import type { Secret } from '../secret/secret.ts';
 import type { SfuNode } from './config.ts';
 import { HttpError } from './errors.ts';
 

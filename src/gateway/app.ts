@@ -15,6 +15,7 @@ import { healthRoutes } from './routes/health.ts';
 import { credentialsRoutes } from './routes/credentials.ts';
 import { roomRoutes } from './routes/rooms.ts';
 import { signalRoutes } from './routes/signal.ts';
+import { clientRoutes } from './routes/client.ts';
 
 export interface GatewayDeps {
   store: Store;
@@ -110,6 +111,7 @@ export async function buildGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   await app.register(credentialsRoutes, ctx);
   await app.register(roomRoutes, ctx);
   await app.register(signalRoutes, ctx);
+  await app.register(clientRoutes, ctx);
 
   return app;
 }

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { Ajv } from 'ajv';
 import type { StoreConfig } from '../store/open.ts';
-import { Secret } from '../store/secret.ts';
+import { Secret } from '../secret/secret.ts';
 import type { JwtAlg } from '../store/store.ts';
 import { loadVerificationKey, type VerificationKey } from './jwt.ts';
 
@@ -26,6 +26,8 @@ export interface GatewayConfigFile {
   log_level?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** Trust X-Forwarded-For from the namespace's HTTPS front (for logged client addresses). */
   trust_proxy?: boolean | string;
+  /** Directory with orama-webrtc.js and demo.html (built on the controller, shipped by the role). */
+  client_dir?: string;
 }
 
 /** What buildGateway needs: the file's settings with its secrets loaded. */
@@ -43,6 +45,8 @@ export interface GatewayConfig {
   storeCacheMs: number;
   /** How long an SFU health answer is reused (ms). */
   healthCacheMs: number;
+  /** Directory with the built browser client and demo page (nodes); unset = bundle from source. */
+  clientDir?: string;
 }
 
 export const NAMESPACE_PATTERN = '^[a-z0-9][a-z0-9-]{0,62}$';
@@ -96,6 +100,7 @@ export const configFileSchema = {
     },
     log_level: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
     trust_proxy: { type: ['boolean', 'string'] },
+    client_dir: { type: 'string', minLength: 1 },
   },
 } as const;
 
@@ -156,6 +161,7 @@ export async function resolveGatewayConfig(file: unknown, source = 'gateway conf
       trustProxy: f.trust_proxy ?? false,
       storeCacheMs: 5000,
       healthCacheMs: 2000,
+      clientDir: f.client_dir,
     },
   };
 }

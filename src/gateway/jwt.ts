@@ -7,7 +7,7 @@
 // more than the verification itself.
 import { generateKeyPairSync, randomBytes, webcrypto } from 'node:crypto';
 import { SignJWT, importPKCS8, importSPKI, jwtVerify, errors as joseErrors } from 'jose';
-import { Secret } from '../store/secret.ts';
+import { Secret } from '../secret/secret.ts';
 import type { JwtAlg, JwtKey } from '../store/store.ts';
 
 export interface VerificationKey {

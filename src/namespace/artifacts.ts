@@ -3,7 +3,8 @@
 // Cached by a hash of the sources and the lockfile, so a no-op apply rebuilds nothing.
 import { build, type Plugin } from 'esbuild';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { clientAssets } from '../client/assets.ts';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -16,13 +17,14 @@ export const ARTIFACTS = {
 } as const;
 export type ArtifactName = keyof typeof ARTIFACTS;
 
-// The nodes use the rqlite driver only; SQLite's native addon has no place in a node bundle.
-const noSqlite: Plugin = {
-  name: 'no-better-sqlite3',
+// Controller-only packages stay out of node bundles: the nodes use the rqlite driver (no SQLite
+// addon) and get the browser client prebuilt (no esbuild at run time).
+const controllerOnly: Plugin = {
+  name: 'controller-only',
   setup(b) {
-    b.onResolve({ filter: /^better-sqlite3$/ }, () => ({ path: 'better-sqlite3', namespace: 'stub' }));
-    b.onLoad({ filter: /.*/, namespace: 'stub' }, () => ({
-      contents: 'export default function Database() { throw new Error("the SQLite driver is not part of the node-side bundle; use the rqlite store"); }',
+    b.onResolve({ filter: /^(better-sqlite3|esbuild)$/ }, (a) => ({ path: a.path, namespace: 'stub' }));
+    b.onLoad({ filter: /.*/, namespace: 'stub' }, (a) => ({
+      contents: `const no = () => { throw new Error("${a.path} is not part of the node-side bundle"); }; export default no; export const build = no;`,
     }));
   },
 };
@@ -33,7 +35,7 @@ function sourceHash(): string {
     for (const f of readdirSync(d).sort()) {
       const p = join(d, f);
       if (statSync(p).isDirectory()) walk(p);
-      else if (/\.(ts|json)$/.test(f)) h.update(p).update(readFileSync(p));
+      else if (/\.(ts|json|html)$/.test(f)) h.update(p).update(readFileSync(p));
     }
   };
   walk(join(root, 'src'));
@@ -41,10 +43,17 @@ function sourceHash(): string {
   return h.digest('hex').slice(0, 16);
 }
 
-export async function buildArtifacts(cacheDir = process.env.ORAMA_CACHE_DIR ?? '/var/cache/orama-provision'): Promise<Record<ArtifactName, string>> {
+export type Artifacts = Record<ArtifactName, string> & { client: string[] };
+
+export async function buildArtifacts(cacheDir = process.env.ORAMA_CACHE_DIR ?? '/var/cache/orama-provision'): Promise<Artifacts> {
   const dir = join(cacheDir, 'artifacts', sourceHash());
-  mkdirSync(dir, { recursive: true });
-  const out = {} as Record<ArtifactName, string>;
+  mkdirSync(join(dir, 'client'), { recursive: true });
+  const out = { client: [] as string[] } as Artifacts;
+  for (const [file, asset] of await clientAssets()) {
+    const p = join(dir, 'client', file);
+    if (!existsSync(p)) writeFileSync(p, asset.body);
+    out.client.push(p);
+  }
   for (const [name, entry] of Object.entries(ARTIFACTS) as [ArtifactName, string][]) {
     const file = join(dir, `orama-${name}.mjs`);
     if (!existsSync(file)) {
@@ -56,7 +65,7 @@ export async function buildArtifacts(cacheDir = process.env.ORAMA_CACHE_DIR ?? '
         target: 'node20',
         format: 'esm',
         logLevel: 'error',
-        plugins: [noSqlite],
+        plugins: [controllerOnly],
         banner: { js: "import { createRequire as __orama_cr } from 'node:module'; const require = __orama_cr(import.meta.url);" },
         define: { 'process.env.ORAMA_BUNDLED': '"1"' },
       });

@@ -1,8 +1,9 @@
 // Runs on one cluster node during `orama namespace enable webrtc`: writes the namespace's WebRTC
 // config and JWT key into the namespace cluster's rqlite, which the gateways read. Input is a
-// JSON document on stdin (secrets never on argv): { urls, config, jwtKey }.
+// JSON document on stdin (secrets never on argv): { urls, config, jwtKey } to seed, or
+// { urls, remove: NAMESPACE } on disable (config and rooms go; the cluster forgets the namespace).
 import { openStore } from '../store/open.ts';
-import { Secret } from '../store/secret.ts';
+import { Secret } from '../secret/secret.ts';
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
@@ -14,6 +15,11 @@ export async function seed(input: string): Promise<void> {
   const doc = JSON.parse(input);
   const store = await openStore({ driver: 'rqlite', urls: doc.urls, retry_for_ms: 30_000 }, { migrate: true });
   try {
+    if (doc.remove) {
+      for (const r of await store.listRooms(doc.remove)) await store.deleteRoom(doc.remove, r.roomId);
+      await store.deleteWebrtcConfig(doc.remove);
+      return;
+    }
     const c = doc.config;
     await store.putWebrtcConfig({ namespace: c.namespace, enabled: true, turnSecret: new Secret(c.turn_secret), sfuNodeCount: c.sfu_node_count, turnNodeCount: c.turn_node_count, turnTtl: c.turn_ttl });
     if (doc.jwtKey) {

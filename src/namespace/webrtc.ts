@@ -8,10 +8,10 @@ import { fileURLToPath } from 'node:url';
 import { Inventory, type Host } from '../provision/inventory.ts';
 import { apply, plan } from '../provision/engine.ts';
 import type { RunResult } from '../provision/runner.ts';
-import { Redactor, Secret as ProvisionSecret } from '../provision/secret.ts';
+import { Redactor } from '../provision/secret.ts';
 import { ProvisionError } from '../provision/errors.ts';
 import { PORT_PLAN, type PortAllocation, type PortKind, type Store } from '../store/store.ts';
-import { Secret as StoreSecret } from '../store/secret.ts';
+import { Secret } from '../secret/secret.ts';
 import { generateJwtKey } from '../gateway/jwt.ts';
 import { buildArtifacts } from './artifacts.ts';
 
@@ -92,7 +92,7 @@ async function decide(o: WebrtcOptions, hosts: Host[], persist: boolean): Promis
     turnNodes = [...hosts].sort((a, b) => load(a) - load(b) || a.name.localeCompare(b.name)).slice(0, TURN_NODE_COUNT).map((h) => h.name);
   }
   if (persist && !cfg) {
-    await o.store.putWebrtcConfig({ namespace: ns, enabled: false, turnSecret: new StoreSecret(secret), sfuNodeCount: hosts.length, turnNodeCount: TURN_NODE_COUNT, turnTtl: 600 });
+    await o.store.putWebrtcConfig({ namespace: ns, enabled: false, turnSecret: new Secret(secret), sfuNodeCount: hosts.length, turnNodeCount: TURN_NODE_COUNT, turnTtl: 600 });
   }
   const nodes: Record<string, NodePlan> = {};
   for (const h of hosts) {
@@ -118,6 +118,9 @@ async function decide(o: WebrtcOptions, hosts: Host[], persist: boolean): Promis
   return { secret, existing: Boolean(cfg), nodes, turnNodes };
 }
 
+/** The namespace cluster's rqlite, on every node's WireGuard address (roles/rqlite). */
+const rqliteUrls = (hosts: Host[]) => hosts.map((h) => `http://${h.vars.wg_ip}:4001`);
+
 function engineOut(o: WebrtcOptions) {
   return { json: o.json, out: o.out, acceptNewHostKeys: o.acceptNewHostKeys, redactor: new Redactor() };
 }
@@ -141,7 +144,7 @@ export async function enableWebrtc(o: WebrtcOptions): Promise<RunResult> {
   const internalKey = createHmac('sha256', d.secret).update(`orama-sfu-internal:${ns}`).digest('base64url');
   const wgIp = (n: string) => String(byName.get(n)!.vars.wg_ip);
   const seed = {
-    urls: hosts.map((h) => `http://${h.vars.wg_ip}:4001`),
+    urls: rqliteUrls(hosts),
     config: { namespace: ns, turn_secret: d.secret, sfu_node_count: hosts.length, turn_node_count: TURN_NODE_COUNT, turn_ttl: 600 },
     jwtKey: jwtKey && { alg: jwtKey.alg, kid: jwtKey.kid, signing_key: jwtKey.signingKey.reveal(), public_key: jwtKey.publicKey },
   };
@@ -158,16 +161,16 @@ export async function enableWebrtc(o: WebrtcOptions): Promise<RunResult> {
     turn_ttl: 600,
     jwt_alg: jwtKey?.alg ?? 'HS256',
     artifacts,
-    turn_secret: new ProvisionSecret(d.secret),
-    internal_key: new ProvisionSecret(internalKey),
-    jwt_verify_key: new ProvisionSecret(jwtVerify),
-    seed_document: new ProvisionSecret(JSON.stringify(seed)),
+    turn_secret: new Secret(d.secret),
+    internal_key: new Secret(internalKey),
+    jwt_verify_key: new Secret(jwtVerify),
+    seed_document: new Secret(JSON.stringify(seed)),
   };
   const opts = { playbook: join(root, 'playbooks', 'webrtc-enable.yml'), inventory: o.inventory, extraVars, ...engineOut(o) };
   if (o.plan) return plan(opts);
   const result = await apply(opts);
   if (!result.failed) {
-    await o.store.putWebrtcConfig({ namespace: ns, enabled: true, turnSecret: new StoreSecret(d.secret), sfuNodeCount: hosts.length, turnNodeCount: TURN_NODE_COUNT, turnTtl: 600 });
+    await o.store.putWebrtcConfig({ namespace: ns, enabled: true, turnSecret: new Secret(d.secret), sfuNodeCount: hosts.length, turnNodeCount: TURN_NODE_COUNT, turnTtl: 600 });
     await o.store.setDnsRecords(ns, d.turnNodes.map((n) => ({ name: `turn.ns-${ns}.${o.baseDomain}`, type: 'A' as const, value: String(byName.get(n)!.vars.public_ip), ttl: 60 })));
   }
   return result;
@@ -175,8 +178,9 @@ export async function enableWebrtc(o: WebrtcOptions): Promise<RunResult> {
 
 export async function disableWebrtc(o: WebrtcOptions): Promise<RunResult> {
   checkNamespace(o.namespace);
-  clusterHosts(o.inventory);
-  const opts = { playbook: join(root, 'playbooks', 'webrtc-disable.yml'), inventory: o.inventory, extraVars: { namespace: o.namespace }, ...engineOut(o) };
+  const hosts = clusterHosts(o.inventory);
+  const extraVars = { namespace: o.namespace, rqlite_urls: rqliteUrls(hosts) };
+  const opts = { playbook: join(root, 'playbooks', 'webrtc-disable.yml'), inventory: o.inventory, extraVars, ...engineOut(o) };
   if (o.plan) return plan(opts);
   const result = await apply(opts);
   if (!result.failed) {

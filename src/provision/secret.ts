@@ -1,28 +1,9 @@
 // Secrets are a type: values wrapped in Secret print as (sensitive) wherever the engine
 // prints, and every line of output passes the Redactor, which scrubs their plaintext by value
 // (so a secret rendered into a template is hidden inside the diff without hiding the diff).
-import { inspect } from 'node:util';
+import { Secret, SENSITIVE } from '../secret/secret.ts';
 
-export const SENSITIVE = '(sensitive)';
-
-export class Secret {
-  readonly #value: string;
-  constructor(value: string) {
-    this.#value = String(value);
-  }
-  reveal(): string {
-    return this.#value;
-  }
-  toString(): string {
-    return SENSITIVE;
-  }
-  toJSON(): string {
-    return SENSITIVE;
-  }
-  [inspect.custom](): string {
-    return SENSITIVE;
-  }
-}
+export { Secret, SENSITIVE };
 
 export function isSecret(v: unknown): v is Secret {
   return v instanceof Secret;

@@ -3,6 +3,9 @@
 import { readFileSync } from 'node:fs';
 import { Ajv } from 'ajv';
 import { DEFAULT_TURN_TTL_SECONDS } from '../webrtc/credentials.ts';
+import { Secret } from '../secret/secret.ts';
+
+export { Secret };
 
 export interface SfuConfigFile {
   namespace: string;
@@ -19,26 +22,6 @@ export interface SfuConfigFile {
   drain_deadline_s?: number;
   max_peers_per_room?: number;
   publisher_bitrate?: number;
-}
-
-/** A secret whose printed and serialized forms never show its value. */
-export class Secret {
-  readonly #value: string;
-  constructor(value: string) {
-    this.#value = value;
-  }
-  reveal(): string {
-    return this.#value;
-  }
-  toString(): string {
-    return '[REDACTED]';
-  }
-  toJSON(): string {
-    return '[REDACTED]';
-  }
-  [Symbol.for('nodejs.util.inspect.custom')](): string {
-    return '[REDACTED]';
-  }
 }
 
 export interface SfuConfig {

@@ -4,7 +4,7 @@
 // holds with many writers on one SQLite file or many gateways on one rqlite cluster.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { MIGRATIONS, MIGRATIONS_TABLE } from './schema.ts';
-import { Secret } from './secret.ts';
+import { Secret } from '../secret/secret.ts';
 import {
   PORT_KINDS, StoreError,
   type ApiKeyInfo, type DnsRecord, type JwtAlg, type JwtKey, type PortAllocation, type PortKind,

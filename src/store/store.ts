@@ -1,7 +1,7 @@
 // The state store: one interface for the namespace orchestrator, the gateway and the operator
 // CLI, implemented by an embedded SQLite file (sqlite.ts) and by rqlite over HTTP (rqlite.ts).
 // Both drivers run the same SQL (schema.ts, queries.ts); only the transport differs.
-import type { Secret } from './secret.ts';
+import type { Secret } from '../secret/secret.ts';
 
 export const PORT_KINDS = ['sfu_signal', 'sfu_media', 'turn_listen', 'turn_relay'] as const;
 export type PortKind = (typeof PORT_KINDS)[number];

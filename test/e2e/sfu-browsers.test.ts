@@ -7,6 +7,7 @@
 import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { CHROMIUM_ARGS, waitEvent, waitMedia, sendChat, waitChat, type DemoEvent } from '../helpers/browser.ts';
 import t from 'tap';
 import { clientAssets } from '../../src/client/assets.ts';
 import { CHROMIUM, NetnsLab, TURNSERVER, requireTool } from '../helpers/sfu-netns.ts';
@@ -14,12 +15,6 @@ import { CHROMIUM, NetnsLab, TURNSERVER, requireTool } from '../helpers/sfu-netn
 requireTool(TURNSERVER, 'coturn');
 requireTool(CHROMIUM, 'chromium');
 
-const CHROMIUM_ARGS = [
-  '--headless=new', '--no-sandbox', '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
-  '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  '--no-first-run', '--autoplay-policy=no-user-gesture-required', '--disable-renderer-backgrounding',
-  '--disable-background-timer-throttling', '--disable-backgrounding-occluded-windows',
-];
 
 const lab = new NetnsLab();
 t.teardown(() => lab.destroy());
@@ -64,63 +59,6 @@ async function participant(name: string, room: string): Promise<Page> {
   await page.goto(`${gw.url}/v1/webrtc/client/demo.html?${q}`);
   await waitEvent(page, 'joined');
   return page;
-}
-
-type DemoEvent = { type: string; t: number; detail: Record<string, unknown> };
-async function waitEvent(page: Page, type: string, after = 0, timeoutMs = 15000): Promise<DemoEvent> {
-  const handle = await page.waitForFunction(
-    ([type, after]) => (window as any).oramaDemo?.events.find((e: DemoEvent) => e.type === type && e.t > (after as number)),
-    [type, after] as const,
-    { timeout: timeoutMs, polling: 100 },
-  );
-  return (await handle.jsonValue()) as DemoEvent;
-}
-
-interface MediaStats {
-  videos: { framesDecoded: number }[];
-  audios: { packetsReceived: number; totalAudioEnergy: number }[];
-  pairs: string[];
-}
-function mediaStats(page: Page): Promise<MediaStats> {
-  return page.evaluate(async () => {
-    const pc: RTCPeerConnection = (window as any).oramaDemo.call.pc;
-    const report = await pc.getStats();
-    const all = [...report.values()] as any[];
-    const byId = new Map(all.map((s) => [s.id, s]));
-    const pairs = all
-      .filter((s) => s.type === 'transport' && s.selectedCandidatePairId)
-      .map((s) => byId.get(s.selectedCandidatePairId))
-      .map((p) => `${byId.get(p.localCandidateId)?.candidateType}/${byId.get(p.remoteCandidateId)?.candidateType}`);
-    return {
-      videos: all.filter((s) => s.type === 'inbound-rtp' && s.kind === 'video').map((s) => ({ framesDecoded: s.framesDecoded ?? 0 })),
-      audios: all.filter((s) => s.type === 'inbound-rtp' && s.kind === 'audio').map((s) => ({ packetsReceived: s.packetsReceived ?? 0, totalAudioEnergy: s.totalAudioEnergy ?? 0 })),
-      pairs,
-    };
-  });
-}
-
-async function waitMedia(page: Page, remotes: number, timeoutMs = 20000): Promise<MediaStats> {
-  const until = Date.now() + timeoutMs;
-  let s: MediaStats | undefined;
-  while (Date.now() < until) {
-    s = await mediaStats(page);
-    const videosOk = s.videos.filter((v) => v.framesDecoded > 0).length >= remotes;
-    const audiosOk = s.audios.filter((a) => a.packetsReceived > 0 && a.totalAudioEnergy > 0).length >= remotes;
-    if (videosOk && audiosOk) return s;
-    await new Promise((r) => setTimeout(r, 400));
-  }
-  throw new Error(`media from ${remotes} peers not decoded within ${timeoutMs} ms: ${JSON.stringify(s)}`);
-}
-
-async function sendChat(from: Page, text: string): Promise<void> {
-  await from.evaluate((text) => {
-    const demo = (window as any).oramaDemo;
-    return demo.call.sendData(JSON.stringify({ from: demo.name, text }));
-  }, text);
-}
-
-async function waitChat(page: Page, text: string): Promise<void> {
-  await page.waitForFunction((text) => (window as any).oramaDemo.chat.some((m: { text: string }) => m.text === text), text, { timeout: 10000 });
 }
 
 const pages: Page[] = [];

@@ -10,7 +10,7 @@ import { buildGateway } from '../../src/gateway/app.ts';
 import { resolveGatewayConfig, type GatewayConfigFile, type SfuNode } from '../../src/gateway/config.ts';
 import { generateJwtKey, mintToken, verificationKeyText } from '../../src/gateway/jwt.ts';
 import { openSqliteStore } from '../../src/store/sqlite.ts';
-import { Secret } from '../../src/store/secret.ts';
+import { Secret } from '../../src/secret/secret.ts';
 import type { JwtAlg, JwtKey, Store } from '../../src/store/store.ts';
 
 export interface Fixture {

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import type { Test } from 'tap';
 import type { StoreConfig } from '../../src/store/open.ts';
 import { openStore } from '../../src/store/open.ts';
-import { Secret } from '../../src/store/secret.ts';
+import { Secret } from '../../src/secret/secret.ts';
 import { PORT_PLAN, StoreError, type PortAllocation, type Store } from '../../src/store/store.ts';
 import { LATEST_SCHEMA_VERSION } from '../../src/store/schema.ts';
 
@@ -173,7 +173,7 @@ export function storeContract(t: Test, name: string, config: () => StoreConfig):
     const { key, info } = await store.createApiKey({ namespace: 'keys-a', subject: 'svc-1', owner: true });
     const plain = key.reveal();
     t.match(plain, /^oak_[0-9a-f]{12}_[A-Za-z0-9_-]{43}$/);
-    t.equal(String(key), '[REDACTED]');
+    t.equal(String(key), '(sensitive)');
     t.match(await store.verifyApiKey(plain), { id: info.id, namespace: 'keys-a', subject: 'svc-1', owner: true, revokedAt: null });
     t.equal(await store.verifyApiKey(plain.slice(0, -1) + (plain.endsWith('A') ? 'B' : 'A')), null, 'tampered key');
     t.equal(await store.verifyApiKey('oak_000000000000_' + 'A'.repeat(43)), null, 'unknown id');

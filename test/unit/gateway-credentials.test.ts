@@ -2,7 +2,7 @@
 import t from 'tap';
 import { gatewayFixture } from '../helpers/gateway-fixture.ts';
 import { turnCredential } from '../../src/webrtc/credentials.ts';
-import { Secret } from '../../src/store/secret.ts';
+import { Secret } from '../../src/secret/secret.ts';
 
 t.test('credentials follow the TURN REST scheme with the namespace secret from the store', async (t) => {
   const f = await gatewayFixture(t);

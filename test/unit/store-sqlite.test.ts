@@ -8,7 +8,7 @@ import Database from 'better-sqlite3';
 import { firstFreeBlock } from '../../src/store/sql-store.ts';
 import { openSqliteStore } from '../../src/store/sqlite.ts';
 import { stateFromArg, openStore } from '../../src/store/open.ts';
-import { Secret } from '../../src/store/secret.ts';
+import { Secret } from '../../src/secret/secret.ts';
 import { LATEST_SCHEMA_VERSION, MIGRATIONS } from '../../src/store/schema.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'orama-store-unit-'));
@@ -77,15 +77,15 @@ t.test('two store handles on one file see each other (CLI and gateway share stat
   await b.close();
 });
 
-t.test('errors name the file; secrets print as [REDACTED]', async (t) => {
+t.test('errors name the file; secrets print as (sensitive)', async (t) => {
   const notDir = join(dir, 'a-file');
   writeFileSync(notDir, 'x');
   await t.rejects(openStore({ driver: 'sqlite', path: join(notDir, 'state.db') }), { message: new RegExp(notDir.replace(/[.]/g, '\\.')) });
   await t.rejects(openStore({ driver: 'nope' } as never), { message: /store\.driver/ });
   await t.rejects(openStore({ driver: 'rqlite', urls: ['ftp://x'] }), { message: /store\.urls: ftp:\/\/x must be http/ });
   const s = new Secret('hunter2-hunter2-hunter2');
-  t.equal(`${s}`, '[REDACTED]');
-  t.equal(JSON.stringify({ s }), '{"s":"[REDACTED]"}');
-  t.equal(inspect({ s }), '{ s: [REDACTED] }');
+  t.equal(`${s}`, '(sensitive)');
+  t.equal(JSON.stringify({ s }), '{"s":"(sensitive)"}');
+  t.equal(inspect({ s }), '{ s: (sensitive) }');
   t.equal(s.reveal(), 'hunter2-hunter2-hunter2');
 });

@@ -1,0 +1,86 @@
+// Headless Debian Chromium driving the demo page (src/client/demo.html): launch inside a network
+// namespace (playwright talks over a pipe, which ip-netns-exec keeps), join a room, read WebRTC
+// stats. Shared by the browser end-to-end suites.
+import { chmodSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+
+export const CHROMIUM_BIN = '/usr/lib/chromium/chromium';
+
+export const CHROMIUM_ARGS = [
+  '--headless=new', '--no-sandbox', '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
+  '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  '--no-first-run', '--autoplay-policy=no-user-gesture-required', '--disable-renderer-backgrounding',
+  '--disable-background-timer-throttling', '--disable-backgrounding-occluded-windows',
+];
+
+/** Chromium inside netns `ns`; `origin` (plain http in tests) is declared secure for getUserMedia. */
+export async function launchInNetns(dir: string, ns: string, origins: string[]): Promise<Browser> {
+  const wrapper = join(dir, `chromium-in-${ns}`);
+  writeFileSync(wrapper, `#!/bin/sh\nexec ip netns exec ${ns} ${CHROMIUM_BIN} "$@"\n`);
+  chmodSync(wrapper, 0o755);
+  return chromium.launch({
+    executablePath: wrapper,
+    args: [...CHROMIUM_ARGS, `--unsafely-treat-insecure-origin-as-secure=${origins.join(',')}`, '--disable-features=LocalNetworkAccessChecks'],
+    timeout: 30000,
+  });
+}
+
+export type DemoEvent = { type: string; t: number; detail: Record<string, unknown> };
+
+export async function waitEvent(page: Page, type: string, after = 0, timeoutMs = 15000): Promise<DemoEvent> {
+  const handle = await page.waitForFunction(
+    ([type, after]) => (window as any).oramaDemo?.events.find((e: DemoEvent) => e.type === type && e.t > (after as number)),
+    [type, after] as const,
+    { timeout: timeoutMs, polling: 100 },
+  );
+  return (await handle.jsonValue()) as DemoEvent;
+}
+
+export interface MediaStats {
+  videos: { framesDecoded: number }[];
+  audios: { packetsReceived: number; totalAudioEnergy: number }[];
+  pairs: string[];
+}
+
+export function mediaStats(page: Page): Promise<MediaStats> {
+  return page.evaluate(async () => {
+    const pc: RTCPeerConnection = (window as any).oramaDemo.call.pc;
+    const report = await pc.getStats();
+    const all = [...report.values()] as any[];
+    const byId = new Map(all.map((s) => [s.id, s]));
+    const pairs = all
+      .filter((s) => s.type === 'transport' && s.selectedCandidatePairId)
+      .map((s) => byId.get(s.selectedCandidatePairId))
+      .map((p) => `${byId.get(p.localCandidateId)?.candidateType}/${byId.get(p.remoteCandidateId)?.candidateType}`);
+    return {
+      videos: all.filter((s) => s.type === 'inbound-rtp' && s.kind === 'video').map((s) => ({ framesDecoded: s.framesDecoded ?? 0 })),
+      audios: all.filter((s) => s.type === 'inbound-rtp' && s.kind === 'audio').map((s) => ({ packetsReceived: s.packetsReceived ?? 0, totalAudioEnergy: s.totalAudioEnergy ?? 0 })),
+      pairs,
+    };
+  });
+}
+
+export async function waitMedia(page: Page, remotes: number, timeoutMs = 20000): Promise<MediaStats> {
+  const until = Date.now() + timeoutMs;
+  let s: MediaStats | undefined;
+  while (Date.now() < until) {
+    s = await mediaStats(page);
+    const videosOk = s.videos.filter((v) => v.framesDecoded > 0).length >= remotes;
+    const audiosOk = s.audios.filter((a) => a.packetsReceived > 0 && a.totalAudioEnergy > 0).length >= remotes;
+    if (videosOk && audiosOk) return s;
+    await new Promise((r) => setTimeout(r, 400));
+  }
+  throw new Error(`media from ${remotes} peers not decoded within ${timeoutMs} ms: ${JSON.stringify(s)}`);
+}
+
+export async function sendChat(from: Page, text: string): Promise<void> {
+  await from.evaluate((text) => {
+    const demo = (window as any).oramaDemo;
+    return demo.call.sendData(JSON.stringify({ from: demo.name, text }));
+  }, text);
+}
+
+export async function waitChat(page: Page, text: string): Promise<void> {
+  await page.waitForFunction((text) => (window as any).oramaDemo.chat.some((m: { text: string }) => m.text === text), text, { timeout: 10000 });
+}
