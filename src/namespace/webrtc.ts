@@ -179,7 +179,7 @@ export async function enableWebrtc(o: WebrtcOptions): Promise<RunResult> {
 export async function disableWebrtc(o: WebrtcOptions): Promise<RunResult> {
   checkNamespace(o.namespace);
   const hosts = clusterHosts(o.inventory);
-  const extraVars = { namespace: o.namespace, rqlite_urls: rqliteUrls(hosts) };
+  const extraVars = { namespace: o.namespace, rqlite_urls: rqliteUrls(hosts), artifacts: await buildArtifacts() };
   const opts = { playbook: join(root, 'playbooks', 'webrtc-disable.yml'), inventory: o.inventory, extraVars, ...engineOut(o) };
   if (o.plan) return plan(opts);
   const result = await apply(opts);

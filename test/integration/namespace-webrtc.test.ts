@@ -115,7 +115,7 @@ t.test('namespace webrtc on the test cluster', async (t) => {
       t.match(await sh(h.name, `cat /var/lib/orama/namespaces/${NS}/cluster_state.json`), /"has_sfu": false/);
     }
     t.equal(secretOf(), undefined, 'config removed from the state');
-    const q = encodeURIComponent(`SELECT (SELECT count(*) FROM webrtc_rooms WHERE namespace='${NS}') + (SELECT count(*) FROM namespace_webrtc_config WHERE namespace='${NS}')`);
+    const q = encodeURIComponent(`SELECT (SELECT count(*) FROM webrtc_rooms WHERE namespace='${NS}') + (SELECT count(*) FROM namespace_webrtc_config WHERE namespace='${NS}')`).replace(/'/g, '%27');
     t.match(await sh('node1', `curl -s 'http://${cluster.hosts[0].wgIp}:4001/db/query?level=strong&q=${q}'`), /"values":\[\[0\]\]/, 'and from the cluster database (rooms, config)');
     const s = JSON.parse((await orama('namespace', 'webrtc-status', '--namespace', NS, '--json')).stdout);
     t.same(s.dns, [], 'DNS records removed');
