@@ -48,13 +48,15 @@ t.test('two browsers call each other through the cluster', async (t) => {
   const sh = (cmd: string) => execFileSync('sh', ['-c', cmd], { encoding: 'utf8' });
   sh(`ip netns add ${netns} && ip link add ${veth}h type veth peer name ${veth}n && ip link set ${veth}n netns ${netns} && ip link set ${veth}h master ${c.pubBridge} up && ip -n ${netns} addr add ${c.pubNet}.60/24 dev ${veth}n && ip -n ${netns} link set ${veth}n up && ip -n ${netns} link set lo up`);
   t.teardown(() => sh(`ip link del ${veth}h 2>/dev/null; ip netns del ${netns} 2>/dev/null; true`));
-  t.match(sh(`ip netns exec ${netns} ping -c1 -W2 ${status.nodes[2].wg_ip} 2>&1 || true`), /unreachable/i, 'the browsers cannot reach any SFU address: media can only go through TURN');
+  t.match(sh(`ip -n ${netns} route get ${status.nodes[2].wg_ip} 2>&1 || true`), /unreachable/i, 'the browsers cannot reach any SFU address: media can only go through TURN');
 
   const browser: Browser = await launchInNetns(mkdtempSync(join(tmpdir(), 'ocall-')), netns, [gateway(0), gateway(2)]);
   t.teardown(() => browser.close());
   const join_ = async (name: string, gw: string): Promise<Page> => {
     const page = await (await browser.newContext()).newPage();
     page.on('pageerror', (e) => t.comment(`${name} page error: ${e.message}`));
+    page.on('console', (m) => t.comment(`${name} console: ${m.text()}`));
+    page.on('requestfailed', (r) => t.comment(`${name} request failed: ${r.url()} ${r.failure()?.errorText}`));
     await page.goto(`${gw}/v1/webrtc/client/demo.html?${new URLSearchParams({ room: ROOM, token, name, autojoin: '1' })}`);
     await waitEvent(page, 'joined', 0, 20000);
     return page;
