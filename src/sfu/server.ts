@@ -2,6 +2,7 @@
 //   WS  /signal?room=R      signaling (header x-orama-internal-key required; the gateway proxies)
 //   GET /health             200 serving, 503 draining
 //   GET /metrics            Prometheus text
+//   GET /rooms              rooms and their peer counts (x-orama-internal-key required)
 //   DELETE /rooms/<room>    close a room (x-orama-internal-key required)
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -68,6 +69,11 @@ export async function startSfu(input: SfuConfig | SfuConfigFile): Promise<Runnin
       return reply(res, sfu.draining ? 503 : 200, JSON.stringify({ status: sfu.draining ? 'draining' : 'serving', namespace: config.namespace, peers: sfu.peerCount() }));
     }
     if (req.method === 'GET' && url.pathname === '/metrics') return reply(res, 200, sfu.metricsText(), 'text/plain; version=0.0.4');
+    if (req.method === 'GET' && url.pathname === '/rooms') {
+      // Peer counts for the gateway's room list; internal like DELETE.
+      if (!keyMatches(req.headers['x-orama-internal-key'], key)) return reply(res, 401, '{"error":"unauthorized"}');
+      return reply(res, 200, JSON.stringify({ rooms: [...sfu.rooms.values()].map((r) => ({ room: r.name, peers: r.size })) }));
+    }
     const roomPath = /^\/rooms\/([^/]+)$/.exec(url.pathname);
     if (req.method === 'DELETE' && roomPath) {
       if (!keyMatches(req.headers['x-orama-internal-key'], key)) return reply(res, 401, '{"error":"unauthorized"}');

@@ -78,6 +78,7 @@ t.test('two browsers call each other through the cluster', async (t) => {
   const rooms = await (await fetch(`${gateway(1)}/v1/webrtc/rooms`, { headers: { authorization: `Bearer ${token}` } })).json();
   const first = rooms.rooms.find((r: any) => r.room_id === ROOM).sfu_node;
   t.ok(first, `room ${ROOM} is on ${first}`);
+  t.equal(rooms.rooms.find((r: any) => r.room_id === ROOM).peers, 2, 'the room list shows both peers (from the SFU)');
   const before = Date.now();
   await sshExec(first, `systemctl stop orama-namespace-sfu@${NS}.service`);
   for (const [name, page] of [['ada', ada], ['bob', bob]] as const) {

@@ -126,6 +126,9 @@ t.test('join, peers, credentials, errors, leave', async (t) => {
   t.same(joinedB.peers, [{ peer_id: joined.peer_id, display: { name: 'A' }, subject: 'user-a' }], 'B sees A');
   const pj = await a.next('peer-joined');
   t.equal(pj.peer_id, joinedB.peer_id);
+  t.equal((await get(sfu, '/rooms')).status, 401, 'room list needs the internal key');
+  const list = await fetch(`http://${hostIp}:${sfu.address.port}/rooms`, { headers: { 'x-orama-internal-key': 'unit-internal-key' } });
+  t.same(await list.json(), { rooms: [{ room: 'r1', peers: 2 }] }, 'GET /rooms: peer counts for the gateway');
   b.send({ type: 'join', room: 'r1' });
   await b.error('already_joined');
 
