@@ -5,34 +5,26 @@
 // the SFU on its WireGuard address. Then the room's SFU is stopped (systemctl stop → SIGTERM →
 // server-draining) and both browsers carry on through another node's SFU.
 import t from 'tap';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import { ensureClusterUp, sshExec } from '../../src/cluster/cluster.ts';
+import { provision, orama as oramaCli } from '../lib/cli.ts';
 import { launchInNetns, sendChat, waitChat, waitEvent, waitMedia } from '../helpers/browser.ts';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const NS = 'calls';
 const ROOM = 'standup';
 
-function run(bin: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; out: string; stdout: string }> {
-  return new Promise((resolve) => {
-    execFile(bin, args, { cwd: root, env: { ...process.env, ...env }, maxBuffer: 32 << 20, timeout: 300_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, out: stdout + stderr, stdout });
-    });
-  });
-}
 
 t.test('two browsers call each other through the cluster', async (t) => {
   const cluster = await ensureClusterUp();
   const state = process.env.ORAMA_STATE ?? '/var/lib/orama/state.db';
   mkdirSync(dirname(state), { recursive: true });
   const env = { ORAMA_STATE: state, ORAMA_INVENTORY: cluster.inventory };
-  const orama = (...a: string[]) => run('node', [join(root, 'bin', 'orama.js'), ...a], env);
-  t.equal((await run('node', [join(root, 'bin', 'orama-provision.js'), 'apply', join(root, 'playbooks', 'node-base.yml'), '-i', cluster.inventory])).code, 0, 'node-base');
+  const orama = (...a: string[]) => oramaCli(a, env);
+  t.equal((await provision(['apply', 'playbooks/node-base.yml', '-i', cluster.inventory])).code, 0, 'node-base');
   const enable = await orama('namespace', 'enable', 'webrtc', '--namespace', NS);
   t.equal(enable.code, 0, enable.out.slice(-2000));
   t.teardown(() => orama('namespace', 'disable', 'webrtc', '--namespace', NS));

@@ -2,27 +2,17 @@
 // honest plans, stale plan refusal, handler notifications surviving a failure, unreachable hosts,
 // changed host keys, invalid input that changes nothing, secrets that never print.
 import t from 'tap';
-import { execFile } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import YAML from 'yaml';
 import { ensureClusterUp, sshExec } from '../../src/cluster/cluster.ts';
+import { provision as cli, recapChanged, root } from '../lib/cli.ts';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const fx = join(root, 'test', 'fixtures', 'engine');
 const SECRET = 'tok-9f8e7d6c5b4a-engine-test';
 
-function cli(args: string[]): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    execFile('node', [join(root, 'bin', 'orama-provision.js'), ...args], { cwd: root, maxBuffer: 32 << 20 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, out: stdout + stderr });
-    });
-  });
-}
 
-const recapChanged = (out: string) => [...out.matchAll(/changed=(\d+)/g)].reduce((a, m) => a + Number(m[1]), 0);
 const sh = async (node: string, cmd: string) => (await sshExec(node, cmd)).stdout.trim();
 
 t.test('engine on the test cluster', async (t) => {

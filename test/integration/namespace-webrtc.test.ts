@@ -3,24 +3,15 @@
 // credentials that real coturn accepts, rooms are shared through the nodes' rqlite, and disable
 // removes everything it added.
 import t from 'tap';
-import { execFile } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { ensureClusterUp, sshExec } from '../../src/cluster/cluster.ts';
+import { provision, orama as oramaCli, recapChanged, run } from '../lib/cli.ts';
 import { turnCredential } from '../../src/webrtc/credentials.ts';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const NS = 'itest';
 
-function run(bin: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; out: string; stdout: string }> {
-  return new Promise((resolve) => {
-    execFile(bin, args, { cwd: root, env: { ...process.env, ...env }, maxBuffer: 32 << 20, timeout: 300_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, out: stdout + stderr, stdout });
-    });
-  });
-}
 const sh = async (node: string, cmd: string) => (await sshExec(node, cmd)).stdout.trim();
 
 t.test('namespace webrtc on the test cluster', async (t) => {
@@ -30,8 +21,8 @@ t.test('namespace webrtc on the test cluster', async (t) => {
   const state = process.env.ORAMA_STATE ?? '/var/lib/orama/state.db';
   mkdirSync(dirname(state), { recursive: true });
   const env = { ORAMA_STATE: state, ORAMA_INVENTORY: cluster.inventory };
-  const orama = (...a: string[]) => run('node', [join(root, 'bin', 'orama.js'), ...a], env);
-  const base = await run('node', [join(root, 'bin', 'orama-provision.js'), 'apply', join(root, 'playbooks', 'node-base.yml'), '-i', cluster.inventory]);
+  const orama = (...a: string[]) => oramaCli(a, env);
+  const base = await provision(['apply', 'playbooks/node-base.yml', '-i', cluster.inventory]);
   t.equal(base.code, 0, 'node-base applied: ' + base.out.slice(-1500));
   await orama('namespace', 'disable', 'webrtc', '--namespace', NS); // leftovers of an interrupted run
   t.teardown(async () => {
@@ -76,7 +67,7 @@ t.test('namespace webrtc on the test cluster', async (t) => {
     }
     const again = await orama('namespace', 'enable', 'webrtc', '--namespace', NS);
     t.equal(again.code, 0);
-    t.equal([...again.out.matchAll(/changed=(\d+)/g)].reduce((a, m) => a + Number(m[1]), 0), 0, 'enabling again changes nothing');
+    t.equal(recapChanged(again.out), 0, 'enabling again changes nothing');
     t.equal(secretOf(), secret, 'and keeps the secret');
   });
 

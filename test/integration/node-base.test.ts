@@ -1,20 +1,11 @@
 // playbooks/node-base.yml on the real test cluster: our tool (not the harness) builds the
 // WireGuard mesh, the base firewall and the Node runtime; a second apply changes nothing.
 import t from 'tap';
-import { execFile } from 'node:child_process';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { ensureClusterUp, sshExec } from '../../src/cluster/cluster.ts';
+import { provision as cli, recapChanged, root } from '../lib/cli.ts';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-function cli(args: string[]): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    execFile('node', [join(root, 'bin', 'orama-provision.js'), ...args], { cwd: root, maxBuffer: 32 << 20 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, out: stdout + stderr });
-    });
-  });
-}
 const sh = async (node: string, cmd: string) => (await sshExec(node, cmd)).stdout.trim();
 
 t.test('node-base playbook on the test cluster', async (t) => {
@@ -24,7 +15,7 @@ t.test('node-base playbook on the test cluster', async (t) => {
   t.equal(first.code, 0, first.out.slice(-3000));
   const second = await cli(['apply', pb, '-i', cluster.inventory]);
   t.equal(second.code, 0);
-  t.equal([...second.out.matchAll(/changed=(\d+)/g)].reduce((a, m) => a + Number(m[1]), 0), 0, 'second apply changes nothing');
+  t.equal(recapChanged(second.out), 0, 'second apply changes nothing');
   const plan = await cli(['plan', pb, '-i', cluster.inventory]);
   t.equal(plan.code, 0, 'plan after apply: no changes');
 

@@ -79,8 +79,10 @@ export function planUfw(a: UfwArgs, f: UfwFacts): Planned {
   if (a.rules) {
     const desired = new Map(a.rules.map((r) => [ruleKey(r), r]));
     const ours = new Set(f.rules.filter((r) => r.set === a.set).map((r) => r.key));
+    // ufw keeps one copy of identical rules: one owned by another set already does the job.
+    const anyOwner = new Set(f.rules.map((r) => r.key));
     for (const [key, r] of desired) {
-      if (ours.has(key)) continue;
+      if (ours.has(key) || anyOwner.has(key)) continue;
       changes.push({ action: '+', resource: `ufw rule ${key}`, detail: `set ${a.set}` });
       steps.push({ script: `ufw ${ruleSpec(r)} comment ${shellQuote(tag)}` });
     }
