@@ -109,19 +109,20 @@ export class Runner {
       this.o.reporter.warn(`play "${play.name}": no hosts matched`);
       return;
     }
-    for (const batch of this.batches(hosts, play.serial)) {
-      const runs = batch.map((h) => this.hostRun(h)).filter((r) => r.active);
-      await this.parallel(runs, (r) => this.connect(r, play));
-      const live = runs.filter((r) => r.active);
-      for (const r of live) r.base = this.baseVars(r, play);
-      if (play.gather_facts) await this.parallel(live, async (r) => void (r.base.facts = await this.guard(r, () => r.facts.get())));
-      try {
+    try {
+      for (const batch of this.batches(hosts, play.serial)) {
+        const runs = batch.map((h) => this.hostRun(h)).filter((r) => r.active);
+        await this.parallel(runs, (r) => this.connect(r, play));
+        const live = runs.filter((r) => r.active);
+        for (const r of live) r.base = this.baseVars(r, play);
+        if (play.gather_facts) await this.parallel(live, async (r) => void (r.base.facts = await this.guard(r, () => r.facts.get())));
         await this.runTasks(play, play.tasks, live);
         await this.flushHandlers(play, live);
-      } catch (e) {
-        if (!(e instanceof AbortPlay)) throw e;
-        this.o.reporter.warn(e.message);
       }
+    } catch (e) {
+      // any_errors_fatal / max_fail_percentage end the whole play: later batches never start.
+      if (!(e instanceof AbortPlay)) throw e;
+      this.o.reporter.warn(e.message);
     }
   }
 

@@ -156,6 +156,23 @@ t.test('engine on the test cluster', async (t) => {
     t.match(readFileSync(fresh, 'utf8'), /^10\.77\.0\.11 ssh-ed25519 /m);
   });
 
+  await t.test('become: the vagrant user gets root through sudo -n, and nothing without it', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'orama-become-'));
+    const data = YAML.parse(readFileSync(inv, 'utf8'));
+    for (const h of Object.values<any>(data.all.hosts)) h.user = 'vagrant';
+    writeFileSync(join(dir, 'user.yml'), YAML.stringify(data));
+    for (const h of Object.values<any>(data.all.hosts)) h.become = true;
+    writeFileSync(join(dir, 'become.yml'), YAML.stringify(data));
+    writeFileSync(join(dir, 'pb.yml'), '- hosts: node1\n  gather_facts: false\n  tasks:\n    - file: { path: /etc/orama-engine-test-bad, state: directory, mode: "0700" }\n');
+    const denied = await cli(['apply', join(dir, 'pb.yml'), '-i', join(dir, 'user.yml')]);
+    t.equal(denied.code, 1, 'as plain vagrant: refused');
+    t.match(denied.out, /Permission denied/);
+    const ok = await cli(['apply', join(dir, 'pb.yml'), '-i', join(dir, 'become.yml')]);
+    t.equal(ok.code, 0, ok.out.slice(-1500));
+    t.equal(await sh('node1', 'stat -c %U:%a /etc/orama-engine-test-bad'), 'root:700', 'created as root through sudo');
+    await sshExec('node1', 'rmdir /etc/orama-engine-test-bad');
+  });
+
   await t.test('invalid playbooks name file:line and change nothing', async (t) => {
     const a = await cli(['apply', join(fx, 'bad-module.yml'), '-i', inv]);
     t.equal(a.code, 1);
