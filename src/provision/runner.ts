@@ -307,7 +307,7 @@ export class Runner {
   }
 
   private ctx(r: HostRun, task: Task, extra: Record<string, unknown> = {}): Record<string, unknown> {
-    const taskVars = Object.keys(task.vars).length ? this.resolve({ ...r.base, ...task.vars }) : {};
+    const taskVars = Object.keys(task.vars).length ? this.resolve({ ...r.base, ...r.registered, ...this.extra, ...extra, ...task.vars }) : {};
     return reveal({ ...r.base, ...taskVars, ...r.registered, ...this.extra, ...extra }) as Record<string, unknown>;
   }
 
@@ -316,7 +316,9 @@ export class Runner {
     try {
       let items: unknown[] | undefined;
       if (task.loop !== undefined) {
-        const v = typeof task.loop === 'string' ? renderString(task.loop, this.ctx(r, task), task.place) : renderDeep(task.loop, this.ctx(r, task), task.place);
+        // Task vars may use the loop item, so the loop itself is rendered without them.
+        const loopCtx = this.ctx(r, { ...task, vars: {} });
+        const v = typeof task.loop === 'string' ? renderString(task.loop, loopCtx, task.place) : renderDeep(task.loop, loopCtx, task.place);
         if (!Array.isArray(v)) throw new ProvisionError(`loop must be a list, got ${typeof v}`, task.place, { host, task: task.name });
         items = v;
       }

@@ -28,6 +28,7 @@ t.test('task keywords', async (t) => {
     t.equal(readFileSync(join(workdir, `${h}.once`), 'utf8').trim(), 'once-alpha', `${h}: sees the run_once result of the first host`);
     t.ok(existsSync(join(workdir, `delegated-${h}`)), `${h}: delegated task ran with ${h}'s variables`);
     t.ok(f('tagged'), `${h}: untagged run includes tagged tasks`);
+    t.equal(readFileSync(join(workdir, `${h}.taskvars`), 'utf8').trim(), 'once-alpha+x', `${h}: task vars see registered results and the loop item`);
   }
   t.match(out, /alpha\s+: ok=\d+ changed=\d+ unreachable=0 failed=0 skipped=0 rescued=1 ignored=1/, 'recap counts rescued and ignored');
 
