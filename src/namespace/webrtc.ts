@@ -91,6 +91,8 @@ async function decide(o: WebrtcOptions, hosts: Host[], persist: boolean): Promis
     const load = (h: Host) => all.filter((a) => a.kind === 'turn_relay' && a.node === h.name && a.namespace !== ns).length;
     turnNodes = [...hosts].sort((a, b) => load(a) - load(b) || a.name.localeCompare(b.name)).slice(0, TURN_NODE_COUNT).map((h) => h.name);
   }
+  // One order on every run (rendered configs list TURN URLs in it): by inventory order.
+  turnNodes = hosts.map((h) => h.name).filter((n) => turnNodes.includes(n));
   if (persist && !cfg) {
     await o.store.putWebrtcConfig({ namespace: ns, enabled: false, turnSecret: new Secret(secret), sfuNodeCount: hosts.length, turnNodeCount: TURN_NODE_COUNT, turnTtl: 600 });
   }

@@ -24,3 +24,5 @@ if (!sent) {
 }
 console.log(`TURN relay allocated on ${turn.public_ip}:${turn.ports.turn_listen} with the gateway's credentials; ${sent} packets relayed toward the SFU at ${status.nodes[2].wg_ip}.`);
 console.log(`\nWebRTC is enabled for namespace "${ns}": ${status.nodes.filter((n: any) => n.sfu_up).length} SFUs, ${status.nodes.filter((n: any) => n.turn_up).length} TURN servers, healthy=${status.healthy}.`);
+console.log(`A call in a browser that reaches ${gw.public_ip} (two tabs, same room): ${url.replace('/turn/credentials', '/client/demo.html')}?room=hello&token=<JWT>`);
+console.log(`  with a token from: node bin/orama.js token mint --namespace ${ns} --subject you`);
