@@ -71,6 +71,20 @@ export function firstFreeBlock(taken: PortAllocation[], kind: PortKind): [number
   return [start, start + size - 1];
 }
 
+/**
+ * The namespace's TURN nodes: the ones it already has, else the TURN_NODE_COUNT nodes carrying the
+ * fewest TURN relay blocks of other namespaces (capacity), ties by name. Always in inventory
+ * order, because rendered configs list the TURN URLs in this order (a re-run must not reorder).
+ */
+export function chooseTurnNodes(hosts: string[], allocations: PortAllocation[], ns: string): string[] {
+  let chosen = [...new Set(allocations.filter((a) => a.namespace === ns && a.kind === 'turn_relay').map((a) => a.node))];
+  if (chosen.length !== TURN_NODE_COUNT) {
+    const load = (h: string) => allocations.filter((a) => a.kind === 'turn_relay' && a.node === h && a.namespace !== ns).length;
+    chosen = [...hosts].sort((a, b) => load(a) - load(b) || a.localeCompare(b)).slice(0, TURN_NODE_COUNT);
+  }
+  return hosts.filter((h) => chosen.includes(h));
+}
+
 interface Decision {
   secret: string;
   existing: boolean;
@@ -85,14 +99,7 @@ async function decide(o: WebrtcOptions, hosts: Host[], persist: boolean): Promis
   const secret = cfg?.turnSecret.reveal() ?? randomBytes(32).toString('base64url');
   const all = await o.store.listAllocations();
   const mine = all.filter((a) => a.namespace === ns);
-  let turnNodes = [...new Set(mine.filter((a) => a.kind === 'turn_relay').map((a) => a.node))];
-  if (turnNodes.length !== TURN_NODE_COUNT) {
-    // Capacity: the nodes carrying the fewest TURN relay blocks of other namespaces.
-    const load = (h: Host) => all.filter((a) => a.kind === 'turn_relay' && a.node === h.name && a.namespace !== ns).length;
-    turnNodes = [...hosts].sort((a, b) => load(a) - load(b) || a.name.localeCompare(b.name)).slice(0, TURN_NODE_COUNT).map((h) => h.name);
-  }
-  // One order on every run (rendered configs list TURN URLs in it): by inventory order.
-  turnNodes = hosts.map((h) => h.name).filter((n) => turnNodes.includes(n));
+  const turnNodes = chooseTurnNodes(hosts.map((h) => h.name), all, ns);
   if (persist && !cfg) {
     await o.store.putWebrtcConfig({ namespace: ns, enabled: false, turnSecret: new Secret(secret), sfuNodeCount: hosts.length, turnNodeCount: TURN_NODE_COUNT, turnTtl: 600 });
   }
