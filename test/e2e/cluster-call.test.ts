@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { ensureClusterUp, sshExec } from '../../src/cluster/cluster.ts';
-import { provision, orama as oramaCli } from '../lib/cli.ts';
+import { provision, orama as oramaCli } from '../helpers/cli.ts';
 import { launchInNetns, sendChat, waitChat, waitEvent, waitMedia } from '../helpers/browser.ts';
 
 const NS = 'calls';

@@ -10,8 +10,8 @@ import { checkPrerequisites, clusterDown, clusterLeftovers, clusterUp, ensureClu
 import { imagePath } from '../../src/cluster/image.ts';
 import { clusterConfig, nodeConfig } from '../../src/cluster/config.ts';
 import { nspawnPid } from '../../src/cluster/node.ts';
-import { eventually, exitCode, onNode } from '../lib/cluster-shell.ts';
-import { hostTraces } from '../lib/host-traces.ts';
+import { eventually, exitCode, onNode } from '../helpers/cluster-shell.ts';
+import { hostTraces } from '../helpers/host-traces.ts';
 
 // The smoke suite takes nodes down and wipes them: it runs on a cluster of its own ("smoke", own
 // bridges and address ranges), so the default cluster that the demo and the other suites use

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import YAML from 'yaml';
 import { ensureClusterUp, sshExec } from '../../src/cluster/cluster.ts';
-import { provision as cli, recapChanged, root } from '../lib/cli.ts';
+import { provision as cli, recapChanged, root } from '../helpers/cli.ts';
 
 const fx = join(root, 'test', 'fixtures', 'engine');
 const SECRET = 'tok-9f8e7d6c5b4a-engine-test';

@@ -7,7 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { ensureClusterUp, sshExec } from '../../src/cluster/cluster.ts';
-import { provision, orama as oramaCli, recapChanged, run } from '../lib/cli.ts';
+import { provision, orama as oramaCli, recapChanged, run } from '../helpers/cli.ts';
 import { turnCredential } from '../../src/webrtc/credentials.ts';
 
 const NS = 'itest';

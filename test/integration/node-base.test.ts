@@ -3,7 +3,7 @@
 import t from 'tap';
 import { join } from 'node:path';
 import { ensureClusterUp, sshExec } from '../../src/cluster/cluster.ts';
-import { provision as cli, recapChanged, root } from '../lib/cli.ts';
+import { provision as cli, recapChanged, root } from '../helpers/cli.ts';
 
 
 const sh = async (node: string, cmd: string) => (await sshExec(node, cmd)).stdout.trim();

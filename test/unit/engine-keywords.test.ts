@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { apply } from '../../src/provision/engine.ts';
-import { root } from '../lib/cli.ts';
+import { root } from '../helpers/cli.ts';
 
 const fx = join(root, 'test', 'fixtures', 'keywords');
 
