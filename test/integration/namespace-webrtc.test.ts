@@ -6,7 +6,7 @@ import t from 'tap';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { ensureClusterUp, sshExec } from '../../src/cluster/cluster.ts';
+import { ensureClusterUp, rebootClusterNode, sshExec } from '../../src/cluster/cluster.ts';
 import { provision, orama as oramaCli, recapChanged, run } from '../helpers/cli.ts';
 import { turnCredential } from '../../src/webrtc/credentials.ts';
 
@@ -92,6 +92,17 @@ t.test('namespace webrtc on the test cluster', async (t) => {
     t.equal(created.status, 201);
     const list = await (await fetch(`${gw(status.nodes[1])}/v1/webrtc/rooms`, { headers: { authorization: `Bearer ${tok}` } })).json();
     t.ok(list.rooms.some((r: any) => r.room_id === 'standup'), 'a room created through node1 is listed by node2 (rqlite)');
+  });
+
+  await t.test('a rebooted node brings its TURN, SFU and gateway back by itself', async (t) => {
+    await rebootClusterNode(1);
+    let status: any;
+    for (let i = 0; i < 60; i++) {
+      status = JSON.parse((await orama('namespace', 'webrtc-status', '--namespace', NS, '--json')).stdout);
+      if (status.healthy) break;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    t.equal(status.healthy, true, `healthy again after node1 rebooted: ${JSON.stringify(status.nodes[0])}`);
   });
 
   await t.test('disable removes services, files, firewall rules and state', async (t) => {
