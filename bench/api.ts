@@ -1,9 +1,17 @@
 // npm run bench:api — throughput and latency of the WebRTC gateway on ONE core.
-// The gateway (and the bare-fastify ceiling) run as child processes pinned with `taskset -c 0`;
-// this process, which drives autocannon, pins itself to core 1. A stand-in SFU (test helper)
-// answers the room list's peer counts. Prints a table; --md appends it to docs/benchmarks.md.
+// Every server runs as a child process pinned with `taskset -c 0`; this process, which drives
+// autocannon, pins itself to core 1. The gateway is src/gateway/main.ts on a SQLite store (the
+// one-machine default; the nodes run the same code as an esbuild bundle on rqlite); a stand-in
+// SFU (test helper) answers the room list's peer counts. The peer run is a bare fastify route answering a body of the same shape
+// (bench/hello.ts), measured in the same rounds. Every row is measured ROUNDS times, the rounds
+// interleaved (a noisy neighbour hits every row alike), and the median is reported with the
+// range of req/s. Prints a table; --md appends it to docs/benchmarks.md.
+//
+// Environment: BENCH_ROUNDS (3), BENCH_DURATION seconds per measurement (5), BENCH_CONNECTIONS
+// (50), BENCH_ONLY=<substring> (only matching rows, plus the ceiling), BENCH_NODE_ARGS (extra
+// node flags for the servers, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, readFileSync, appendFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync, readFileSync, appendFileSync, existsSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -14,8 +22,11 @@ import { generateJwtKey, mintToken, verificationKeyText } from '../src/gateway/j
 import type { JwtAlg } from '../src/store/store.ts';
 import { startStandinSfu } from '../test/helpers/standin-sfu.ts';
 
-const DURATION = Number(process.env.BENCH_DURATION ?? 10);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const DURATION = Number(process.env.BENCH_DURATION ?? 5);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
+const ONLY = process.env.BENCH_ONLY;
+const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
 const NS = 'bench';
 const root = new URL('..', import.meta.url).pathname;
 
@@ -31,8 +42,10 @@ const cleanup = () => {
 };
 process.on('exit', cleanup);
 
-function startChild(args: string[], env: Record<string, string> = {}): Promise<{ proc: ChildProcess; port: number }> {
-  const proc = spawn('taskset', ['-c', '0', process.execPath, '--import', 'tsx', ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+interface Server { proc: ChildProcess; port: number }
+
+function startServer(args: string[], env: Record<string, string> = {}): Promise<Server> {
+  const proc = spawn('taskset', ['-c', '0', process.execPath, ...NODE_ARGS, ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(proc);
   return new Promise((resolve, reject) => {
     let out = '';
@@ -42,13 +55,13 @@ function startChild(args: string[], env: Record<string, string> = {}): Promise<{
       if (m) resolve({ proc, port: Number(m[1] ?? m[2]) });
     });
     proc.stderr!.on('data', (c) => process.stderr.write(c));
-    proc.once('exit', (code) => reject(new Error(`child ${args.join(' ')} exited ${code}: ${out.slice(-500)}`)));
+    proc.once('exit', (code) => reject(new Error(`server ${args.join(' ')} exited ${code}: ${out.slice(-500)}`)));
   });
 }
 
 async function gateway(alg: JwtAlg, tokenCache: boolean, sfuPort: number, internalKey: string) {
   const sub = join(dir, `${alg}-${tokenCache}`);
-  execFileSync('mkdir', ['-p', sub]);
+  mkdirSync(sub, { recursive: true });
   const store = await openSqliteStore(join(sub, 'state.db'));
   await store.putWebrtcConfig({ namespace: NS, enabled: true, turnSecret: new Secret(randomBytes(32).toString('base64url')), sfuNodeCount: 3, turnNodeCount: 2, turnTtl: 600 });
   const key = await store.putJwtKeyIfAbsent(generateJwtKey(NS, alg));
@@ -66,63 +79,101 @@ async function gateway(alg: JwtAlg, tokenCache: boolean, sfuPort: number, intern
     rate_limit: { credentials_per_minute: 1e9, room_creates_per_minute: 1e9 },
     log_level: 'warn',
   }));
-  const { proc, port } = await startChild(['src/gateway/main.ts', '--config', join(sub, 'gateway.json')],
-    { ORAMA_GATEWAY_TOKEN_CACHE: tokenCache ? '1' : '0'});
+  const server = await startServer(['--import', 'tsx', 'src/gateway/main.ts', '--config', join(sub, 'gateway.json')], { ORAMA_GATEWAY_TOKEN_CACHE: tokenCache ? '1' : '0' });
   const token = await mintToken(key, { subject: 'bench', owner: true, ttl: 3600 });
-  return { proc, port, token };
+  return { ...server, token };
 }
 
-interface Row { scenario: string; rps: number; p50: number; p99: number; non2xx: number; errors: number }
-
-async function run(scenario: string, opts: autocannon.Options): Promise<Row> {
-  await autocannon({ ...opts, duration: 2, connections: CONNECTIONS }); // warm-up (JIT, caches)
-  const r = await autocannon({ ...opts, duration: DURATION, connections: CONNECTIONS });
-  const row = { scenario, rps: Math.round(r.requests.average), p50: r.latency.p50, p99: r.latency.p99, non2xx: r.non2xx, errors: r.errors + r.timeouts };
-  process.stdout.write(`${scenario.padEnd(58)} ${String(row.rps).padStart(7)} req/s  p50 ${row.p50} ms  p99 ${row.p99} ms  non-2xx ${row.non2xx}\n`);
-  return row;
+/** CPU seconds (user + system) a process has used so far, from /proc. */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
 }
 
-const stop = (p: ChildProcess) => new Promise((r) => { p.once('exit', r); process.kill(p.pid!, 'SIGTERM'); });
+interface Scenario { name: string; server: Server; opts: autocannon.Options }
+interface Sample { rps: number; p50: number; p99: number; cpuUs: number; non2xx: number; errors: number }
 
+async function measure(s: Scenario, duration: number): Promise<Sample> {
+  const cpu0 = cpuSeconds(s.server.proc.pid!);
+  const r = await autocannon({ connections: CONNECTIONS, ...s.opts, duration });
+  const cpuUs = Math.round(((cpuSeconds(s.server.proc.pid!) - cpu0) * 1e6) / Math.max(1, r.requests.total));
+  return { rps: Math.round(r.requests.average), p50: r.latency.p50, p99: r.latency.p99, cpuUs, non2xx: r.non2xx, errors: r.errors + r.timeouts };
+}
+
+const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
+
+// --- servers
 const internalKey = randomBytes(24).toString('base64url');
 const sfu = await startStandinSfu('node-1', internalKey);
 for (let i = 0; i < 20; i++) sfu.peers.set(`room-${i}`, i % 4);
-const rows: Row[] = [];
 
-const hello = await startChild(['bench/hello.ts', '0']);
-rows.push(await run('ceiling: bare fastify GET /hello', { url: `http://127.0.0.1:${hello.port}/hello` }));
-await stop(hello.proc);
+const hello = await startServer(['--import', 'tsx', 'bench/hello.ts', '0']);
+const gw: Record<string, Awaited<ReturnType<typeof gateway>>> = {};
+for (const [alg, cache] of [['HS256', true], ['HS256', false], ['EdDSA', true], ['EdDSA', false]] as const) {
+  gw[`${alg}-${cache}`] = await gateway(alg, cache, sfu.port, internalKey);
+}
+const post = (g: { port: number; token: string }, path: string, conns?: number): autocannon.Options =>
+  ({ url: `http://127.0.0.1:${g.port}${path}`, method: 'POST', headers: { authorization: `Bearer ${g.token}` }, ...(conns ? { connections: conns } : {}) });
+const hs = gw['HS256-true'];
+const all: Scenario[] = [
+  { name: `ceiling: bare fastify POST /hello, ${CONNECTIONS} connections`, server: hello, opts: post({ port: hello.port, token: hs.token }, '/hello') },
+  { name: `POST /v1/webrtc/turn/credentials, HS256, token cache, ${CONNECTIONS} connections`, server: hs, opts: post(hs, '/v1/webrtc/turn/credentials') },
+  { name: `POST /v1/webrtc/turn/credentials, HS256, verify every request, ${CONNECTIONS} connections`, server: gw['HS256-false'], opts: post(gw['HS256-false'], '/v1/webrtc/turn/credentials') },
+  { name: `POST /v1/webrtc/turn/credentials, EdDSA, token cache, ${CONNECTIONS} connections`, server: gw['EdDSA-true'], opts: post(gw['EdDSA-true'], '/v1/webrtc/turn/credentials') },
+  { name: `POST /v1/webrtc/turn/credentials, EdDSA, verify every request, ${CONNECTIONS} connections`, server: gw['EdDSA-false'], opts: post(gw['EdDSA-false'], '/v1/webrtc/turn/credentials') },
+  { name: `GET /v1/webrtc/rooms (20 rooms), HS256, token cache, ${CONNECTIONS} connections`, server: hs, opts: { url: `http://127.0.0.1:${hs.port}/v1/webrtc/rooms`, headers: { authorization: `Bearer ${hs.token}` } } },
+  { name: 'ceiling: bare fastify POST /hello, 10 connections', server: hello, opts: post({ port: hello.port, token: hs.token }, '/hello', 10) },
+  { name: 'POST /v1/webrtc/turn/credentials, HS256, token cache, 10 connections', server: hs, opts: post(hs, '/v1/webrtc/turn/credentials', 10) },
+];
+const scenarios = all.filter((s) => !ONLY || s.name.includes(ONLY) || s.name.startsWith('ceiling'));
 
-for (const [alg, cache] of [['HS256', false], ['HS256', true], ['EdDSA', false], ['EdDSA', true]] as const) {
-  const g = await gateway(alg, cache, sfu.port, internalKey);
-  rows.push(await run(`POST /v1/webrtc/turn/credentials, ${alg}, ${cache ? 'token cache' : 'verify every request'}`,
-    { url: `http://127.0.0.1:${g.port}/v1/webrtc/turn/credentials`, method: 'POST', headers: { authorization: `Bearer ${g.token}` } }));
-  if (alg === 'HS256' && !cache) {
-    rows.push(await run(`GET /v1/webrtc/rooms (20 rooms), ${alg}, verify every request`,
-      { url: `http://127.0.0.1:${g.port}/v1/webrtc/rooms`, headers: { authorization: `Bearer ${g.token}` } }));
+// --- measure: warm every row up once (JIT, caches), then ROUNDS interleaved rounds
+for (const s of scenarios) {
+  const w = await measure(s, 2);
+  if (w.non2xx || w.errors) throw new Error(`${s.name}: warm-up had ${w.non2xx} non-2xx answers and ${w.errors} errors`);
+}
+const samples = new Map<Scenario, Sample[]>(scenarios.map((s) => [s, []]));
+for (let round = 1; round <= ROUNDS; round++) {
+  for (const s of scenarios) {
+    const x = await measure(s, DURATION);
+    samples.get(s)!.push(x);
+    process.stdout.write(`round ${round}/${ROUNDS}  ${s.name.padEnd(82)} ${String(x.rps).padStart(6)} req/s  p99 ${x.p99} ms  ${x.cpuUs} µs CPU/req\n`);
   }
-  await stop(g.proc);
 }
 await sfu.stop();
+// Servers end by SIGTERM and are waited for (a natural exit: --cpu-prof writes its profile then).
+await Promise.all(children.map((c) => new Promise((r) => { if (c.exitCode !== null || c.signalCode !== null) r(null); else { c.once('exit', r); c.kill('SIGTERM'); } })));
+
+interface Row { name: string; rps: number; min: number; max: number; p50: number; p99: number; cpuUs: number; non2xx: number; errors: number }
+const rows: Row[] = scenarios.map((s) => {
+  const xs = samples.get(s)!;
+  return {
+    name: s.name, rps: median(xs.map((x) => x.rps)), min: Math.min(...xs.map((x) => x.rps)), max: Math.max(...xs.map((x) => x.rps)),
+    p50: median(xs.map((x) => x.p50)), p99: median(xs.map((x) => x.p99)), cpuUs: median(xs.map((x) => x.cpuUs)),
+    non2xx: xs.reduce((a, x) => a + x.non2xx, 0), errors: xs.reduce((a, x) => a + x.errors, 0),
+  };
+});
 
 const cpu = cpus()[0]?.model ?? 'unknown CPU';
+const ceilingOf = (r: Row) => rows.find((c) => c.name.startsWith('ceiling') && c.name.endsWith(r.name.slice(r.name.lastIndexOf(', ') + 2)));
 const table = [
-  `Run ${new Date().toISOString().slice(0, 10)} on ${cpu} (${cpus().length} cores), Node ${process.version}; gateway pinned to core 0 (taskset -c 0), autocannon on core 1; ${CONNECTIONS} connections, ${DURATION} s per row after a 2 s warm-up; SQLite store.`,
+  `Run ${new Date().toISOString().slice(0, 10)} on ${cpu} (${cpus().length} cores), Node ${process.version}; every server pinned to core 0 (taskset -c 0), autocannon on core 1; gateway on SQLite; median of ${ROUNDS} interleaved rounds of ${DURATION} s after a 2 s warm-up per row.`,
   '',
-  '| scenario | req/s | p50 ms | p99 ms | non-2xx |',
-  '|---|---:|---:|---:|---:|',
-  ...rows.map((r) => `| ${r.scenario} | ${r.rps} | ${r.p50} | ${r.p99} | ${r.non2xx} |`),
+  '| scenario | req/s (median) | req/s range | p50 ms | p99 ms | server CPU µs/req | % of ceiling | non-2xx / errors |',
+  '|---|---:|---:|---:|---:|---:|---:|---:|',
+  ...rows.map((r) => {
+    const c = ceilingOf(r);
+    const pct = c && c !== r ? `${Math.round((100 * r.rps) / c.rps)}%` : '';
+    return `| ${r.name} | ${r.rps} | ${r.min}–${r.max} | ${r.p50} | ${r.p99} | ${r.cpuUs} | ${pct} | ${r.non2xx} / ${r.errors} |`;
+  }),
 ].join('\n');
-const ceiling = rows[0].rps;
-const ratio = rows.slice(1).map((r) => `${r.scenario}: ${Math.round((100 * r.rps) / ceiling)}% of the ceiling`).join('; ');
-const text = `${table}\n\nRelative to the bare-fastify ceiling measured in the same run: ${ratio}.`;
-process.stdout.write('\n' + text + '\n');
+process.stdout.write('\n' + table + '\n');
 
 if (process.argv.includes('--md')) {
   const file = join(root, 'docs/benchmarks.md');
   const existing = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n';
   if (!existing.includes('## Gateway API')) appendFileSync(file, `${existing.endsWith('\n') ? '' : '\n'}\n## Gateway API\n\n`);
-  appendFileSync(file, `\n${text}\n`);
+  appendFileSync(file, `\n${table}\n`);
   process.stdout.write(`appended to ${file}\n`);
 }
 cleanup();

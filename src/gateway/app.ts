@@ -1,8 +1,7 @@
 // buildGateway(config, deps) → a fastify instance, not yet listening (tests use app.inject;
 // main.ts listens). One file per route group under routes/.
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import websocket from '@fastify/websocket';
-import rateLimit from '@fastify/rate-limit';
 import type { WebSocket } from 'ws';
 import type { Store } from '../store/store.ts';
 import { MAX_MESSAGE_BYTES } from '../webrtc/protocol.ts';
@@ -11,6 +10,7 @@ import { Authenticator } from './auth.ts';
 import { Affinity } from './affinity.ts';
 import { errorHandler, HttpError } from './errors.ts';
 import { securityHeaders } from './security-headers.ts';
+import { RateLimiter, rateLimitHook } from './rate-limit.ts';
 import { healthRoutes } from './routes/health.ts';
 import { credentialsRoutes } from './routes/credentials.ts';
 import { roomRoutes } from './routes/rooms.ts';
@@ -32,8 +32,8 @@ export interface GatewayContext {
   affinity: Affinity;
   /** Open client signaling sockets, closed when the gateway closes. */
   connections: Set<WebSocket>;
-  /** Per-principal rate limit for a route: `max` requests a minute. */
-  rateLimit(max: number): object;
+  /** A preHandler hook limiting a route to `max` requests a minute per principal. */
+  rateLimit(max: number): ReturnType<typeof rateLimitHook>;
 }
 
 /** Header values and log paths that carry credentials: pino replaces them with [REDACTED]. */
@@ -71,12 +71,7 @@ export async function buildGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     auth: new Authenticator(config.namespace, config.jwt, deps.store, { tokenCache: deps.tokenCache }),
     affinity: new Affinity(deps.store, config.namespace, config.sfuNodes, config.internalKey, { healthCacheMs: config.healthCacheMs }),
     connections: new Set(),
-    rateLimit: (max: number) => ({
-      max,
-      timeWindow: 60_000,
-      hook: 'preHandler', // after authentication: the key is the principal, not the address
-      keyGenerator: (req: FastifyRequest) => req.principal?.key ?? `ip:${req.ip}`,
-    }),
+    rateLimit: (max: number) => rateLimitHook(new RateLimiter(max)),
   };
 
   app.setErrorHandler(errorHandler);
@@ -85,32 +80,31 @@ export async function buildGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   });
   app.addHook('onSend', securityHeaders);
 
-  await app.register(rateLimit, {
-    global: false,
-    errorResponseBuilder: (_req, c) => new HttpError(429, 'rate_limited', `rate limit of ${c.max} requests per minute exceeded; retry in ${c.after}`),
+  // @fastify/websocket adds onRequest/onResponse hooks to every route of the context it is
+  // registered in: keep it, and the upgrade handling, to the signaling route's own context.
+  await app.register(async (signal) => {
+    await signal.register(websocket, {
+      options: {
+        maxPayload: MAX_MESSAGE_BYTES,
+        // The seed's client sends ['Bearer', <jwt>]: the server must select "Bearer".
+        handleProtocols: (protocols: Set<string>) => (protocols.has('Bearer') ? 'Bearer' : false),
+      },
+      // Clients are told why (1001 going away), so they reconnect to another gateway.
+      preClose: function (this: FastifyInstance, done: () => void) {
+        for (const ws of this.websocketServer.clients) ws.close(1001, 'gateway shutting down');
+        this.websocketServer.close(() => undefined);
+        done();
+      },
+      errorHandler: (err, socket, req) => {
+        req.log.warn({ err: { message: err.message } }, 'signaling socket error');
+        socket.terminate();
+      },
+    });
+    await signal.register(signalRoutes, ctx);
   });
-  await app.register(websocket, {
-    options: {
-      maxPayload: MAX_MESSAGE_BYTES,
-      // The seed's client sends ['Bearer', <jwt>]: the server must select "Bearer".
-      handleProtocols: (protocols: Set<string>) => (protocols.has('Bearer') ? 'Bearer' : false),
-    },
-    // Clients are told why (1001 going away), so they reconnect to another gateway.
-    preClose: function (this: FastifyInstance, done: () => void) {
-      for (const ws of this.websocketServer.clients) ws.close(1001, 'gateway shutting down');
-      this.websocketServer.close(() => undefined);
-      done();
-    },
-    errorHandler: (err, socket, req) => {
-      req.log.warn({ err: { message: err.message } }, 'signaling socket error');
-      socket.terminate();
-    },
-  });
-
   await app.register(healthRoutes, ctx);
   await app.register(credentialsRoutes, ctx);
   await app.register(roomRoutes, ctx);
-  await app.register(signalRoutes, ctx);
   await app.register(clientRoutes, ctx);
 
   return app;

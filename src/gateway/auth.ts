@@ -3,7 +3,7 @@
 // 403 when they are valid but for another namespace (or not an owner where one is required).
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ApiKeyInfo, Store } from '../store/store.ts';
-import { TokenError, verifyToken, type VerificationKey } from './jwt.ts';
+import { TokenError, tokenVerifier, type TokenClaims, type VerificationKey } from './jwt.ts';
 import { HttpError } from './errors.ts';
 
 export interface Principal {
@@ -47,35 +47,45 @@ class VerifiedTokens {
 const API_KEY_CACHE_MS = 5000;
 
 export class Authenticator {
+  readonly #verify: (token: string) => TokenClaims;
   readonly #tokens: VerifiedTokens | null;
   readonly #apiKeys = new Map<string, { info: ApiKeyInfo | null; until: number }>();
 
-  constructor(private readonly namespace: string, private readonly jwt: VerificationKey, private readonly store: Store,
+  constructor(private readonly namespace: string, jwt: VerificationKey, private readonly store: Store,
     opts: { tokenCache?: number } = {}) {
+    this.#verify = tokenVerifier(jwt);
     this.#tokens = opts.tokenCache === 0 ? null : new VerifiedTokens(opts.tokenCache ?? 10_000);
   }
 
-  /** The principal of a request, or an HttpError (401/403). */
-  async authenticate(req: FastifyRequest): Promise<Principal> {
+  /**
+   * The principal of a request, or an HttpError (401/403). Synchronous for JWTs and for API keys
+   * seen in the last API_KEY_CACHE_MS; a promise only when the store must be asked.
+   */
+  authenticate(req: FastifyRequest): Principal | Promise<Principal> {
     const token = bearerToken(req);
+    if (token !== undefined) return this.#inNamespace(this.#fromToken(token));
     const apiKey = req.headers['x-api-key'];
-    let principal: Principal;
-    if (token !== undefined) principal = await this.#fromToken(token);
-    else if (typeof apiKey === 'string' && apiKey.length > 0) principal = await this.#fromApiKey(apiKey);
-    else throw unauthorized('missing credentials: send Authorization: Bearer <jwt> or x-api-key');
+    if (typeof apiKey === 'string' && apiKey.length > 0) {
+      const p = this.#fromApiKey(apiKey);
+      return p instanceof Promise ? p.then((q) => this.#inNamespace(q)) : this.#inNamespace(p);
+    }
+    throw unauthorized('missing credentials: send Authorization: Bearer <jwt> or x-api-key');
+  }
+
+  #inNamespace(principal: Principal): Principal {
     if (principal.namespace !== this.namespace) {
       throw new HttpError(403, 'forbidden', `a principal of namespace "${principal.namespace}" may not use namespace "${this.namespace}"`);
     }
     return principal;
   }
 
-  async #fromToken(token: string): Promise<Principal> {
+  #fromToken(token: string): Principal {
     const now = Date.now();
     const hit = this.#tokens?.get(token, now);
     if (hit) return hit;
     let claims;
     try {
-      claims = await verifyToken(token, this.jwt);
+      claims = this.#verify(token);
     } catch (e) {
       if (e instanceof TokenError) throw unauthorized(e.message);
       throw e;
@@ -85,19 +95,21 @@ export class Authenticator {
     return principal;
   }
 
-  async #fromApiKey(key: string): Promise<Principal> {
-    const now = Date.now();
-    let entry = this.#apiKeys.get(key);
-    if (!entry || entry.until <= now) {
-      // Revocation reaches a running gateway within API_KEY_CACHE_MS.
-      entry = { info: await this.store.verifyApiKey(key), until: now + API_KEY_CACHE_MS };
+  #fromApiKey(key: string): Principal | Promise<Principal> {
+    const entry = this.#apiKeys.get(key);
+    if (entry && entry.until > Date.now()) return principalOfKey(entry.info);
+    // Revocation reaches a running gateway within API_KEY_CACHE_MS.
+    return this.store.verifyApiKey(key).then((info) => {
       if (this.#apiKeys.size > 10_000) this.#apiKeys.clear();
-      this.#apiKeys.set(key, entry);
-    }
-    if (!entry.info) throw unauthorized('invalid or revoked API key');
-    const i = entry.info;
-    return { namespace: i.namespace, subject: i.subject, owner: i.owner, via: 'api_key', key: `key:${i.id}` };
+      this.#apiKeys.set(key, { info, until: Date.now() + API_KEY_CACHE_MS });
+      return principalOfKey(info);
+    });
   }
+}
+
+function principalOfKey(i: ApiKeyInfo | null): Principal {
+  if (!i) throw unauthorized('invalid or revoked API key');
+  return { namespace: i.namespace, subject: i.subject, owner: i.owner, via: 'api_key', key: `key:${i.id}` };
 }
 
 /** Authorization: Bearer <jwt>, or on a WebSocket upgrade the subprotocols "Bearer, <jwt>". */
@@ -116,11 +128,22 @@ export function bearerToken(req: FastifyRequest): string | undefined {
   return undefined;
 }
 
-/** onRequest hook factory: authenticate, and require an owner when asked. */
+/** onRequest hook factory: authenticate, and require an owner when asked. Callback style, so a
+ * cached or JWT principal costs no promise. */
 export function requirePrincipal(auth: Authenticator, opts: { owner?: boolean } = {}) {
-  return async (req: FastifyRequest, _reply: FastifyReply): Promise<void> => {
-    const p = await auth.authenticate(req);
+  const accept = (req: FastifyRequest, p: Principal): void => {
     if (opts.owner && !p.owner) throw new HttpError(403, 'forbidden', `subject "${p.subject}" is not an owner of namespace "${p.namespace}"`);
     req.principal = p;
+  };
+  return (req: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void): void => {
+    let p: Principal | Promise<Principal>;
+    try {
+      p = auth.authenticate(req);
+      if (!(p instanceof Promise)) { accept(req, p); done(); return; }
+    } catch (e) {
+      done(e as Error);
+      return;
+    }
+    p.then((q) => { accept(req, q); done(); }).catch((e: Error) => done(e));
   };
 }

@@ -14,9 +14,12 @@ export const SECURITY_HEADERS: Record<string, string> = {
   'cache-control': 'no-store',
 };
 
-export async function securityHeaders(_req: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> {
-  for (const [k, v] of Object.entries(SECURITY_HEADERS)) {
+const ENTRIES = Object.entries(SECURITY_HEADERS);
+
+/** onSend hook (callback style: no promise per response); a route's own value wins. */
+export function securityHeaders(_req: FastifyRequest, reply: FastifyReply, payload: unknown, done: (err: null, payload: unknown) => void): void {
+  for (const [k, v] of ENTRIES) {
     if (!reply.hasHeader(k)) reply.header(k, v);
   }
-  return payload;
+  done(null, payload);
 }

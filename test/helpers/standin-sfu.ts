@@ -1,9 +1,10 @@
-// A STAND-IN for the SFU (src/sfu is being built in parallel; the lead will switch these tests
-// to the real SFU). It is a real HTTP + ws server speaking exactly the SFU's side of the
-// gateway contract: GET /health (200 serving / 503 draining, {status, peers}), GET /rooms
-// ({rooms:[{room, peers}]}, internal key), DELETE /rooms/<room> (internal key), and
-// WS /signal?room=R requiring x-orama-internal-key; it echoes frames back wrapped as
-// {type:'echo', room, namespace, subject, data} so tests can see what arrived and with which headers.
+// A STAND-IN for the SFU, for the gateway's edge-case tests and bench:api (the real SFU is used
+// by gateway-sfu.test.ts and the cluster e2e). It is a real HTTP + ws server speaking exactly
+// the SFU's side of the gateway contract, and can be told to misbehave: GET /health (200
+// serving / 503 draining, {status, peers}), GET /rooms ({rooms:[{room, peers}]}, internal key),
+// DELETE /rooms/<room> (internal key), and WS /signal?room=R requiring x-orama-internal-key; it
+// echoes frames back wrapped as {type:'echo', room, namespace, subject, data} so tests can see
+// what arrived and with which headers.
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';

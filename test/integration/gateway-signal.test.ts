@@ -1,6 +1,8 @@
-// The signaling proxy end to end: a real listening gateway, real WebSocket clients, and
+// The signaling proxy's edge cases: a real listening gateway, real WebSocket clients, and
 // STAND-IN SFUs (test/helpers/standin-sfu.ts: real ws servers speaking the SFU's side of the
-// contract — the lead will switch this test to the real SFU of src/sfu).
+// contract), used here because they can be made to misbehave on cue (close with a given code,
+// vanish between placement and connect, report draining). The same proxy in front of real SFU
+// processes: gateway-sfu.test.ts.
 import t, { type Test } from 'tap';
 import { WebSocket } from 'ws';
 import { gatewayFixture } from '../helpers/gateway-fixture.ts';

@@ -103,7 +103,7 @@ t.test('the verified-token cache never outlives the token', async (t) => {
   const call = () => f.app.inject({ method: 'POST', url: '/v1/webrtc/turn/credentials', headers: { authorization: `Bearer ${short}` } });
   t.equal((await call()).statusCode, 200);
   t.equal((await call()).statusCode, 200, 'cached');
-  // jose allows 5 s of clock skew; the cache keeps a token only until its exp
+  // 5 s of clock skew are allowed; the cache keeps a token only until its exp (plus that skew)
   await new Promise((r) => setTimeout(r, (now + 2 + 6) * 1000 - Date.now()));
   t.equal((await call()).statusCode, 401, 'expired token refused after the cache entry lapsed');
 });

@@ -4,7 +4,8 @@ import { mkdtempSync, rmSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFile } from 'node:child_process';
-import { decodeJwt } from 'jose';
+import { createDecoder } from 'fast-jwt';
+const decodeJwt = createDecoder();
 import { loadVerificationKey, verifyToken } from '../../src/gateway/jwt.ts';
 import { openSqliteStore } from '../../src/store/sqlite.ts';
 

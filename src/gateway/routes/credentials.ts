@@ -2,13 +2,14 @@
 // src/webrtc/credentials.ts). The namespace's TURN secret is read from the store and reused for
 // storeCacheMs; it never leaves this process except as the HMAC.
 import type { FastifyInstance } from 'fastify';
-import { issueTurnCredentials } from '../../webrtc/credentials.ts';
+import { credentialIssuer } from '../../webrtc/credentials.ts';
 import type { WebrtcConfig } from '../../store/store.ts';
 import type { GatewayContext } from '../app.ts';
 import { requirePrincipal } from '../auth.ts';
 import { HttpError } from '../errors.ts';
 
 export async function credentialsRoutes(app: FastifyInstance, ctx: GatewayContext): Promise<void> {
+  const issue = credentialIssuer();
   let cached: { at: number; value: Promise<WebrtcConfig | null> } | null = null;
   const webrtcConfig = (): Promise<WebrtcConfig | null> => {
     if (!cached || Date.now() - cached.at >= ctx.config.storeCacheMs) {
@@ -21,7 +22,7 @@ export async function credentialsRoutes(app: FastifyInstance, ctx: GatewayContex
 
   app.post<{ Body: { ttl?: number } | undefined }>('/v1/webrtc/turn/credentials', {
     onRequest: requirePrincipal(ctx.auth),
-    config: { rateLimit: ctx.rateLimit(ctx.config.rateLimit.credentialsPerMinute) },
+    preHandler: ctx.rateLimit(ctx.config.rateLimit.credentialsPerMinute),
     schema: {
       body: {
         type: ['object', 'null'],
@@ -41,6 +42,6 @@ export async function credentialsRoutes(app: FastifyInstance, ctx: GatewayContex
     const maxTtl = ctx.config.turn.ttl ?? cfg.turnTtl;
     // A client may ask for a shorter lifetime, never a longer one.
     const ttl = Math.min(req.body?.ttl ?? maxTtl, maxTtl);
-    return issueTurnCredentials({ secret: cfg.turnSecret.reveal(), namespace: ctx.config.namespace, urls: ctx.config.turn.urls, ttl });
+    return issue({ secret: cfg.turnSecret.reveal(), namespace: ctx.config.namespace, urls: ctx.config.turn.urls, ttl });
   });
 }

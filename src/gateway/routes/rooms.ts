@@ -37,7 +37,7 @@ export async function roomRoutes(app: FastifyInstance, ctx: GatewayContext): Pro
 
   app.post<{ Body: { room_id: string } }>('/v1/webrtc/rooms', {
     onRequest: requirePrincipal(ctx.auth, { owner: true }),
-    config: { rateLimit: ctx.rateLimit(ctx.config.rateLimit.roomCreatesPerMinute) },
+    preHandler: ctx.rateLimit(ctx.config.rateLimit.roomCreatesPerMinute),
     schema: {
       body: { type: 'object', additionalProperties: false, required: ['room_id'], properties: { room_id: roomId } },
       response: { 200: roomJson, 201: roomJson },
