@@ -3,18 +3,24 @@
 // ${ORAMA_STATE:-/var/lib/orama/state.db}. A namespace's JWT key is created on first use and kept
 // in the store (namespace_jwt_keys); `token key` writes the gateway's jwt.key_file from it.
 // The only secret ever printed is the one asked for (the token, the new API key) on stdout, or
-// into --out with mode 0600.
+// into --out with mode 0600. API keys live in the operator's store; when the namespace has WebRTC,
+// create/revoke also copy the namespace's key records (hashes, never keys) into the cluster's
+// rqlite over SSH (playbooks/webrtc-apikeys.yml; its output goes to stderr), so the nodes'
+// gateways accept and refuse them; `apikey sync` does only that.
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { openStore, stateFromArg } from '../store/open.ts';
 import { StoreError, type JwtAlg, type Store } from '../store/store.ts';
 import { generateJwtKey, mintToken, verificationKeyText } from '../gateway/jwt.ts';
+import { syncApiKeys } from '../namespace/webrtc.ts';
+import { defaultInventory } from './orama-namespace.ts';
 
 const USAGE = `usage:
   orama token mint    --namespace NS --subject SUB [--owner] [--ttl SECONDS] [--alg HS256|ES256|EdDSA] [--out FILE] [--state PATH|URL]
   orama token key     --namespace NS --out FILE [--alg HS256|ES256|EdDSA] [--state PATH|URL]
-  orama apikey create --namespace NS --subject SUB [--owner] [--out FILE] [--state PATH|URL]
-  orama apikey revoke --namespace NS --id KEY_ID [--state PATH|URL]
+  orama apikey create --namespace NS --subject SUB [--owner] [--out FILE] [--state PATH|URL] [-i INVENTORY] [--plan]
+  orama apikey revoke --namespace NS --id KEY_ID [--state PATH|URL] [-i INVENTORY] [--plan]
+  orama apikey sync   --namespace NS [--state PATH|URL] [-i INVENTORY] [--plan]
   orama apikey list   --namespace NS [--state PATH|URL]
 `;
 
@@ -27,6 +33,9 @@ const OPTIONS = {
   out: { type: 'string' },
   state: { type: 'string' },
   id: { type: 'string' },
+  inventory: { type: 'string', short: 'i' },
+  plan: { type: 'boolean' },
+  'accept-new-host-keys': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -50,6 +59,31 @@ async function namespaceKey(store: Store, namespace: string, alg: string | undef
     return existing;
   }
   return store.putJwtKeyIfAbsent(generateJwtKey(namespace, (alg as JwtAlg | undefined) ?? 'HS256'));
+}
+
+type Values = { inventory?: string; plan?: boolean; 'accept-new-host-keys'?: boolean };
+
+/**
+ * Copies the namespace's API key records to its cluster when the namespace has WebRTC there
+ * (`always`: say so when it has not). 0 when done or nothing to do; 1 when the cluster could not
+ * be updated (the operator's store keeps the change; `apikey sync` finishes it).
+ */
+async function toCluster(store: Store, namespace: string, values: Values, always = false): Promise<number> {
+  const cfg = await store.getWebrtcConfig(namespace);
+  if (!cfg?.enabled) {
+    process.stderr.write(`${always ? 'orama apikey sync: ' : ''}namespace "${namespace}" has no WebRTC on a cluster: ${always ? 'nothing to sync' : 'the key is kept in the operator store only (enable copies it to the cluster)'}\n`);
+    return always ? 1 : 0;
+  }
+  const r = await syncApiKeys({
+    namespace, store, inventory: values.inventory ?? defaultInventory(), baseDomain: '', plan: values.plan,
+    out: process.stderr, acceptNewHostKeys: values['accept-new-host-keys'],
+  });
+  if (r.failed) {
+    process.stderr.write(`orama apikey: the cluster's database was NOT updated; the operator store was. Re-run \`orama apikey sync --namespace ${namespace}\` when the nodes are reachable.\n`);
+    return 1;
+  }
+  if (!values.plan) process.stderr.write(`API keys of namespace "${namespace}" copied to the cluster database\n`);
+  return values.plan && r.changes.length ? 2 : 0;
 }
 
 export async function authCommand(noun: 'token' | 'apikey', argv: string[]): Promise<number> {
@@ -89,20 +123,34 @@ export async function authCommand(noun: 'token' | 'apikey', argv: string[]): Pro
       }
       case 'apikey create': {
         const subject = need(values.subject, 'subject');
-        const { key, info } = await (await open()).createApiKey({ namespace, subject, owner: values.owner ?? false });
+        const st = await open();
+        if (values.plan) {
+          process.stderr.write(`plan: would create an API key for subject "${subject}" of namespace "${namespace}"${values.owner ? ' (owner)' : ''}\n`);
+          return (await toCluster(st, namespace, values)) === 1 ? 1 : 2; // a change is pending
+        }
+        const { key, info } = await st.createApiKey({ namespace, subject, owner: values.owner ?? false });
         emit(key.reveal(), values.out);
         process.stderr.write(`created API key ${info.id} for subject "${subject}" of namespace "${namespace}"${info.owner ? ' (owner)' : ''}\n`);
-        return 0;
+        return await toCluster(st, namespace, values);
       }
       case 'apikey revoke': {
         const id = need(values.id, 'id');
-        if (!(await (await open()).revokeApiKey(namespace, id))) {
+        const st = await open();
+        const active = (await st.listApiKeys(namespace)).find((k) => k.id === id && k.revokedAt === null);
+        if (!active) {
           process.stderr.write(`orama apikey revoke: no active API key "${id}" in namespace "${namespace}"\n`);
           return 1;
         }
+        if (values.plan) {
+          process.stderr.write(`plan: would revoke API key ${id} (subject "${active.subject}") of namespace "${namespace}"\n`);
+          return (await toCluster(st, namespace, values)) === 1 ? 1 : 2; // a change is pending
+        }
+        await st.revokeApiKey(namespace, id);
         process.stderr.write(`revoked API key ${id} of namespace "${namespace}"\n`);
-        return 0;
+        return await toCluster(st, namespace, values);
       }
+      case 'apikey sync':
+        return await toCluster(await open(), namespace, values, true);
       case 'apikey list': {
         for (const k of await (await open()).listApiKeys(namespace)) {
           process.stdout.write(`${k.id}\t${k.subject}\t${k.owner ? 'owner' : 'member'}\t${k.revokedAt ? `revoked ${new Date(k.revokedAt * 1000).toISOString()}` : 'active'}\n`);

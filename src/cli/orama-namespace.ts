@@ -20,7 +20,7 @@ const OPTIONS = {
   'accept-new-host-keys': { type: 'boolean' },
 } as const;
 
-function defaultInventory(): string {
+export function defaultInventory(): string {
   const env = process.env.ORAMA_INVENTORY;
   if (env) return env;
   const testCluster = join(root, 'inventory', 'test-cluster.yml');

@@ -19,4 +19,6 @@ const USAGE = `usage:
   orama token mint    --namespace NAME --subject SUB [--owner] [--ttl SECONDS]
   orama apikey create --namespace NAME --subject SUB [--owner]
   orama apikey revoke --namespace NAME --id KEY_ID
+  orama apikey sync   --namespace NAME      (API keys → the cluster's database; create/revoke do it too)
+  orama apikey list   --namespace NAME
 `;

@@ -1,7 +1,8 @@
-// Runs on one cluster node during `orama namespace enable webrtc`: writes the namespace's WebRTC
-// config and JWT key into the namespace cluster's rqlite, which the gateways read. Input is a
-// JSON document on stdin (secrets never on argv): { urls, config, jwtKey } to seed, or
-// { urls, remove: NAMESPACE } on disable (config and rooms go; the cluster forgets the namespace).
+// Runs on one cluster node during `orama namespace enable webrtc` (and `orama apikey …`): writes
+// the namespace's WebRTC config, JWT key and API key records (hashes, never keys) into the
+// namespace cluster's rqlite, which the gateways read. Input is a JSON document on stdin (secrets
+// never on argv): { urls, config?, jwtKey?, apiKeys? } to seed, or { urls, remove: NAMESPACE } on
+// disable (config and rooms go; the cluster forgets the namespace). Prints what it changed.
 import { openStore } from '../store/open.ts';
 import { Secret } from '../secret/secret.ts';
 
@@ -11,21 +12,28 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-export async function seed(input: string): Promise<void> {
+export async function seed(input: string): Promise<string> {
   const doc = JSON.parse(input);
   const store = await openStore({ driver: 'rqlite', urls: doc.urls, retry_for_ms: 30_000 }, { migrate: true });
   try {
     if (doc.remove) {
       for (const r of await store.listRooms(doc.remove)) await store.deleteRoom(doc.remove, r.roomId);
       await store.deleteWebrtcConfig(doc.remove);
-      return;
+      return 'removed';
     }
+    const done: string[] = [];
     const c = doc.config;
-    await store.putWebrtcConfig({ namespace: c.namespace, enabled: true, turnSecret: new Secret(c.turn_secret), sfuNodeCount: c.sfu_node_count, turnNodeCount: c.turn_node_count, turnTtl: c.turn_ttl });
-    if (doc.jwtKey) {
+    if (c) {
+      await store.putWebrtcConfig({ namespace: c.namespace, enabled: true, turnSecret: new Secret(c.turn_secret), sfuNodeCount: c.sfu_node_count, turnNodeCount: c.turn_node_count, turnTtl: c.turn_ttl });
+      done.push('config');
+    }
+    if (c && doc.jwtKey) {
       const k = doc.jwtKey;
       await store.putJwtKeyIfAbsent({ namespace: c.namespace, alg: k.alg, kid: k.kid, signingKey: new Secret(k.signing_key), publicKey: k.public_key ?? null });
+      done.push('jwt key');
     }
+    if (Array.isArray(doc.apiKeys)) done.push(`api keys: ${await store.importApiKeys(doc.apiKeys)} changed`);
+    return `seeded ${done.join(', ') || 'nothing'}`;
   } finally {
     await store.close();
   }
@@ -33,7 +41,7 @@ export async function seed(input: string): Promise<void> {
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   seed(await readStdin()).then(
-    () => process.stdout.write('seeded\n'),
+    (what) => process.stdout.write(`${what}\n`),
     (e) => {
       process.stderr.write(`orama-seed: ${(e as Error).message}\n`);
       process.exit(1);

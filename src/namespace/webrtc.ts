@@ -156,6 +156,7 @@ export async function enableWebrtc(o: WebrtcOptions): Promise<RunResult> {
     urls: rqliteUrls(hosts),
     config: { namespace: ns, turn_secret: d.secret, sfu_node_count: hosts.length, turn_node_count: TURN_NODE_COUNT, turn_ttl: 600 },
     jwtKey: jwtKey && { alg: jwtKey.alg, kid: jwtKey.kid, signing_key: jwtKey.signingKey.reveal(), public_key: jwtKey.publicKey },
+    apiKeys: await o.store.exportApiKeys(ns),
   };
   const artifacts = await buildArtifacts();
   const extraVars = {
@@ -183,6 +184,20 @@ export async function enableWebrtc(o: WebrtcOptions): Promise<RunResult> {
     await o.store.setDnsRecords(ns, d.turnNodes.map((n) => ({ name: `turn.ns-${ns}.${o.baseDomain}`, type: 'A' as const, value: String(byName.get(n)!.vars.public_ip), ttl: 60 })));
   }
   return result;
+}
+
+/**
+ * Copies the namespace's API key records (hashes and revocations, never keys) from the operator's
+ * store into the cluster's rqlite, so the nodes' gateways accept and refuse what the operator
+ * created and revoked. `orama apikey create|revoke` call it when the namespace has WebRTC.
+ */
+export async function syncApiKeys(o: WebrtcOptions): Promise<RunResult> {
+  checkNamespace(o.namespace);
+  const hosts = clusterHosts(o.inventory);
+  const doc = { urls: rqliteUrls(hosts), apiKeys: await o.store.exportApiKeys(o.namespace) };
+  const extraVars = { namespace: o.namespace, artifacts: await buildArtifacts(), seed_document: new Secret(JSON.stringify(doc)) };
+  const opts = { playbook: join(root, 'playbooks', 'webrtc-apikeys.yml'), inventory: o.inventory, extraVars, ...engineOut(o) };
+  return o.plan ? plan(opts) : apply(opts);
 }
 
 export async function disableWebrtc(o: WebrtcOptions): Promise<RunResult> {

@@ -7,7 +7,7 @@ import { MIGRATIONS, MIGRATIONS_TABLE } from './schema.ts';
 import { Secret } from '../secret/secret.ts';
 import {
   PORT_KINDS, StoreError,
-  type ApiKeyInfo, type DnsRecord, type JwtAlg, type JwtKey, type PortAllocation, type PortKind,
+  type ApiKeyInfo, type ApiKeyRecord, type DnsRecord, type JwtAlg, type JwtKey, type PortAllocation, type PortKind,
   type Room, type Store, type WebrtcConfig, type WebrtcConfigInput,
 } from './store.ts';
 
@@ -354,6 +354,28 @@ export class SqlStore implements Store {
 
   async listApiKeys(namespace: string): Promise<ApiKeyInfo[]> {
     return (await this.db.query(['SELECT * FROM api_keys WHERE namespace = ? ORDER BY created_at, id', namespace])).map(toApiKey);
+  }
+
+  async exportApiKeys(namespace: string): Promise<ApiKeyRecord[]> {
+    const rows = await this.db.query(['SELECT * FROM api_keys WHERE namespace = ? ORDER BY created_at, id', namespace], { strong: true });
+    return rows.map((r) => ({ ...toApiKey(r), hash: r.hash as string }));
+  }
+
+  async importApiKeys(records: ApiKeyRecord[]): Promise<number> {
+    if (records.length === 0) return 0;
+    for (const r of records) {
+      checkNamespace(r.namespace);
+      checkText(r.subject, 'subject', 255);
+      if (!/^[0-9a-f]{12}$/.test(r.id)) throw new StoreError(`api key id must be 12 hex digits, got ${JSON.stringify(r.id)}`, 'invalid');
+      if (!/^[0-9a-f]{64}$/.test(r.hash)) throw new StoreError(`api key ${r.id}: hash must be 64 hex digits`, 'invalid');
+    }
+    const changed = await this.db.execute(records.map((r) => [
+      `INSERT INTO api_keys (id, namespace, subject, owner, hash, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET revoked_at = excluded.revoked_at
+       WHERE api_keys.revoked_at IS NULL AND excluded.revoked_at IS NOT NULL`,
+      r.id, r.namespace, r.subject, r.owner ? 1 : 0, r.hash, r.createdAt, r.revokedAt,
+    ]));
+    return changed.reduce((a, n) => a + n, 0);
   }
 
   // ---- namespace_jwt_keys ----

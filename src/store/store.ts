@@ -62,6 +62,12 @@ export interface ApiKeyInfo {
   revokedAt: number | null;
 }
 
+/** An API key as stored: what a second store needs to verify it (never the key itself). */
+export interface ApiKeyRecord extends ApiKeyInfo {
+  /** Hex SHA-256 of the whole key. */
+  hash: string;
+}
+
 export type JwtAlg = 'HS256' | 'ES256' | 'EdDSA';
 export interface JwtKey {
   namespace: string;
@@ -125,6 +131,11 @@ export interface Store {
   verifyApiKey(key: string): Promise<ApiKeyInfo | null>;
   revokeApiKey(namespace: string, id: string): Promise<boolean>;
   listApiKeys(namespace: string): Promise<ApiKeyInfo[]>;
+  /** The namespace's key records, revoked ones included, to copy into another store. */
+  exportApiKeys(namespace: string): Promise<ApiKeyRecord[]>;
+  /** Adds the records this store lacks and carries revocations over (a revoked key is never
+   * un-revoked). Returns how many rows changed. */
+  importApiKeys(records: ApiKeyRecord[]): Promise<number>;
 
   getJwtKey(namespace: string): Promise<JwtKey | null>;
   /** Stores the key unless one exists (first writer wins); returns the stored one. */

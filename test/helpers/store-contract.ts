@@ -1,5 +1,8 @@
 // The store's contract: one suite, run against every driver (SQLite file, rqlite cluster).
 import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import type { Test } from 'tap';
@@ -185,6 +188,28 @@ export function storeContract(t: Test, name: string, config: () => StoreConfig):
     t.equal(await store.revokeApiKey('keys-a', info.id), true);
     t.equal(await store.revokeApiKey('keys-a', info.id), false, 'second revoke is a no-op');
     t.equal(await store.verifyApiKey(plain), null, 'revoked key no longer verifies');
+  });
+
+  t.test(`${name}: api keys copied from another store (controller → cluster) verify here; revocations follow`, async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'orama-keys-src-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    const src = await openStore({ driver: 'sqlite', path: join(dir, 'controller.db') });
+    t.teardown(() => src.close());
+    const a = await src.createApiKey({ namespace: 'keys-c', subject: 'svc-a', owner: true });
+    const b = await src.createApiKey({ namespace: 'keys-c', subject: 'svc-b', owner: false });
+    const records = await src.exportApiKeys('keys-c');
+    t.same(records.map((r) => r.subject), ['svc-a', 'svc-b']);
+    t.notOk(JSON.stringify(records).includes(a.key.reveal().split('_').pop()!), 'records carry the hash, not the key');
+    t.equal(await store.importApiKeys(records), 2, 'both rows added');
+    t.match(await store.verifyApiKey(a.key.reveal()), { id: a.info.id, subject: 'svc-a', owner: true }, 'a key created elsewhere verifies here');
+    t.equal(await store.importApiKeys(records), 0, 'importing again changes nothing');
+    await src.revokeApiKey('keys-c', b.info.id);
+    t.equal(await store.importApiKeys(await src.exportApiKeys('keys-c')), 1, 'the revocation is carried over');
+    t.equal(await store.verifyApiKey(b.key.reveal()), null, 'revoked here too');
+    t.match(await store.verifyApiKey(a.key.reveal()), { subject: 'svc-a' }, 'the other key still works');
+    t.equal(await store.importApiKeys(records), 0, 'an old copy (b not revoked) does not un-revoke b');
+    t.equal(await store.verifyApiKey(b.key.reveal()), null);
+    await t.rejects(store.importApiKeys([{ ...records[0], id: 'nothex' }]), { code: 'invalid', message: /api key id/ });
   });
 
   t.test(`${name}: jwt key first writer wins`, async (t) => {

@@ -37,6 +37,12 @@ t.test('namespace webrtc on the test cluster', async (t) => {
     }
   };
 
+  // An API key made before WebRTC is enabled lives in the operator store only; enable seeds it.
+  const early = await orama('apikey', 'create', '--namespace', NS, '--subject', 'svc-early');
+  t.equal(early.code, 0, early.out);
+  t.match(early.out, /kept in the operator store only/);
+  const earlyKey = early.stdout.trim();
+
   await t.test('--plan lists the changes and stores nothing', async (t) => {
     const p = await orama('namespace', 'enable', 'webrtc', '--namespace', NS, '--plan');
     t.equal(p.code, 2, p.out.slice(-1500));
@@ -92,6 +98,39 @@ t.test('namespace webrtc on the test cluster', async (t) => {
     t.equal(created.status, 201);
     const list = await (await fetch(`${gw(status.nodes[1])}/v1/webrtc/rooms`, { headers: { authorization: `Bearer ${tok}` } })).json();
     t.ok(list.rooms.some((r: any) => r.room_id === 'standup'), 'a room created through node1 is listed by node2 (rqlite)');
+  });
+
+  await t.test('API keys: made before enable or after, then revoked — every node\'s gateway follows', async (t) => {
+    const status = JSON.parse((await orama('namespace', 'webrtc-status', '--namespace', NS, '--json')).stdout);
+    const gw = (n: any) => `http://${n.public_ip}:${Number(n.ports.sfu_signal) + 1000}`;
+    const statuses = (key: string) => Promise.all(status.nodes.map(async (n: any) =>
+      (await fetch(`${gw(n)}/v1/webrtc/turn/credentials`, { method: 'POST', headers: { 'x-api-key': key } })).status));
+    t.same(await statuses(earlyKey), [200, 200, 200], 'a key created before enable works on every node (seeded by enable)');
+
+    const c = await orama('apikey', 'create', '--namespace', NS, '--subject', 'svc-late');
+    t.equal(c.code, 0, c.out.slice(-2000));
+    const late = c.stdout.trim();
+    t.match(late, /^oak_[0-9a-f]{12}_\S{43}$/, 'stdout carries the key and nothing else');
+    t.match(c.out, /copied to the cluster database/);
+    t.equal(c.out.split(late).length, 2, 'the key appears once (stdout), never in the sync output');
+    t.same(await statuses(late), [200, 200, 200], 'a key created after enable works on every node at once');
+
+    const id = late.split('_')[1];
+    const p = await orama('apikey', 'revoke', '--namespace', NS, '--id', id, '--plan');
+    t.equal(p.code, 2, p.out.slice(-1500));
+    t.match(p.out, /plan: would revoke API key/);
+    t.same(await statuses(late), [200, 200, 200], 'the plan revoked nothing');
+    const r = await orama('apikey', 'revoke', '--namespace', NS, '--id', id);
+    t.equal(r.code, 0, r.out.slice(-1500));
+    let after: number[] = [];
+    for (let i = 0; i < 20; i++) { // a gateway trusts a key it verified for at most 5 s
+      after = await statuses(late);
+      if (after.every((s) => s === 401)) break;
+      await new Promise((res) => setTimeout(res, 500));
+    }
+    t.same(after, [401, 401, 401], 'revoked on every node within seconds');
+    t.same(await statuses(earlyKey), [200, 200, 200], 'the other key is untouched');
+    await orama('apikey', 'revoke', '--namespace', NS, '--id', earlyKey.split('_')[1]);
   });
 
   await t.test('a rebooted node brings its TURN, SFU and gateway back by itself', async (t) => {
