@@ -11,7 +11,7 @@
 // (50), BENCH_ONLY=<substring> (only matching rows, plus the ceiling), BENCH_NODE_ARGS (extra
 // node flags for the servers, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync, readFileSync, appendFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync, readFileSync, appendFileSync, existsSync, openSync, closeSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -27,6 +27,7 @@ const DURATION = Number(process.env.BENCH_DURATION ?? 5);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const ONLY = process.env.BENCH_ONLY;
 const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+const LOG_LEVEL = process.env.BENCH_LOG_LEVEL ?? 'info'; // what the nodes' gateway.json sets; logs go to /dev/null here
 const NS = 'bench';
 const root = new URL('..', import.meta.url).pathname;
 
@@ -44,19 +45,23 @@ process.on('exit', cleanup);
 
 interface Server { proc: ChildProcess; port: number }
 
-function startServer(args: string[], env: Record<string, string> = {}): Promise<Server> {
-  const proc = spawn('taskset', ['-c', '0', process.execPath, ...NODE_ARGS, ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+let serverCount = 0;
+/** Starts a server with its output in a file (a gateway at log level info writes a line per
+ * request: a pipe read by this process would cost the load generator's core). */
+async function startServer(args: string[], env: Record<string, string> = {}): Promise<Server> {
+  const logFile = join(dir, `server-${++serverCount}.log`);
+  const fd = openSync(logFile, 'w');
+  const proc = spawn('taskset', ['-c', '0', process.execPath, ...NODE_ARGS, ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', fd, fd] });
+  closeSync(fd);
   children.push(proc);
-  return new Promise((resolve, reject) => {
-    let out = '';
-    proc.stdout!.on('data', (c) => {
-      out += c;
-      const m = /listening (\d+)|listening on [\d.]+:(\d+)/.exec(out);
-      if (m) resolve({ proc, port: Number(m[1] ?? m[2]) });
-    });
-    proc.stderr!.on('data', (c) => process.stderr.write(c));
-    proc.once('exit', (code) => reject(new Error(`server ${args.join(' ')} exited ${code}: ${out.slice(-500)}`)));
-  });
+  for (let i = 0; i < 400; i++) {
+    const out = readFileSync(logFile, 'utf8');
+    const m = /listening (\d+)|listening on [\d.]+:(\d+)/.exec(out);
+    if (m) return { proc, port: Number(m[1] ?? m[2]) };
+    if (proc.exitCode !== null) throw new Error(`server ${args.join(' ')} exited ${proc.exitCode}: ${out.slice(-500)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`server ${args.join(' ')} did not listen within 20 s: ${readFileSync(logFile, 'utf8').slice(-500)}`);
 }
 
 async function gateway(alg: JwtAlg, tokenCache: boolean, sfuPort: number, internalKey: string) {
@@ -77,7 +82,7 @@ async function gateway(alg: JwtAlg, tokenCache: boolean, sfuPort: number, intern
     sfu_nodes: [{ node: 'node-1', ip: '127.0.0.1', signal_port: sfuPort }],
     internal_key_file: join(sub, 'internal.key'),
     rate_limit: { credentials_per_minute: 1e9, room_creates_per_minute: 1e9 },
-    log_level: 'warn',
+    log_level: LOG_LEVEL,
   }));
   const server = await startServer(['--import', 'tsx', 'src/gateway/main.ts', '--config', join(sub, 'gateway.json')], { ORAMA_GATEWAY_TOKEN_CACHE: tokenCache ? '1' : '0' });
   const token = await mintToken(key, { subject: 'bench', owner: true, ttl: 3600 });

@@ -26,6 +26,8 @@ export interface GatewayConfigFile {
   log_level?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** Trust X-Forwarded-For from the namespace's HTTPS front (for logged client addresses). */
   trust_proxy?: boolean | string;
+  /** One info line per answered request (default off: the namespace's HTTPS front logs access). */
+  access_log?: boolean;
   /** Directory with orama-webrtc.js and demo.html (built on the controller, shipped by the role). */
   client_dir?: string;
 }
@@ -41,6 +43,7 @@ export interface GatewayConfig {
   rateLimit: { credentialsPerMinute: number; roomCreatesPerMinute: number };
   logLevel: NonNullable<GatewayConfigFile['log_level']>;
   trustProxy: boolean | string;
+  accessLog: boolean;
   /** How long the namespace's TURN config read from the store is reused (ms). */
   storeCacheMs: number;
   /** How long an SFU health answer is reused (ms). */
@@ -100,6 +103,7 @@ export const configFileSchema = {
     },
     log_level: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
     trust_proxy: { type: ['boolean', 'string'] },
+    access_log: { type: 'boolean' },
     client_dir: { type: 'string', minLength: 1 },
   },
 } as const;
@@ -159,6 +163,7 @@ export async function resolveGatewayConfig(file: unknown, source = 'gateway conf
       },
       logLevel: f.log_level ?? 'info',
       trustProxy: f.trust_proxy ?? false,
+      accessLog: f.access_log ?? false,
       storeCacheMs: 5000,
       healthCacheMs: 2000,
       clientDir: f.client_dir,

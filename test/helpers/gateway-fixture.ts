@@ -33,6 +33,8 @@ export async function gatewayFixture(t: Test, opts: {
   turnTtl?: number;
   healthCacheMs?: number;
   tokenCache?: number;
+  /** One log line per request (gateway.json access_log). */
+  accessLog?: boolean;
   /** Shared with stand-in SFUs started before the gateway. */
   internalKey?: string;
 } = {}): Promise<Fixture> {
@@ -57,6 +59,7 @@ export async function gatewayFixture(t: Test, opts: {
     internal_key_file: join(dir, 'internal.key'),
     ...(opts.rateLimit ? { rate_limit: opts.rateLimit } : {}),
     log_level: opts.logLevel ?? 'warn',
+    ...(opts.accessLog ? { access_log: true } : {}),
   };
   const { config } = await resolveGatewayConfig(file);
   if (opts.healthCacheMs !== undefined) config.healthCacheMs = opts.healthCacheMs;

@@ -32,6 +32,7 @@ t.test('a good config loads; secrets are Secret objects', async (t) => {
   t.equal(config.jwt.alg, 'HS256');
   t.equal(JSON.stringify(config).includes('internal-key-0123456789abcdef'), false, 'the internal key prints as (sensitive)');
   t.same(config.rateLimit, { credentialsPerMinute: 60, roomCreatesPerMinute: 30 });
+  t.equal(config.accessLog, false, 'no per-request log lines unless access_log is set');
   const withEd = await resolveGatewayConfig({ ...good(), jwt: { alg: 'EdDSA', key_file: join(dir, 'ed.pub') } });
   t.equal(withEd.config.jwt.alg, 'EdDSA');
   const rq = await resolveGatewayConfig({ ...good(), store: { driver: 'rqlite', urls: ['http://10.0.0.1:4001', 'http://10.0.0.2:4001'] } });
