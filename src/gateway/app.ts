@@ -90,31 +90,30 @@ export async function buildGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     });
   }
 
-  // @fastify/websocket adds onRequest/onResponse hooks to every route of the context it is
-  // registered in: keep it, and the upgrade handling, to the signaling route's own context.
-  await app.register(async (signal) => {
-    await signal.register(websocket, {
-      options: {
-        maxPayload: MAX_MESSAGE_BYTES,
-        // The seed's client sends ['Bearer', <jwt>]: the server must select "Bearer".
-        handleProtocols: (protocols: Set<string>) => (protocols.has('Bearer') ? 'Bearer' : false),
-      },
-      // Clients are told why (1001 going away), so they reconnect to another gateway.
-      preClose: function (this: FastifyInstance, done: () => void) {
-        for (const ws of this.websocketServer.clients) ws.close(1001, 'gateway shutting down');
-        this.websocketServer.close(() => undefined);
-        done();
-      },
-      errorHandler: (err, socket, req) => {
-        req.log.warn({ err: { message: err.message } }, 'signaling socket error');
-        socket.terminate();
-      },
-    });
-    await signal.register(signalRoutes, ctx);
+  // Registered at the root (its per-request hooks run on every route): an upgrade asked of any
+  // other route is then answered and its connection closed, not left open.
+  await app.register(websocket, {
+    options: {
+      maxPayload: MAX_MESSAGE_BYTES,
+      // The seed's client sends ['Bearer', <jwt>]: the server must select "Bearer".
+      handleProtocols: (protocols: Set<string>) => (protocols.has('Bearer') ? 'Bearer' : false),
+    },
+    // Clients are told why (1001 going away), so they reconnect to another gateway.
+    preClose: function (this: FastifyInstance, done: () => void) {
+      for (const ws of this.websocketServer.clients) ws.close(1001, 'gateway shutting down');
+      this.websocketServer.close(() => undefined);
+      done();
+    },
+    errorHandler: (err, socket, req) => {
+      req.log.warn({ err: { message: err.message } }, 'signaling socket error');
+      socket.terminate();
+    },
   });
+
   await app.register(healthRoutes, ctx);
   await app.register(credentialsRoutes, ctx);
   await app.register(roomRoutes, ctx);
+  await app.register(signalRoutes, ctx);
   await app.register(clientRoutes, ctx);
 
   return app;

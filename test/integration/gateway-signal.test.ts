@@ -166,6 +166,22 @@ t.test('closing the gateway closes its clients with 1001', async (t) => {
   t.equal((await c).code, 1001);
 });
 
+t.test('an upgrade asked of any other route does not stay open', async (t) => {
+  const { f } = await setup(t, 1);
+  const port = (f.app.server.address() as { port: number }).port;
+  for (const path of ['/health', '/v1/webrtc/rooms', '/nope']) {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}${path}`);
+    const outcome = await new Promise<string>((resolve) => {
+      const timer = setTimeout(() => resolve('still open after 3 s'), 3000);
+      ws.once('unexpected-response', (_req, res) => { clearTimeout(timer); resolve(`HTTP ${res.statusCode}`); });
+      ws.once('close', (code) => { clearTimeout(timer); resolve(`closed ${code}`); });
+      ws.once('error', () => undefined);
+    });
+    t.match(outcome, /^(HTTP (200|401|404)|closed \d+)$/, `${path}: ${outcome}`);
+    ws.terminate();
+  }
+});
+
 async function waitFor(cond: () => boolean, ms = 3000): Promise<void> {
   const end = Date.now() + ms;
   while (!cond()) {
