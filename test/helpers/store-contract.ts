@@ -198,7 +198,7 @@ export function storeContract(t: Test, name: string, config: () => StoreConfig):
     const a = await src.createApiKey({ namespace: 'keys-c', subject: 'svc-a', owner: true });
     const b = await src.createApiKey({ namespace: 'keys-c', subject: 'svc-b', owner: false });
     const records = await src.exportApiKeys('keys-c');
-    t.same(records.map((r) => r.subject), ['svc-a', 'svc-b']);
+    t.same(records.map((r) => r.subject).sort(), ['svc-a', 'svc-b']);
     t.notOk(JSON.stringify(records).includes(a.key.reveal().split('_').pop()!), 'records carry the hash, not the key');
     t.equal(await store.importApiKeys(records), 2, 'both rows added');
     t.match(await store.verifyApiKey(a.key.reveal()), { id: a.info.id, subject: 'svc-a', owner: true }, 'a key created elsewhere verifies here');
