@@ -14,6 +14,7 @@ import { StoreError, type JwtAlg, type Store } from '../store/store.ts';
 import { generateJwtKey, mintToken, verificationKeyText } from '../gateway/jwt.ts';
 import { syncApiKeys } from '../namespace/webrtc.ts';
 import { defaultInventory } from './orama-namespace.ts';
+import { ProvisionError } from '../provision/errors.ts';
 
 const USAGE = `usage:
   orama token mint    --namespace NS --subject SUB [--owner] [--ttl SECONDS] [--alg HS256|ES256|EdDSA] [--out FILE] [--state PATH|URL]
@@ -74,14 +75,20 @@ async function toCluster(store: Store, namespace: string, values: Values, always
     process.stderr.write(`${always ? 'orama apikey sync: ' : ''}namespace "${namespace}" has no WebRTC on a cluster: ${always ? 'nothing to sync' : 'the key is kept in the operator store only (enable copies it to the cluster)'}\n`);
     return always ? 1 : 0;
   }
-  const r = await syncApiKeys({
-    namespace, store, inventory: values.inventory ?? defaultInventory(), baseDomain: '', plan: values.plan,
-    out: process.stderr, acceptNewHostKeys: values['accept-new-host-keys'],
-  });
-  if (r.failed) {
-    process.stderr.write(`orama apikey: the cluster's database was NOT updated; the operator store was. Re-run \`orama apikey sync --namespace ${namespace}\` when the nodes are reachable.\n`);
+  const notUpdated = (why: string) => {
+    process.stderr.write(`orama apikey: ${why}the cluster's database was NOT updated${values.plan ? '' : '; the operator store was'}. Re-run \`orama apikey sync --namespace ${namespace}\` when the nodes are reachable.\n`);
     return 1;
+  };
+  let r;
+  try {
+    r = await syncApiKeys({
+      namespace, store, inventory: values.inventory ?? defaultInventory(), baseDomain: '', plan: values.plan,
+      out: process.stderr, acceptNewHostKeys: values['accept-new-host-keys'],
+    });
+  } catch (e) {
+    return notUpdated(`${e instanceof ProvisionError ? e.describe() : (e as Error).message}\n`);
   }
+  if (r.failed) return notUpdated('');
   if (!values.plan) process.stderr.write(`API keys of namespace "${namespace}" copied to the cluster database\n`);
   return values.plan && r.changes.length ? 2 : 0;
 }

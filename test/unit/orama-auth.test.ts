@@ -1,6 +1,6 @@
 // `orama token` and `orama apikey` against a temp SQLite state file, through bin/orama.js.
 import t from 'tap';
-import { mkdtempSync, rmSync, readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFile } from 'node:child_process';
@@ -8,6 +8,7 @@ import { createDecoder } from 'fast-jwt';
 const decodeJwt = createDecoder();
 import { loadVerificationKey, verifyToken } from '../../src/gateway/jwt.ts';
 import { openSqliteStore } from '../../src/store/sqlite.ts';
+import { Secret } from '../../src/secret/secret.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'orama-auth-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -69,6 +70,32 @@ t.test('apikey create / list / revoke', async (t) => {
   const o = await orama(['apikey', 'create', '--namespace', 'ns-a', '--subject', 's2', '--out', out, '--state', state]);
   t.equal(o.stdout, '');
   t.equal(statSync(out).mode & 0o777, 0o600);
+});
+
+t.test('apikey with WebRTC enabled but the cluster unreachable: key kept, exit 1, told how to finish', async (t) => {
+  const store = await openSqliteStore(state);
+  await store.putWebrtcConfig({ namespace: 'ns-w', enabled: true, turnSecret: new Secret('turn-secret-of-ns-w-0123456789abcdef'), sfuNodeCount: 3, turnNodeCount: 2, turnTtl: 600 });
+  await store.close();
+  // Three nodes on a closed loopback port: SSH is refused at once.
+  const inv = join(dir, 'unreachable.yml');
+  const host = (i: number) => `    n${i}: { address: 127.0.0.1, port: 1, user: root, key: ${join(dir, 'no-such-key')}, public_ip: 127.0.0.1, wg_ip: 10.0.0.${i} }`;
+  writeFileSync(inv, ['all:', '  hosts:', host(1), host(2), host(3), '  children:', '    cluster:', '      hosts: { n1: {}, n2: {}, n3: {} }', ''].join('\n'));
+  const plan = await orama(['apikey', 'create', '--namespace', 'ns-w', '--subject', 'svc', '--plan', '-i', inv, '--state', state]);
+  t.equal(plan.stdout, '', 'a plan prints no key');
+  t.match(plan.stderr, /plan: would create an API key for subject "svc" of namespace "ns-w"/);
+  const c = await orama(['apikey', 'create', '--namespace', 'ns-w', '--subject', 'svc', '-i', inv, '--state', state]);
+  t.equal(c.code, 1, c.stderr);
+  const key = c.stdout.trim();
+  t.match(key, /^oak_[0-9a-f]{12}_/, 'the key is still printed: it exists in the operator store');
+  t.match(c.stderr, /the cluster's database was NOT updated; the operator store was\. Re-run `orama apikey sync --namespace ns-w`/);
+  t.notOk(c.stderr.includes(key.slice(17)), 'the key is not in the error output');
+  const again = await openSqliteStore(state);
+  t.match(await again.verifyApiKey(key), { subject: 'svc' });
+  t.equal((await again.listApiKeys('ns-w')).length, 1, 'the plan created nothing, the create one key');
+  await again.close();
+  const none = await orama(['apikey', 'sync', '--namespace', 'ns-a', '--state', state]);
+  t.equal(none.code, 1);
+  t.match(none.stderr, /namespace "ns-a" has no WebRTC on a cluster: nothing to sync/);
 });
 
 t.test('usage errors name the flag', async (t) => {
