@@ -2,8 +2,9 @@
 // drives the engine with playbooks/webrtc-enable.yml / webrtc-disable.yml. Decisions are stored
 // BEFORE the playbook runs, so a failed or interrupted enable re-runs with the same secret and
 // ports and converges; `--plan` stores nothing and changes nothing.
-import { createHmac, randomBytes } from 'node:crypto';
-import { join, dirname } from 'node:path';
+import { X509Certificate, createHmac, createPrivateKey, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Inventory, type Host } from '../provision/inventory.ts';
 import { apply, plan } from '../provision/engine.ts';
@@ -28,6 +29,8 @@ export interface NodePlan {
   sfu_media_max: number;
   gateway_port: number;
   turn_port?: number;
+  /** TURN over TLS (TCP), when the node's inventory sets turn_tls_cert and turn_tls_key. */
+  turn_tls_port?: number;
   turn_relay_min?: number;
   turn_relay_max?: number;
   /** The namespace's ufw set on this node. */
@@ -127,6 +130,44 @@ async function decide(o: WebrtcOptions, hosts: Host[], persist: boolean): Promis
   return { secret, existing: Boolean(cfg), nodes, turnNodes };
 }
 
+/** TURN over TLS listens at 5349 (the standard port) + the namespace's offset in the TURN block. */
+export const TURN_TLS_PORT_BASE = 5349;
+export const turnTlsPort = (turnPort: number) => TURN_TLS_PORT_BASE + (turnPort - PORT_PLAN.turn_listen.rangeMin);
+
+/**
+ * TURN over TLS is declared in the inventory: `turn_tls_cert` and `turn_tls_key` (PEM files on the
+ * controller, relative to the inventory file) on a TURN node — usually as group vars of
+ * `cluster`. Checked here, before anything runs: both or neither, readable, a certificate that
+ * has not expired and the key that belongs to it. Returns the material of the TURN nodes that have it.
+ */
+export function turnTlsMaterial(inventoryFile: string, hosts: Host[], turnNodes: string[]): Map<string, { cert: string; key: Secret }> {
+  const inv = Inventory.load(inventoryFile);
+  const out = new Map<string, { cert: string; key: Secret }>();
+  for (const h of hosts) {
+    const vars = inv.varsOf(h);
+    const certPath = vars.turn_tls_cert ?? undefined;
+    const keyPath = vars.turn_tls_key ?? undefined;
+    if (certPath === undefined && keyPath === undefined) continue;
+    const where = `host ${h.name}`;
+    if (typeof certPath !== 'string' || typeof keyPath !== 'string') throw new ProvisionError(`${where}: turn_tls_cert and turn_tls_key go together (file paths); only ${certPath === undefined ? 'turn_tls_key' : 'turn_tls_cert'} is set`, { file: inventoryFile });
+    if (!turnNodes.includes(h.name)) continue;
+    const read = (p: string, v: string) => {
+      const file = resolve(dirname(inventoryFile), p);
+      try { return readFileSync(file, 'utf8'); } catch (e) { throw new ProvisionError(`${where}: ${v}: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file: inventoryFile }); }
+    };
+    const certPem = read(certPath, 'turn_tls_cert');
+    const keyPem = read(keyPath, 'turn_tls_key');
+    let cert: X509Certificate;
+    try { cert = new X509Certificate(certPem); } catch { throw new ProvisionError(`${where}: turn_tls_cert: ${certPath} is not a PEM certificate`, { file: inventoryFile }); }
+    if (Date.parse(cert.validTo) < Date.now()) throw new ProvisionError(`${where}: turn_tls_cert: ${certPath} expired on ${cert.validTo}`, { file: inventoryFile });
+    let matches = false;
+    try { matches = cert.checkPrivateKey(createPrivateKey(keyPem)); } catch { throw new ProvisionError(`${where}: turn_tls_key: ${keyPath} is not a PEM private key`, { file: inventoryFile }); }
+    if (!matches) throw new ProvisionError(`${where}: turn_tls_key: ${keyPath} is not the key of the certificate ${certPath}`, { file: inventoryFile });
+    out.set(h.name, { cert: certPem, key: new Secret(keyPem) });
+  }
+  return out;
+}
+
 /** The namespace cluster's rqlite, on every node's WireGuard address (roles/rqlite). */
 const rqliteUrls = (hosts: Host[]) => hosts.map((h) => `http://${h.vars.wg_ip}:4001`);
 
@@ -141,10 +182,16 @@ export async function enableWebrtc(o: WebrtcOptions): Promise<RunResult> {
   const d = await decide(o, hosts, persist);
   const ns = o.namespace;
   const byName = new Map(hosts.map((h) => [h.name, h]));
+  const tls = turnTlsMaterial(o.inventory, hosts, d.turnNodes);
+  for (const n of tls.keys()) {
+    const p = d.nodes[n];
+    p.turn_tls_port = turnTlsPort(p.turn_port!);
+    p.firewall.push({ port: String(p.turn_tls_port), proto: 'tcp' });
+  }
   const turnUrls = d.turnNodes.flatMap((n) => {
     const ip = byName.get(n)!.vars.public_ip;
-    const port = d.nodes[n].turn_port;
-    return [`turn:${ip}:${port}?transport=udp`, `turn:${ip}:${port}?transport=tcp`];
+    const { turn_port: port, turn_tls_port: tlsPort } = d.nodes[n];
+    return [`turn:${ip}:${port}?transport=udp`, `turn:${ip}:${port}?transport=tcp`, ...(tlsPort ? [`turns:${ip}:${tlsPort}?transport=tcp`] : [])];
   });
   let jwtKey = await o.store.getJwtKey(ns);
   if (!jwtKey && persist) jwtKey = await o.store.putJwtKeyIfAbsent(generateJwtKey(ns, 'HS256'));
@@ -175,6 +222,7 @@ export async function enableWebrtc(o: WebrtcOptions): Promise<RunResult> {
     internal_key: new Secret(internalKey),
     jwt_verify_key: new Secret(jwtVerify),
     seed_document: new Secret(JSON.stringify(seed)),
+    turn_tls: Object.fromEntries(tls),
   };
   const opts = { playbook: join(root, 'playbooks', 'webrtc-enable.yml'), inventory: o.inventory, extraVars, ...engineOut(o) };
   if (o.plan) return plan(opts);

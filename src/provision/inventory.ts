@@ -199,6 +199,11 @@ export class Inventory {
     return this.groups.get(name)?.vars ?? {};
   }
 
+  /** A host's inventory variables as a play sees them: groups (outermost first), then the host. */
+  varsOf(host: Host): Record<string, unknown> {
+    return Object.assign({}, ...host.groups.map((g) => this.groupVars(g)), host.vars);
+  }
+
   placeOfHost(name: string) {
     return placeOf(this.hosts.get(name));
   }

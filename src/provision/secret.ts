@@ -30,6 +30,9 @@ export class Redactor {
   /** Registers plaintexts; short values are refused because scrubbing them would shred output. */
   add(value: string): void {
     if (value.length >= 4) this.#values.add(value);
+    // A multi-line secret (a PEM private key) shows up line by line in a diff: each of its lines
+    // long enough to be material (not "-----END…" framing alone) is scrubbed on its own too.
+    if (value.includes('\n')) for (const line of value.split('\n')) if (line.trim().length >= 16) this.#values.add(line.trim());
   }
 
   collect(v: unknown): void {

@@ -3,8 +3,11 @@
 // credentials that real coturn accepts, rooms are shared through the nodes' rqlite, and disable
 // removes everything it added.
 import t from 'tap';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import YAML from 'yaml';
 import Database from 'better-sqlite3';
 import { ensureClusterUp, rebootClusterNode, sshExec } from '../../src/cluster/cluster.ts';
 import { provision, orama as oramaCli, recapChanged, run } from '../helpers/cli.ts';
@@ -39,7 +42,7 @@ t.test('namespace webrtc on the test cluster', async (t) => {
 
   // An API key made before WebRTC is enabled lives in the operator store only; enable seeds it.
   const early = await orama('apikey', 'create', '--namespace', NS, '--subject', 'svc-early');
-  t.equal(early.code, 0, early.out);
+  t.equal(early.code, 0, early.code === 0 ? 'apikey create before enable' : early.out);
   t.match(early.out, /kept in the operator store only/);
   const earlyKey = early.stdout.trim();
 
@@ -108,7 +111,7 @@ t.test('namespace webrtc on the test cluster', async (t) => {
     t.same(await statuses(earlyKey), [200, 200, 200], 'a key created before enable works on every node (seeded by enable)');
 
     const c = await orama('apikey', 'create', '--namespace', NS, '--subject', 'svc-late');
-    t.equal(c.code, 0, c.out.slice(-2000));
+    t.equal(c.code, 0, c.code === 0 ? 'apikey create' : c.out.slice(-2000));
     const late = c.stdout.trim();
     t.match(late, /^oak_[0-9a-f]{12}_\S{43}$/, 'stdout carries the key and nothing else');
     t.match(c.out, /copied to the cluster database/);
@@ -117,11 +120,11 @@ t.test('namespace webrtc on the test cluster', async (t) => {
 
     const id = late.split('_')[1];
     const p = await orama('apikey', 'revoke', '--namespace', NS, '--id', id, '--plan');
-    t.equal(p.code, 2, p.out.slice(-1500));
+    t.equal(p.code, 2, p.code === 2 ? 'apikey revoke --plan' : p.out.slice(-1500));
     t.match(p.out, /plan: would revoke API key/);
     t.same(await statuses(late), [200, 200, 200], 'the plan revoked nothing');
     const r = await orama('apikey', 'revoke', '--namespace', NS, '--id', id);
-    t.equal(r.code, 0, r.out.slice(-1500));
+    t.equal(r.code, 0, r.code === 0 ? 'apikey revoke' : r.out.slice(-1500));
     let after: number[] = [];
     for (let i = 0; i < 20; i++) { // a gateway trusts a key it verified for at most 5 s
       after = await statuses(late);
@@ -131,6 +134,52 @@ t.test('namespace webrtc on the test cluster', async (t) => {
     t.same(after, [401, 401, 401], 'revoked on every node within seconds');
     t.same(await statuses(earlyKey), [200, 200, 200], 'the other key is untouched');
     await orama('apikey', 'revoke', '--namespace', NS, '--id', earlyKey.split('_')[1]);
+  });
+
+  await t.test('TURN over TLS when the inventory declares a certificate; gone when it no longer does', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'itest-tls-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    const [crt, key] = [join(dir, 'turn.crt'), join(dir, 'turn.key')];
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', crt, '-days', '2', '-subj', `/CN=turn.ns-${NS}.orama.test`], { stdio: 'ignore' });
+    const keyLines = readFileSync(key, 'utf8').split('\n').filter((l) => l.length >= 16 && !l.startsWith('-----'));
+    const doc = YAML.parse(readFileSync(cluster.inventory, 'utf8'));
+    doc.all.children.cluster.vars = { ...(doc.all.children.cluster.vars ?? {}), turn_tls_cert: crt, turn_tls_key: key };
+    const inv = join(dir, 'inventory.yml');
+    writeFileSync(inv, YAML.stringify(doc));
+
+    const p = await orama('namespace', 'enable', 'webrtc', '--namespace', NS, '--plan', '-i', inv);
+    t.equal(p.code, 2, p.out.slice(-2000));
+    t.match(p.out, /\+tls-listening-port=\d+/, 'the plan shows coturn getting a TLS listener');
+    t.match(p.out, /\+ file \/etc\/orama\/webrtc\/itest\/turn-tls\.key/);
+    const e = await orama('namespace', 'enable', 'webrtc', '--namespace', NS, '-i', inv);
+    t.equal(e.code, 0, e.out.slice(-2000));
+    for (const out of [p.out, e.out]) t.notOk(keyLines.some((l) => out.includes(l)), 'no line of the private key in the plan or the apply output');
+
+    const status = JSON.parse((await orama('namespace', 'webrtc-status', '--namespace', NS, '--json')).stdout);
+    const gw = (n: any) => `http://${n.public_ip}:${Number(n.ports.sfu_signal) + 1000}`;
+    const tok = (await orama('token', 'mint', '--namespace', NS, '--subject', 'alice')).stdout.trim();
+    const credsOf = async () => (await fetch(`${gw(status.nodes[0])}/v1/webrtc/turn/credentials`, { method: 'POST', headers: { authorization: `Bearer ${tok}` } })).json();
+    const creds = await credsOf();
+    const tlsUrls = creds.urls.filter((u: string) => u.startsWith('turns:'));
+    t.equal(tlsUrls.length, 2, `a turns: URL per TURN node: ${creds.urls.join(' ')}`);
+    const [, tlsIp, tlsPort] = /^turns:([\d.]+):(\d+)\?transport=tcp$/.exec(tlsUrls[0])!;
+    const sfuIp = status.nodes[2].wg_ip;
+    // -v prints the allocation as it happens (line-buffered: the client lingers waiting for peer
+    // answers that never come, and the timeout ends it).
+    const tlsAlloc = () => run('timeout', ['8', 'stdbuf', '-oL', 'turnutils_uclient', '-v', '-t', '-S', '-c', '-n', '1', '-m', '1', '-u', creds.username, '-w', creds.credential, '-e', sfuIp, '-p', tlsPort, tlsIp]);
+    const alloc = (await tlsAlloc()).out;
+    t.match(alloc, /tls_connect: client session connected/, 'TLS handshake with coturn');
+    t.match(alloc, /Received relay addr: 10\.0\.0\.\d+:\d+/, 'an allocation over TLS with the gateway credentials works (relay on the WireGuard side)');
+    const turnNode = status.nodes.find((n: any) => n.public_ip === tlsIp).node;
+    t.equal(await sh(turnNode, `stat -c '%a %G' /etc/orama/webrtc/${NS}/turn-tls.key`), '640 turnserver', 'the key is readable by coturn\'s group only');
+    const again = await orama('namespace', 'enable', 'webrtc', '--namespace', NS, '-i', inv);
+    t.equal(recapChanged(again.out), 0, 'enabling again with the same certificate changes nothing');
+
+    const back = await orama('namespace', 'enable', 'webrtc', '--namespace', NS); // the inventory without a certificate
+    t.equal(back.code, 0, back.out.slice(-2000));
+    t.equal((await credsOf()).urls.filter((u: string) => u.startsWith('turns:')).length, 0, 'no turns: URL any more');
+    t.equal(await sh(turnNode, `test -e /etc/orama/webrtc/${NS}/turn-tls.key && echo yes || echo no`), 'no', 'the key file is gone');
+    t.notMatch((await tlsAlloc()).out, /tls_connect: client session connected/, 'and the TLS port no longer answers');
   });
 
   await t.test('a rebooted node brings its TURN, SFU and gateway back by itself', async (t) => {

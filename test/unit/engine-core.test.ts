@@ -85,6 +85,10 @@ t.test('secrets print as (sensitive) everywhere', async (t) => {
   r.collect({ nested: [s] });
   t.equal(r.scrub('token=hunter2-very-secret;'), 'token=(sensitive);');
   t.same(r.scrubValue({ a: 'x hunter2-very-secret' }), { a: 'x (sensitive)' });
+  // a PEM key appears line by line in a diff: every material line is scrubbed on its own
+  const pem = '-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIPm0Qf3r5E2u4Qm9Yw8\nxq1Jb0l3a2f8nQxYk2pLr0=\n-----END PRIVATE KEY-----\n';
+  r.collect(new Secret(pem));
+  t.equal(r.scrub('+MC4CAQAwBQYDK2VwBCIEIPm0Qf3r5E2u4Qm9Yw8\n+xq1Jb0l3a2f8nQxYk2pLr0='), '+(sensitive)\n+(sensitive)');
 });
 
 t.test('variable precedence on a local host: defaults < group < host < play < task < set_fact < extra', async (t) => {
