@@ -6,7 +6,7 @@
 // server-draining) and both browsers carry on through another node's SFU.
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
@@ -42,8 +42,9 @@ t.test('two browsers call each other through the cluster', async (t) => {
   t.teardown(() => sh(`ip link del ${veth}h 2>/dev/null; ip netns del ${netns} 2>/dev/null; true`));
   t.match(sh(`ip -n ${netns} route get ${status.nodes[2].wg_ip} 2>&1 || true`), /unreachable/i, 'the browsers cannot reach any SFU address: media can only go through TURN');
 
-  const browser: Browser = await launchInNetns(mkdtempSync(join(tmpdir(), 'ocall-')), netns, [gateway(0), gateway(2)]);
-  t.teardown(() => browser.close());
+  const profile = mkdtempSync(join(tmpdir(), 'ocall-'));
+  const browser: Browser = await launchInNetns(profile, netns, [gateway(0), gateway(2)]);
+  t.teardown(async () => { await browser.close(); rmSync(profile, { recursive: true, force: true }); });
   const join_ = async (name: string, gw: string): Promise<Page> => {
     const page = await (await browser.newContext()).newPage();
     page.on('pageerror', (e) => t.comment(`${name} page error: ${e.message}`));

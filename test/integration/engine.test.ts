@@ -2,12 +2,12 @@
 // honest plans, stale plan refusal, handler notifications surviving a failure, unreachable hosts,
 // changed host keys, invalid input that changes nothing, secrets that never print.
 import t from 'tap';
-import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import YAML from 'yaml';
 import { ensureClusterUp, sshExec } from '../../src/cluster/cluster.ts';
 import { provision as cli, recapChanged, root } from '../helpers/cli.ts';
+import { tempDir } from '../helpers/tmp.ts';
 
 const fx = join(root, 'test', 'fixtures', 'engine');
 const SECRET = 'tok-9f8e7d6c5b4a-engine-test';
@@ -21,7 +21,7 @@ t.test('engine on the test cluster', async (t) => {
   const cleanup = 'systemctl disable --now orama-engine-test@one.service 2>/dev/null; rm -rf /etc/orama-engine-test /etc/orama-engine-test-bad /etc/systemd/system/orama-engine-test@.service /var/lib/orama-provision; systemctl daemon-reload; true';
   // Firewall: the node-base set (ssh, mesh) first, then this suite's own sets emptied — other
   // namespaces' rules on the nodes stay untouched.
-  const fwReset = join(mkdtempSync(join(tmpdir(), 'orama-fw-reset-')), 'reset.yml');
+  const fwReset = join(tempDir(t, 'orama-fw-reset-'), 'reset.yml');
   writeFileSync(fwReset, '- hosts: cluster\n  gather_facts: false\n  tasks:\n    - ufw: { set: engine-test, rules: [] }\n    - ufw: { set: engine-base, rules: [] }\n');
   const reset = async () => {
     await Promise.all(cluster.hosts.map((h) => sshExec(h.name, cleanup)));
@@ -32,7 +32,7 @@ t.test('engine on the test cluster', async (t) => {
   t.teardown(reset);
 
   await t.test('a plan on fresh nodes lists every change, exit 2, and hides the secret', async (t) => {
-    const planFile = join(mkdtempSync(join(tmpdir(), 'orama-plan-')), 'plan.json');
+    const planFile = join(tempDir(t, 'orama-plan-'), 'plan.json');
     const r = await cli(['plan', join(fx, 'site.yml'), '-i', inv, '--out', planFile]);
     t.equal(r.code, 2, 'exit 2 = changes');
     t.match(r.out, /\+ file \/etc\/orama-engine-test\/app\.conf/);
@@ -65,7 +65,7 @@ t.test('engine on the test cluster', async (t) => {
 
   await t.test('a saved plan is refused once a node drifted, and nothing is applied', async (t) => {
     await sshExec('node1', 'rm /etc/orama-engine-test/a.txt');
-    const planFile = join(mkdtempSync(join(tmpdir(), 'orama-plan-')), 'plan.json');
+    const planFile = join(tempDir(t, 'orama-plan-'), 'plan.json');
     const p = await cli(['plan', join(fx, 'site.yml'), '-i', inv, '--out', planFile]);
     t.equal(p.code, 2);
     t.match(p.out, /\+ file \/etc\/orama-engine-test\/a\.txt/);
@@ -100,7 +100,7 @@ t.test('engine on the test cluster', async (t) => {
   });
 
   await t.test('removing a rule from the desired firewall set closes the port', async (t) => {
-    const base = join(mkdtempSync(join(tmpdir(), 'orama-fw-')), 'fw.yml');
+    const base = join(tempDir(t, 'orama-fw-'), 'fw.yml');
     const fw = (ports: number[]) =>
       writeFileSync(base, `- hosts: node2\n  tasks:\n    - ufw:\n        set: engine-base\n        rules: [${[22, ...ports].map((p) => `{ port: ${p}, proto: tcp }`).join(', ')}]\n        default_incoming: deny\n        state: enabled\n`);
     fw([4300]);
@@ -118,7 +118,7 @@ t.test('engine on the test cluster', async (t) => {
   });
 
   await t.test('an unreachable host is reported; the others go on', async (t) => {
-    const dir = mkdtempSync(join(tmpdir(), 'orama-inv-'));
+    const dir = tempDir(t, 'orama-inv-');
     // A host on the cluster's bridge where no node answers.
     const data = YAML.parse(readFileSync(inv, 'utf8'));
     data.all.hosts.ghost = { address: '10.77.0.99', key: cluster.key, known_hosts: cluster.knownHosts };
@@ -132,7 +132,7 @@ t.test('engine on the test cluster', async (t) => {
   });
 
   await t.test('a changed host key is refused with a clear error', async (t) => {
-    const dir = mkdtempSync(join(tmpdir(), 'orama-kh-'));
+    const dir = tempDir(t, 'orama-kh-');
     const kh = join(dir, 'known_hosts');
     copyFileSync(cluster.knownHosts, kh);
     // Swap node1's and node2's keys: node1 now "presents a different key than before".
@@ -157,7 +157,7 @@ t.test('engine on the test cluster', async (t) => {
   });
 
   await t.test('become: the vagrant user gets root through sudo -n, and nothing without it', async (t) => {
-    const dir = mkdtempSync(join(tmpdir(), 'orama-become-'));
+    const dir = tempDir(t, 'orama-become-');
     const data = YAML.parse(readFileSync(inv, 'utf8'));
     for (const h of Object.values<any>(data.all.hosts)) h.user = 'vagrant';
     writeFileSync(join(dir, 'user.yml'), YAML.stringify(data));

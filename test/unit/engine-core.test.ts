@@ -2,8 +2,7 @@
 import t from 'tap';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { Inventory } from '../../src/provision/inventory.ts';
 import { PlaybookLoader } from '../../src/provision/playbook.ts';
 import { renderString, evalCondition } from '../../src/provision/template.ts';
@@ -12,6 +11,7 @@ import { Redactor, Secret } from '../../src/provision/secret.ts';
 import { parseYaml } from '../../src/provision/source.ts';
 import { parseExtraVars } from '../../src/cli/provision-args.ts';
 import { apply } from '../../src/provision/engine.ts';
+import { tempDir } from '../helpers/tmp.ts';
 
 const fx = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures');
 const inv = Inventory.load(join(fx, 'inventory', 'hosts.yml'));
@@ -55,7 +55,7 @@ t.test('templating keeps native types and reports undefined variables', async (t
 });
 
 t.test('extra vars: key=value is a YAML scalar, @file, JSON', async (t) => {
-  const d = mkdtempSync(join(tmpdir(), 'ev-'));
+  const d = tempDir(t, 'ev-');
   writeFileSync(join(d, 'v.yml'), 'secret_thing: !secret abcdef\nn: 1\n');
   const v = parseExtraVars(['port=3478', 'name=myapp', `@${join(d, 'v.yml')}`, '{"flag": true}']);
   t.equal(v.port, 3478);
@@ -66,7 +66,7 @@ t.test('extra vars: key=value is a YAML scalar, @file, JSON', async (t) => {
 });
 
 t.test('schema errors name file:line:col and the key', async (t) => {
-  const d = mkdtempSync(join(tmpdir(), 'pb-'));
+  const d = tempDir(t, 'pb-');
   const f = join(d, 'p.yml');
   writeFileSync(f, '- hosts: all\n  tasks:\n    - name: t1\n      file: { path: /x, state: nonsense }\n');
   t.match(described(() => PlaybookLoader.load(f)), /p\.yml:4:\d+, task "t1".*"state" must be one of/);
@@ -92,7 +92,7 @@ t.test('secrets print as (sensitive) everywhere', async (t) => {
 });
 
 t.test('variable precedence on a local host: defaults < group < host < play < task < set_fact < extra', async (t) => {
-  const d = mkdtempSync(join(tmpdir(), 'prec-'));
+  const d = tempDir(t, 'prec-');
   writeFileSync(join(d, 'inv.yml'), 'all:\n  vars: { v_all: all, v_group: all }\n  hosts:\n    localhost: { connection: local, v_host: host }\n  children:\n    g:\n      vars: { v_group: group, v_host: group }\n      hosts: { localhost: {} }\n');
   writeFileSync(
     join(d, 'p.yml'),

@@ -1,11 +1,11 @@
 // Task keywords on the `local` connection (two inventory hosts on the controller): loop + when,
 // block/rescue/always, retries/until, run_once, delegate_to, failed_when + ignore_errors, tags.
 import t from 'tap';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { apply } from '../../src/provision/engine.ts';
 import { root } from '../helpers/cli.ts';
+import { tempDir } from '../helpers/tmp.ts';
 
 const fx = join(root, 'test', 'fixtures', 'keywords');
 
@@ -17,7 +17,7 @@ async function run(extra: Record<string, unknown>, opts: { tags?: string[]; skip
 }
 
 t.test('task keywords', async (t) => {
-  const workdir = mkdtempSync(join(tmpdir(), 'kw-'));
+  const workdir = tempDir(t, 'kw-');
   const { r, out } = await run({ workdir });
   t.notOk(r.failed, out);
   for (const h of ['alpha', 'beta']) {
@@ -32,12 +32,12 @@ t.test('task keywords', async (t) => {
   }
   t.match(out, /alpha\s+: ok=\d+ changed=\d+ unreachable=0 failed=0 skipped=0 rescued=1 ignored=1/, 'recap counts rescued and ignored');
 
-  const only = mkdtempSync(join(tmpdir(), 'kw-'));
+  const only = tempDir(t, 'kw-');
   const tagged = await run({ workdir: only }, { tags: ['special'] });
   t.notOk(tagged.r.failed, tagged.out);
   t.ok(existsSync(join(only, 'alpha.tagged')), '--tags special runs the tagged task');
   t.notOk(existsSync(join(only, 'alpha.block')), '--tags special skips the rest');
-  const skipped = mkdtempSync(join(tmpdir(), 'kw-'));
+  const skipped = tempDir(t, 'kw-');
   await run({ workdir: skipped }, { skipTags: ['special'] });
   t.notOk(existsSync(join(skipped, 'alpha.tagged')), '--skip-tags special skips it');
   t.ok(existsSync(join(skipped, 'alpha.block')));
@@ -51,7 +51,7 @@ async function runFile(file: string, workdir: string) {
 }
 
 t.test('serial + any_errors_fatal: a failure in the first batch ends the play', async (t) => {
-  const workdir = mkdtempSync(join(tmpdir(), 'kw-'));
+  const workdir = tempDir(t, 'kw-');
   const { r, out } = await runFile('fatal.yml', workdir);
   t.ok(r.failed, 'the run fails');
   t.ok(existsSync(join(workdir, 'serial-alpha')), 'the first batch (alpha) ran');
@@ -60,7 +60,7 @@ t.test('serial + any_errors_fatal: a failure in the first batch ends the play', 
 });
 
 t.test('max_fail_percentage 0: one failed host stops the play for the others', async (t) => {
-  const workdir = mkdtempSync(join(tmpdir(), 'kw-'));
+  const workdir = tempDir(t, 'kw-');
   const { r, out } = await runFile('maxfail.yml', workdir);
   t.ok(r.failed);
   t.notOk(existsSync(join(workdir, 'after-alpha')), 'alpha (which did not fail) stopped too');

@@ -1,6 +1,6 @@
 // Signaling protocol validation, relay-policy candidate filtering, config parsing and the pure
 // helpers of the werift engine (VP8 keyframe detection, REMB encoding).
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
@@ -106,6 +106,7 @@ t.test('REMB exponent/mantissa', async (t) => {
 
 t.test('SFU config: validated, secrets read from files and never printed', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'osfu-cfg-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   writeFileSync(join(dir, 's'), 'super-secret-turn\n');
   writeFileSync(join(dir, 'k'), 'super-secret-key\n');
   const file = {

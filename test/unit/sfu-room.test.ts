@@ -2,7 +2,7 @@
 // media): auth, join/joined/peer-joined/peer-left, errors that never kill the connection, rate
 // and size bounds, credentials and their refresh, offer/answer, draining, health and metrics.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -22,6 +22,7 @@ const hostIp = [...(defaultDev ? (networkInterfaces()[defaultDev] ?? []) : []), 
 if (!hostIp) throw new Error('no non-loopback IPv4 address on this host: the SFU needs one to bind');
 
 const dir = mkdtempSync(join(tmpdir(), 'osfu-unit-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 writeFileSync(join(dir, 'secret'), 'unit-turn-secret');
 writeFileSync(join(dir, 'key'), 'unit-internal-key');
 
