@@ -15,6 +15,12 @@ done
 stopping=0 child=
 trap 'stopping=1; [ -n "$child" ] && kill -TERM "$child"' TERM INT
 while :; do
+  # A previous boot can leave empty payload/supervisor cgroups behind in the unified hierarchy;
+  # nspawn then skips creating them in the systemd one and fails to attach ("No such file or
+  # directory"). Remove the empty ones (rmdir refuses any that still has processes).
+  for h in systemd unified; do
+    find "/sys/fs/cgroup/$h/$cg" -mindepth 1 -depth -type d -exec rmdir {} \; 2>/dev/null
+  done
   echo "launcher: booting at $(date -Is)"
   SYSTEMD_NSPAWN_API_VFS_WRITABLE=network systemd-nspawn "$@" </dev/null &
   child=$!

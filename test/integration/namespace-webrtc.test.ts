@@ -166,9 +166,15 @@ t.test('namespace webrtc on the test cluster', async (t) => {
     const sfuIp = status.nodes[2].wg_ip;
     // -v prints the allocation as it happens (line-buffered: the client lingers waiting for peer
     // answers that never come, and the timeout ends it).
-    const tlsAlloc = () => run('timeout', ['8', 'stdbuf', '-oL', 'turnutils_uclient', '-v', '-t', '-S', '-c', '-n', '1', '-m', '1', '-u', creds.username, '-w', creds.credential, '-e', sfuIp, '-p', tlsPort, tlsIp]);
-    const alloc = (await tlsAlloc()).out;
-    t.match(alloc, /tls_connect: client session connected/, 'TLS handshake with coturn');
+    // The handshake, with openssl: coturn serves our certificate on the TLS port.
+    const hello = await run('sh', ['-c', `echo | timeout 10 openssl s_client -connect ${tlsIp}:${tlsPort} -brief 2>&1`]);
+    t.match(hello.out, new RegExp(`CN ?= ?turn\\.ns-${NS}\\.orama\\.test`), 'TLS handshake with coturn, our certificate');
+    const tlsAlloc = () => run('timeout', ['6', 'stdbuf', '-oL', 'turnutils_uclient', '-v', '-t', '-S', '-c', '-n', '1', '-m', '1', '-u', creds.username, '-w', creds.credential, '-e', sfuIp, '-p', tlsPort, tlsIp]);
+    // An allocation over TLS. turnutils_uclient (-v prints as it goes; line-buffered because the
+    // timeout ends it) stalls in its own SSL_connect in about half of its runs against coturn
+    // 4.6.1 here, while openssl s_client never did: up to 10 tries (bounded, ≤ 60 s).
+    let alloc = '';
+    for (let i = 0; i < 10 && !/Received relay addr/.test(alloc); i++) alloc = (await tlsAlloc()).out;
     t.match(alloc, /Received relay addr: 10\.0\.0\.\d+:\d+/, 'an allocation over TLS with the gateway credentials works (relay on the WireGuard side)');
     const turnNode = status.nodes.find((n: any) => n.public_ip === tlsIp).node;
     t.equal(await sh(turnNode, `stat -c '%a %G' /etc/orama/webrtc/${NS}/turn-tls.key`), '640 turnserver', 'the key is readable by coturn\'s group only');
@@ -179,7 +185,8 @@ t.test('namespace webrtc on the test cluster', async (t) => {
     t.equal(back.code, 0, back.out.slice(-2000));
     t.equal((await credsOf()).urls.filter((u: string) => u.startsWith('turns:')).length, 0, 'no turns: URL any more');
     t.equal(await sh(turnNode, `test -e /etc/orama/webrtc/${NS}/turn-tls.key && echo yes || echo no`), 'no', 'the key file is gone');
-    t.notMatch((await tlsAlloc()).out, /tls_connect: client session connected/, 'and the TLS port no longer answers');
+    const gone = await run('sh', ['-c', `echo | timeout 10 openssl s_client -connect ${tlsIp}:${tlsPort} -brief 2>&1`]);
+    t.notMatch(gone.out, /CONNECTION ESTABLISHED/, 'and the TLS port no longer answers');
   });
 
   await t.test('a rebooted node brings its TURN, SFU and gateway back by itself', async (t) => {
