@@ -10,13 +10,18 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { CHROMIUM_ARGS, waitEvent, waitMedia, sendChat, waitChat, type DemoEvent } from '../helpers/browser.ts';
 import t from 'tap';
 import { clientAssets } from '../../src/client/assets.ts';
-import { CHROMIUM, NetnsLab, requireTool } from '../helpers/sfu-netns.ts';
+import { CHROMIUM, NetnsLab, TURNSERVER, requireTool } from '../helpers/sfu-netns.ts';
 
+requireTool(TURNSERVER, 'coturn');
 requireTool(CHROMIUM, 'chromium');
 
-const lab = NetnsLab.withCoturn(t);
+
+const lab = new NetnsLab();
+t.teardown(() => lab.destroy());
+lab.up();
 const { topo } = lab;
 const { ns, addr } = topo;
+lab.startCoturn();
 const sfu1 = lab.startSfu('sfu1', { signalPort: 30001, mediaPorts: [20000, 20499], ttl: 8, drainDeadlineS: 5 });
 const sfu2 = lab.startSfu('sfu2', { signalPort: 30002, mediaPorts: [20500, 20999] });
 const gw = lab.startGateway(8080, [`${addr.sfu}:30001`, `${addr.sfu}:30002`]);

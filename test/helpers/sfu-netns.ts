@@ -68,17 +68,6 @@ export class NetnsLab {
     };
   }
 
-  /** The usual start of a test file: coturn checked, namespaces up, coturn running, and all of
-   * it destroyed when `t` ends. */
-  static withCoturn(t: { teardown(fn: () => unknown): void }): NetnsLab {
-    requireTool(TURNSERVER, 'coturn');
-    const lab = new NetnsLab();
-    t.teardown(() => lab.destroy());
-    lab.up();
-    lab.startCoturn();
-    return lab;
-  }
-
   /** Creates the namespaces and links. */
   up(): this {
     const { ns, addr } = this.topo;

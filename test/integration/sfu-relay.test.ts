@@ -5,13 +5,17 @@
 // arrives before expiry; DELETE /rooms closes a room; SIGTERM drains to a second SFU.
 import { execFileSync } from 'node:child_process';
 import t from 'tap';
-import { NetnsLab } from '../helpers/sfu-netns.ts';
+import { NetnsLab, TURNSERVER, requireTool } from '../helpers/sfu-netns.ts';
 import { PeerProcess } from '../helpers/sfu-peer-process.ts';
 
+requireTool(TURNSERVER, 'coturn');
 
-const lab = NetnsLab.withCoturn(t);
+const lab = new NetnsLab();
+t.teardown(() => lab.destroy());
+lab.up();
 const { topo } = lab;
 const { ns, addr } = topo;
+lab.startCoturn();
 const sfu1 = lab.startSfu('sfu1', { signalPort: 30001, mediaPorts: [20000, 20499], drainDeadlineS: 5 });
 const sfu2 = lab.startSfu('sfu2', { signalPort: 30002, mediaPorts: [20500, 20999] });
 const short = lab.startSfu('sfu-short-ttl', { signalPort: 30003, mediaPorts: [21000, 21499], ttl: 5 });
