@@ -3,7 +3,7 @@
 // are the same walk; in plan mode the planned steps are recorded instead of executed.
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, resolve as resolvePath } from 'node:path';
 import { ProvisionError, formatPlace } from './errors.ts';
 import type { Host, Inventory } from './inventory.ts';
 import type { Play, Task } from './playbook.ts';
@@ -11,7 +11,7 @@ import { modules } from './modules/index.ts';
 import type { ModuleContext, Planned } from './modules/module.ts';
 import { FactCache } from './facts.ts';
 import { Redactor, reveal } from './secret.ts';
-import { evalCondition, isTemplated, renderDeep, renderString } from './template.ts';
+import { evalCondition, isTemplated, onLookupSecret, renderDeep, renderString } from './template.ts';
 import { validate } from './schema.ts';
 import { emptyStats, Reporter, type HostStats, type PlannedChange, type Status } from './report.ts';
 import { LocalTransport } from './transport/local.ts';
@@ -71,6 +71,8 @@ export class Runner {
     o.redactor.collect(this.extra);
     for (const h of o.inventory.hosts.values()) o.redactor.collect(h.vars);
     for (const g of o.inventory.groups.values()) o.redactor.collect(g.vars);
+    // Passwords from lookup('password', …) are secrets of this run too.
+    onLookupSecret((v) => o.redactor.add(v));
   }
 
   private transportFor(host: Host): Transport {
@@ -192,6 +194,8 @@ export class Runner {
       groups,
       hostvars: this.hostvars(),
       playbook_dir: play.dir,
+      inventory_file: resolvePath(inv.file),
+      inventory_dir: dirname(resolvePath(inv.file)),
       // The Node binary running the engine: the runtime role ships this exact build to the nodes.
       controller_node_path: process.execPath,
       controller_cache_dir: process.env.ORAMA_CACHE_DIR ?? '/var/cache/orama-provision',

@@ -2,7 +2,9 @@
 // one expression ("{{ ports }}") keeps its native type, as in Ansible.
 import nunjucks from 'nunjucks';
 import YAML from 'yaml';
-import { createHash } from 'node:crypto';
+import { createHash, randomInt } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, isAbsolute } from 'node:path';
 import { ProvisionError, type Place } from './errors.ts';
 
 const env = new nunjucks.Environment(null, { autoescape: false, throwOnUndefined: true, trimBlocks: true, lstripBlocks: false });
@@ -23,12 +25,81 @@ env.addFilter('regex_replace', (v: string, pattern: string, repl = '') => String
 env.addFilter('hash', (v: string, algo = 'sha1') => createHash(algo).update(String(v)).digest('hex'));
 env.addFilter('dict2items', (v: Record<string, unknown>) => Object.entries(v ?? {}).map(([key, value]) => ({ key, value })));
 env.addFilter('items2dict', (v: { key: string; value: unknown }[]) => Object.fromEntries((v ?? []).map((i) => [i.key, i.value])));
+// Ansible's map: map('extract', container, key?), map(attribute='x'), or map('filter', args…).
+env.addFilter('map', function (this: unknown, seq: unknown[], ...args: unknown[]) {
+  const kw = args.length && (args[args.length - 1] as { __keywords?: boolean })?.__keywords ? (args.pop() as Record<string, unknown>) : {};
+  const items = [...((seq ?? []) as Iterable<unknown>)];
+  if (typeof kw.attribute === 'string') return items.map((x) => (x as Record<string, unknown>)?.[kw.attribute as string] ?? kw.default);
+  const [name, ...rest] = args;
+  if (name === 'extract') {
+    const [container, key] = rest as [Record<string, unknown>, string | undefined];
+    return items.map((x) => {
+      const v = (container as Record<string, unknown>)?.[x as string];
+      return key === undefined ? v : (v as Record<string, unknown>)?.[key];
+    });
+  }
+  const f = env.getFilter(String(name));
+  return items.map((x) => f.call(this, x, ...rest));
+});
 env.addFilter('map_attr', (v: Record<string, unknown>[], attr: string) => (v ?? []).map((x) => x?.[attr]));
 env.addFilter('mandatory', (v: unknown) => {
   if (v === undefined || v === null) throw new Error('mandatory variable is not defined');
   return v;
 });
 (env as any).addTest('truthy', (v: unknown) => Boolean(v));
+
+// ---- lookups (controller side, as in Ansible) ----
+// A looked-up secret is a plain string inside templates; the sink (the run's Redactor) learns it
+// before anything is printed, so diffs, plans and JSON events show "(sensitive)".
+let secretSink: (value: string) => void = () => {};
+export function onLookupSecret(sink: (value: string) => void): void {
+  secretSink = sink;
+}
+
+const CHARSETS: Record<string, string> = {
+  ascii_letters: 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ',
+  ascii_lowercase: 'abcdefghijklmnopqrstuvwxyz',
+  ascii_uppercase: 'ABCDEFGHIJKLMNOPQRSTUVWXYZ',
+  digits: '0123456789',
+  hexdigits: '0123456789abcdef',
+};
+
+/**
+ * ansible.builtin.password: `lookup('password', '/abs/path length=32 chars=ascii_letters,digits')`
+ * returns the password stored in that controller file, generating it (0600, directories 0700)
+ * the first time. Every run and every host read the same file, so all nodes get the same value.
+ */
+export function passwordLookup(term: string): string {
+  const [path, ...params] = term.trim().split(/\s+/);
+  if (!path || !isAbsolute(path)) throw new Error(`lookup('password'): "${path ?? ''}" must be an absolute path (e.g. "{{ inventory_dir }}/credentials/NAME")`);
+  const opts: Record<string, string> = {};
+  for (const p of params) {
+    const m = /^(length|chars)=(.+)$/.exec(p);
+    if (!m) throw new Error(`lookup('password'): unknown parameter "${p}" (length=N, chars=ascii_letters,digits,…)`);
+    opts[m[1]] = m[2];
+  }
+  if (existsSync(path)) {
+    const value = readFileSync(path, 'utf8').split('\n')[0].replace(/ salt=.*$/, '');
+    if (!value) throw new Error(`lookup('password'): ${path} is empty`);
+    secretSink(value);
+    return value;
+  }
+  const length = Number(opts.length ?? 20);
+  if (!Number.isInteger(length) || length < 8 || length > 256) throw new Error(`lookup('password'): length=${opts.length} must be an integer from 8 to 256`);
+  const alphabet = (opts.chars ?? 'ascii_letters,digits').split(',').map((c) => CHARSETS[c] ?? c).join('');
+  let value = '';
+  for (let i = 0; i < length; i++) value += alphabet[randomInt(alphabet.length)];
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  writeFileSync(path, value + '\n', { mode: 0o600, flag: 'wx' });
+  secretSink(value);
+  return value;
+}
+
+env.addGlobal('lookup', (kind: string, term: string) => {
+  if (kind === 'password' || kind === 'ansible.builtin.password') return passwordLookup(String(term));
+  if (kind === 'env' || kind === 'ansible.builtin.env') return process.env[String(term)] ?? '';
+  throw new Error(`lookup plugin "${kind}" is not supported (password, env)`);
+});
 
 // Compiled templates are cached: a run renders the same few hundred strings for every host.
 const compiled = new Map<string, nunjucks.Template>();
