@@ -25,10 +25,12 @@ export class Sfu {
     this.policy = new RelayPolicy(config.turnRelayIps);
   }
 
-  issueCredentials(): TurnCredentials {
+  /** TURN credentials for one peer: its subject (vouched for by the gateway) is coturn's quota key. */
+  issueCredentials(subject: string): TurnCredentials {
     return issueTurnCredentials({
       secret: this.config.turnSecret.reveal(),
       namespace: this.config.namespace,
+      subject,
       urls: this.config.turnUrls,
       ttl: this.config.credentialTtl,
     });
@@ -55,10 +57,13 @@ export class Sfu {
       room = new Room(roomName, this.metrics);
       this.rooms.set(roomName, room);
     }
-    const peer = new Peer(randomBytes(6).toString('hex'), info.display, info.subject, transport, this.engine.createConnection(), {
+    const peerId = randomBytes(6).toString('hex');
+    // A peer without a subject (signaling straight to the SFU, tests) gets a quota of its own.
+    const subject = info.subject ?? `peer-${peerId}`;
+    const peer = new Peer(peerId, info.display, info.subject, transport, this.engine.createConnection(), {
       metrics: this.metrics,
       policy: this.policy,
-      issueCredentials: () => this.issueCredentials(),
+      issueCredentials: () => this.issueCredentials(subject),
     });
     peer.onConnectionFailed = () => this.log('media-failed', { room: roomName, peer: peer.id });
     room.join(peer);

@@ -30,6 +30,7 @@ class RqliteExecutor implements SqlExecutor {
   readonly #timeoutMs: number;
   readonly #retryForMs: number;
   readonly #auth: string | undefined;
+  readonly #user: string | undefined;
   #preferred = 0; // index of the last URL that answered
 
   constructor(urls: string[], opts: RqliteOptions) {
@@ -42,6 +43,7 @@ class RqliteExecutor implements SqlExecutor {
     });
     this.#timeoutMs = opts.timeoutMs ?? 5000;
     this.#retryForMs = opts.retryForMs ?? 20_000;
+    this.#user = opts.username;
     this.#auth = opts.username ? 'Basic ' + Buffer.from(`${opts.username}:${opts.password ?? ''}`).toString('base64') : undefined;
   }
 
@@ -102,7 +104,10 @@ class RqliteExecutor implements SqlExecutor {
     }
     const text = await res.text().catch(() => '');
     if (res.status === 503 || res.status >= 500) throw new Unavailable(`HTTP ${res.status} ${text.trim().slice(0, 200)}`);
-    if (res.status === 401 || res.status === 403) throw new StoreError(`rqlite ${new URL(url).origin}: HTTP ${res.status} (check the store's credentials)`, 'unavailable');
+    if (res.status === 401 || res.status === 403) {
+      const who = this.#user ? `user "${this.#user}" refused` : 'no user given, and the database requires one';
+      throw new StoreError(`rqlite ${new URL(url).origin}: HTTP ${res.status}: ${who} (check the store's username and password_file)`, 'unavailable');
+    }
     if (res.status !== 200) throw new StoreError(`rqlite ${new URL(url).origin}: HTTP ${res.status} ${text.trim().slice(0, 200)}`, 'unavailable');
     let parsed: RqliteResponse;
     try { parsed = JSON.parse(text) as RqliteResponse; } catch { throw new Unavailable('response is not JSON'); }

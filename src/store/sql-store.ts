@@ -5,6 +5,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { MIGRATIONS, MIGRATIONS_TABLE } from './schema.ts';
 import { Secret } from '../secret/secret.ts';
+import { NAMESPACE_RE } from '../webrtc/names.ts';
 import {
   PORT_KINDS, StoreError,
   type ApiKeyInfo, type ApiKeyRecord, type DnsRecord, type JwtAlg, type JwtKey, type PortAllocation, type PortKind,
@@ -31,7 +32,6 @@ export interface SqlExecutor {
   close(): Promise<void>;
 }
 
-const NAMESPACE_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
 const API_KEY_RE = /^oak_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$/;
 const now = () => Math.floor(Date.now() / 1000);
 

@@ -53,7 +53,7 @@ const http = createServer((req, res) => {
       res.writeHead(401, cors);
       return res.end();
     }
-    const body = JSON.stringify(issueTurnCredentials({ secret, namespace: opts.namespace, urls: opts.turn_urls, ttl: opts.ttl }));
+    const body = JSON.stringify(issueTurnCredentials({ secret, namespace: opts.namespace, subject: 'standin-user', urls: opts.turn_urls, ttl: opts.ttl }));
     res.writeHead(200, { ...cors, 'content-type': 'application/json' });
     return res.end(body);
   }

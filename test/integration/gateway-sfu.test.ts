@@ -125,7 +125,7 @@ t.test('signaling through the gateway to real SFUs; room list, delete, and reass
   const joined = await alice.next('joined');
   t.match(joined, { type: 'joined', protocol_version: 1, room: 'standup', peers: [] }, 'the real SFU answered the join');
   const creds = await alice.next('turn-credentials');
-  t.match(creds, { username: /^\d+:ns-a$/ }, 'and sent TURN credentials');
+  t.match(creds, { username: /^\d+:ns-a:[^:]+$/ }, "and sent TURN credentials (username expiry:namespace:subject)");
   const first = (await f.store.getRoom('ns-a', 'standup'))!.sfuNode;
   const other = first === 'node-1' ? 'node-2' : 'node-1';
 

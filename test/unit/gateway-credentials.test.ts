@@ -13,8 +13,9 @@ t.test('credentials follow the TURN REST scheme with the namespace secret from t
   const body = res.json();
   t.same(body.urls, ['turn:203.0.113.11:3478?transport=udp', 'turns:203.0.113.11:5349?transport=tcp']);
   t.equal(body.ttl, 600);
-  const [expiry, ns] = body.username.split(':');
+  const [expiry, ns, subject] = body.username.split(':');
   t.equal(ns, 'ns-a');
+  t.equal(subject, 'alice', "the caller's subject: coturn's quota is per user");
   t.ok(Number(expiry) >= before + 600 && Number(expiry) <= before + 602, 'username carries the expiry');
   t.equal(body.credential, turnCredential(f.turnSecret, body.username), 'HMAC-SHA1 with the namespace secret');
   t.same(Object.keys(body).sort(), ['credential', 'ttl', 'urls', 'username'], 'nothing else in the reply');

@@ -115,7 +115,7 @@ t.test('join, peers, credentials, errors, leave', async (t) => {
   t.equal(joined.protocol_version, 1);
   t.same(joined.peers, []);
   const creds = await a.next('turn-credentials');
-  t.match(creds.username, /^\d+:unitns$/);
+  t.match(creds.username, /^\d+:unitns:user-a$/, 'username expiry:namespace:subject (the subject the gateway vouched for)');
   t.equal(creds.credential, turnCredential('unit-turn-secret', creds.username), 'credential is HMAC of the username');
   t.ok(Number(creds.username.split(':')[0]) - Date.now() / 1000 > 590, 'expiry about 600 s ahead');
 

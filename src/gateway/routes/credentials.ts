@@ -42,6 +42,6 @@ export async function credentialsRoutes(app: FastifyInstance, ctx: GatewayContex
     const maxTtl = ctx.config.turn.ttl ?? cfg.turnTtl;
     // A client may ask for a shorter lifetime, never a longer one.
     const ttl = Math.min(req.body?.ttl ?? maxTtl, maxTtl);
-    return issue({ secret: cfg.turnSecret.reveal(), namespace: ctx.config.namespace, urls: ctx.config.turn.urls, ttl });
+    return issue({ secret: cfg.turnSecret.reveal(), namespace: ctx.config.namespace, subject: req.principal!.subject, urls: ctx.config.turn.urls, ttl });
   });
 }
