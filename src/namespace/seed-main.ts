@@ -1,9 +1,13 @@
 // Runs on one cluster node during `orama namespace enable webrtc` (and `orama apikey …`): writes
 // the namespace's WebRTC config, JWT key and API key records (hashes, never keys) into the
 // namespace cluster's rqlite, which the gateways read. Input is a JSON document on stdin (secrets
-// never on argv): { urls, config?, jwtKey?, apiKeys? } to seed, or { urls, remove: NAMESPACE } on
+// never on argv): { urls, username?, password_file?, config?, jwtKey?, apiKeys? } to seed, or { urls, remove: NAMESPACE } on
 // disable (config and rooms go; the cluster forgets the namespace). Prints what it changed.
 import { openStore } from '../store/open.ts';
+
+/** The cluster database's user for this program; roles/rqlite renders its password file, root's. */
+const DB_USER = 'seed';
+const DB_PASSWORD_FILE = '/etc/orama/rqlite/seed.password';
 import { Secret } from '../secret/secret.ts';
 
 async function readStdin(): Promise<string> {
@@ -14,7 +18,7 @@ async function readStdin(): Promise<string> {
 
 export async function seed(input: string): Promise<string> {
   const doc = JSON.parse(input);
-  const store = await openStore({ driver: 'rqlite', urls: doc.urls, retry_for_ms: 30_000 }, { migrate: true });
+  const store = await openStore({ driver: 'rqlite', urls: doc.urls, username: doc.username ?? DB_USER, password_file: doc.password_file ?? DB_PASSWORD_FILE, retry_for_ms: 30_000 }, { migrate: true });
   try {
     if (doc.remove) {
       for (const r of await store.listRooms(doc.remove)) await store.deleteRoom(doc.remove, r.roomId);

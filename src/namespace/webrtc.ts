@@ -14,10 +14,12 @@ import { ProvisionError } from '../provision/errors.ts';
 import { PORT_PLAN, type PortAllocation, type PortKind, type Store } from '../store/store.ts';
 import { Secret } from '../secret/secret.ts';
 import { generateJwtKey } from '../gateway/jwt.ts';
+import type { UfwRule } from '../provision/modules/ufw.ts';
+import { NAMESPACE_RE, serviceUser } from '../webrtc/names.ts';
 import { buildArtifacts } from './artifacts.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const NAMESPACE_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
+export { NAMESPACE_RE };
 export const TURN_NODE_COUNT = 2;
 /** The gateway port is derived from the SFU signaling block: 30000+k → 31000+k. */
 export const GATEWAY_PORT_OFFSET = 1000;
@@ -33,8 +35,8 @@ export interface NodePlan {
   turn_tls_port?: number;
   turn_relay_min?: number;
   turn_relay_max?: number;
-  /** The namespace's ufw set on this node. */
-  firewall: { port: string; proto: 'tcp' | 'udp' }[];
+  /** The namespace's ufw set on this node (namespaceFirewall). */
+  firewall: UfwRule[];
 }
 
 export interface WebrtcOptions {
@@ -122,12 +124,46 @@ async function decide(o: WebrtcOptions, hosts: Host[], persist: boolean): Promis
     if (p.has_turn) {
       p.turn_port = (await block('turn_listen'))[0];
       [p.turn_relay_min, p.turn_relay_max] = await block('turn_relay');
-      p.firewall.push({ port: String(p.turn_port), proto: 'udp' }, { port: String(p.turn_port), proto: 'tcp' }, { port: `${p.turn_relay_min}:${p.turn_relay_max}`, proto: 'udp' });
     }
-    p.firewall.push({ port: String(p.gateway_port), proto: 'tcp' });
     nodes[h.name] = p;
   }
   return { secret, existing: Boolean(cfg), nodes, turnNodes };
+}
+
+/**
+ * The namespace's ufw set on every node — its part of the TURN wall on the WireGuard mesh, where
+ * every namespace shares the same three addresses, so ports (and source ports) are what tell one
+ * namespace's traffic from another's:
+ * - public: the TURN listen port (udp, tcp; TLS when configured) and the gateway port;
+ * - wg0: the SFU's signaling port from the cluster's gateways (the nodes' WireGuard addresses);
+ *   the SFU's media range only from this namespace's TURN relay ports; on a TURN node, its relay
+ *   range only from this namespace's SFU media ports.
+ * Nothing else of the namespace is reachable; a rule that leaves this set closes its port.
+ * Traffic a node sends to its own WireGuard address never crosses wg0 (it is delivered over lo):
+ * the turn role's owner-match table covers that path.
+ */
+export function namespaceFirewall(nodes: Record<string, NodePlan>, wgIps: Record<string, string>): void {
+  const names = Object.keys(nodes);
+  for (const n of names) {
+    const p = nodes[n];
+    const own = wgIps[n];
+    const rules: UfwRule[] = [];
+    if (p.turn_port !== undefined) rules.push({ port: String(p.turn_port), proto: 'udp' }, { port: String(p.turn_port), proto: 'tcp' });
+    if (p.turn_tls_port !== undefined) rules.push({ port: String(p.turn_tls_port), proto: 'tcp' });
+    rules.push({ port: String(p.gateway_port), proto: 'tcp' });
+    for (const m of names) {
+      if (m === n) continue; // the node's own traffic arrives over lo
+      rules.push({ interface: 'wg0', proto: 'tcp', from: wgIps[m], to: own, port: String(p.sfu_signal_port) });
+      const q = nodes[m];
+      if (q.turn_relay_min !== undefined) {
+        rules.push({ interface: 'wg0', proto: 'udp', from: wgIps[m], from_port: `${q.turn_relay_min}:${q.turn_relay_max}`, to: own, port: `${p.sfu_media_min}:${p.sfu_media_max}` });
+      }
+      if (p.turn_relay_min !== undefined) {
+        rules.push({ interface: 'wg0', proto: 'udp', from: wgIps[m], from_port: `${q.sfu_media_min}:${q.sfu_media_max}`, to: own, port: `${p.turn_relay_min}:${p.turn_relay_max}` });
+      }
+    }
+    p.firewall = rules;
+  }
 }
 
 /** TURN over TLS listens at 5349 (the standard port) + the namespace's offset in the TURN block. */
@@ -171,6 +207,9 @@ export function turnTlsMaterial(inventoryFile: string, hosts: Host[], turnNodes:
 /** The namespace cluster's rqlite, on every node's WireGuard address (roles/rqlite). */
 const rqliteUrls = (hosts: Host[]) => hosts.map((h) => `http://${h.vars.wg_ip}:4001`);
 
+/** The namespace's service users on every node (roles turn, sfu, gateway; removed by disable). */
+const webrtcUsers = (ns: string) => ({ turn: serviceUser('turn', ns), sfu: serviceUser('sfu', ns), gateway: serviceUser('gateway', ns) });
+
 function engineOut(o: WebrtcOptions) {
   return { json: o.json, out: o.out, acceptNewHostKeys: o.acceptNewHostKeys, redactor: new Redactor() };
 }
@@ -186,8 +225,8 @@ export async function enableWebrtc(o: WebrtcOptions): Promise<RunResult> {
   for (const n of tls.keys()) {
     const p = d.nodes[n];
     p.turn_tls_port = turnTlsPort(p.turn_port!);
-    p.firewall.push({ port: String(p.turn_tls_port), proto: 'tcp' });
   }
+  namespaceFirewall(d.nodes, Object.fromEntries(hosts.map((h) => [h.name, String(h.vars.wg_ip)])));
   const turnUrls = d.turnNodes.flatMap((n) => {
     const ip = byName.get(n)!.vars.public_ip;
     const { turn_port: port, turn_tls_port: tlsPort } = d.nodes[n];
@@ -210,6 +249,7 @@ export async function enableWebrtc(o: WebrtcOptions): Promise<RunResult> {
     namespace: ns,
     base_domain: o.baseDomain,
     webrtc_nodes: d.nodes,
+    webrtc_users: webrtcUsers(ns),
     turn_urls: turnUrls,
     turn_relay_ips: d.turnNodes.map(wgIp),
     sfu_ips: hosts.map((h) => String(h.vars.wg_ip)),
@@ -251,7 +291,7 @@ export async function syncApiKeys(o: WebrtcOptions): Promise<RunResult> {
 export async function disableWebrtc(o: WebrtcOptions): Promise<RunResult> {
   checkNamespace(o.namespace);
   const hosts = clusterHosts(o.inventory);
-  const extraVars = { namespace: o.namespace, rqlite_urls: rqliteUrls(hosts), artifacts: await buildArtifacts() };
+  const extraVars = { namespace: o.namespace, rqlite_urls: rqliteUrls(hosts), artifacts: await buildArtifacts(), webrtc_users: webrtcUsers(o.namespace) };
   const opts = { playbook: join(root, 'playbooks', 'webrtc-disable.yml'), inventory: o.inventory, extraVars, ...engineOut(o) };
   if (o.plan) return plan(opts);
   const result = await apply(opts);

@@ -87,7 +87,7 @@ t.test('namespace webrtc on the test cluster', async (t) => {
     const res = await fetch(`${gw(status.nodes[2])}/v1/webrtc/turn/credentials`, { method: 'POST', headers: { authorization: `Bearer ${tok}` } });
     t.equal(res.status, 200);
     const creds = await res.json();
-    t.match(creds.username, new RegExp(`^\\d+:${NS}$`));
+    t.match(creds.username, new RegExp(`^\\d+:${NS}:alice$`), 'username expiry:namespace:subject');
     t.equal(creds.credential, turnCredential(secretOf()!, creds.username), 'HMAC-SHA1 of the stored per-namespace secret');
     t.equal(creds.urls.length, 4, 'udp and tcp urls of both TURN nodes');
     const turn = status.nodes.find((n: any) => n.turn_up);
@@ -177,7 +177,7 @@ t.test('namespace webrtc on the test cluster', async (t) => {
     for (let i = 0; i < 10 && !/Received relay addr/.test(alloc); i++) alloc = (await tlsAlloc()).out;
     t.match(alloc, /Received relay addr: 10\.0\.0\.\d+:\d+/, 'an allocation over TLS with the gateway credentials works (relay on the WireGuard side)');
     const turnNode = status.nodes.find((n: any) => n.public_ip === tlsIp).node;
-    t.equal(await sh(turnNode, `stat -c '%a %G' /etc/orama/webrtc/${NS}/turn-tls.key`), '640 turnserver', 'the key is readable by coturn\'s group only');
+    t.equal(await sh(turnNode, `stat -c '%a %U' /etc/orama/webrtc/${NS}/turn-tls.key`), '600 root', 'the key file is root\'s only (coturn gets it as a credential)');
     const again = await orama('namespace', 'enable', 'webrtc', '--namespace', NS, '-i', inv);
     t.equal(recapChanged(again.out), 0, 'enabling again with the same certificate changes nothing');
 
@@ -213,7 +213,7 @@ t.test('namespace webrtc on the test cluster', async (t) => {
     }
     t.equal(secretOf(), undefined, 'config removed from the state');
     const q = encodeURIComponent(`SELECT (SELECT count(*) FROM webrtc_rooms WHERE namespace='${NS}') + (SELECT count(*) FROM namespace_webrtc_config WHERE namespace='${NS}')`).replace(/'/g, '%27');
-    t.match(await sh('node1', `curl -s 'http://${cluster.hosts[0].wgIp}:4001/db/query?level=strong&q=${q}'`), /"values":\[\[0\]\]/, 'and from the cluster database (rooms, config)');
+    t.match(await sh('node1', `curl -s --netrc-file /etc/orama/rqlite/admin.netrc 'http://${cluster.hosts[0].wgIp}:4001/db/query?level=strong&q=${q}'`), /"values":\[\[0\]\]/, 'and from the cluster database (rooms, config; as its admin user)');
     const s = JSON.parse((await orama('namespace', 'webrtc-status', '--namespace', NS, '--json')).stdout);
     t.same(s.dns, [], 'DNS records removed');
     t.ok(s.nodes.every((n: any) => Object.keys(n.ports).length === 0), 'ports released');
