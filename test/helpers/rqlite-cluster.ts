@@ -1,7 +1,7 @@
 // A real rqlite cluster on 127.0.0.1 for tests: N rqlited processes, distinct free ports, data
 // in a temp dir, started with -bootstrap-expect N and stopped by the PIDs this helper started.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, openSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -33,11 +33,22 @@ export class RqliteCluster {
   readonly nodes: RqliteNode[] = [];
   readonly root: string;
 
+  /** rqlite -auth file (users), when started with users; the readiness probe then uses `probe`. */
+  private authFile?: string;
+  private probeAuth?: string;
+
   private constructor(root: string) { this.root = root; }
 
-  static async start(size = 3): Promise<RqliteCluster> {
+  /** `users`: rqlite's -auth list; one of them must be `probe` with the `ready` permission. */
+  static async start(size = 3, users?: { username: string; password: string; perms: string[] }[]): Promise<RqliteCluster> {
     const bin = requireRqlited();
     const c = new RqliteCluster(mkdtempSync(join(tmpdir(), 'orama-rqlite-')));
+    if (users) {
+      c.authFile = join(c.root, 'users.json');
+      writeFileSync(c.authFile, JSON.stringify(users), { mode: 0o600 });
+      const probe = users.find((u) => u.username === 'probe');
+      if (probe) c.probeAuth = 'Basic ' + Buffer.from(`probe:${probe.password}`).toString('base64');
+    }
     for (let i = 1; i <= size; i++) {
       const dir = join(c.root, `n${i}`);
       c.nodes.push({ id: `n${i}`, httpUrl: `http://127.0.0.1:${await freePort()}`, raftAddr: `127.0.0.1:${await freePort()}`, proc: null, dir, log: join(c.root, `n${i}.log`) });
@@ -57,6 +68,7 @@ export class RqliteCluster {
       '-join', this.nodes.map((m) => m.raftAddr).join(','),
       '-raft-election-timeout', '500ms',
       '-raft-timeout', '500ms',
+      ...(this.authFile ? ['-auth', this.authFile, '-join-as', 'join'] : []),
       n.dir,
     ], { stdio: ['ignore', out, out] });
   }
@@ -69,7 +81,7 @@ export class RqliteCluster {
     for (;;) {
       const live = this.nodes.filter((n) => n.proc && n.proc.exitCode === null);
       const ok = await Promise.all(live.map(async (n) => {
-        try { return (await fetch(`${n.httpUrl}/readyz`, { signal: AbortSignal.timeout(1000) })).status === 200; } catch { return false; }
+        try { return (await fetch(`${n.httpUrl}/readyz`, { signal: AbortSignal.timeout(1000), headers: this.probeAuth ? { authorization: this.probeAuth } : {} })).status === 200; } catch { return false; }
       }));
       if (ok.every(Boolean) && ok.length > 0) return;
       if (Date.now() > deadline) {

@@ -30,12 +30,15 @@ t.test('node-base playbook on the test cluster', async (t) => {
     t.notMatch(await sh('node1', 'cat /etc/wireguard/wg0.conf'), /PrivateKey/, 'the private key is not in the rendered config');
   });
 
-  await t.test('the base firewall is enforced: ssh and the mesh in, the rest out', async (t) => {
+  await t.test('the base firewall is enforced: ssh in, the mesh closed but for the database between nodes', async (t) => {
     await sshExec('node3', 'systemd-run --unit=orama-nb-probe -p RuntimeMaxSec=30 nc -lk -p 4555 >/dev/null');
     t.teardown(() => sshExec('node3', 'systemctl stop orama-nb-probe 2>/dev/null; true'));
     const probe = async (ip: string) => (await sshExec('node1', `nc -z -w 2 ${ip} 4555 && echo open || echo closed`)).stdout.trim();
     t.equal(await probe(cluster.hosts[2].publicIp), 'closed', 'closed on the public address');
-    t.equal(await probe(cluster.hosts[2].wgIp), 'open', 'open inside the WireGuard mesh');
+    t.equal(await probe(cluster.hosts[2].wgIp), 'closed', 'closed inside the WireGuard mesh too (namespace sets open only their own ports)');
+    const db = async (ip: string) => (await sshExec('node1', `nc -z -w 2 ${ip} 4001 && echo open || echo closed`)).stdout.trim();
+    t.equal(await db(cluster.hosts[2].wgIp), 'open', 'the database port is open from another node over the mesh');
+    t.equal(await db(cluster.hosts[2].publicIp), 'closed', 'and closed on the public address');
     t.equal(await sh('node1', 'ufw status | head -1'), 'Status: active');
   });
 

@@ -102,6 +102,7 @@ t.test('the TURN wall', async (t) => {
     const spoofed = `${mallory.username.split(':')[0]}:${A}:alice`;
     const sp = await (await open(turn, { username: spoofed, credential: mallory.credential })).allocate();
     t.notOk(sp.ok, `another subject with mallory's credential is refused: the HMAC covers the subject (code ${sp.ok ? '-' : sp.code})`);
+    t.equal(await onNode(turn.node, `journalctl -u orama-namespace-turn@${A} --no-pager | grep -c 'database is locked' || true`), '0', 'coturn never found its user database locked (its schema exists before coturn starts)');
     const bTurn = turnB[0];
     const cross = await (await open(bTurn, mallory)).allocate();
     t.notOk(cross.ok, `A's credentials are refused by B's coturn (code ${cross.ok ? '-' : cross.code})`);
