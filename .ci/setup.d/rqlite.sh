@@ -8,7 +8,8 @@ RQLITE_VERSION=v8.36.0
 bin_dir="${ORAMA_CACHE_DIR:-/var/cache/orama-provision}/bin"
 out="$bin_dir/rqlited"
 
-if [ -x "$out" ] && "$out" -version 2>/dev/null | grep -q "rqlited $RQLITE_VERSION "; then
+# rqlited prints its version on stderr.
+if [ -x "$out" ] && "$out" -version 2>&1 | grep -q "rqlited $RQLITE_VERSION "; then
   exit 0
 fi
 export PATH="$PATH:/usr/local/go/bin:$HOME/go/bin"

@@ -1,7 +1,7 @@
 // `orama-provision cluster …`: the command-line face of the test cluster.
 import { spawnSync } from 'node:child_process';
 import { clusterConfig, nodeConfig } from './config.ts';
-import { clusterDown, clusterStatus, clusterUp, rebootClusterNode, startClusterNode, stopClusterNode } from './cluster.ts';
+import { clusterDown, clusterLeftovers, clusterStatus, clusterUp, rebootClusterNode, startClusterNode, stopClusterNode } from './cluster.ts';
 import { sshArgv } from './ssh.ts';
 
 const USAGE = `usage: orama-provision cluster <verb>
@@ -11,6 +11,8 @@ const USAGE = `usage: orama-provision cluster <verb>
   ssh N [cmd…]       ssh into node N as root (interactive without cmd)
   stop N | start N   stop / start one node (simulates a node failure)
   reboot N           \`systemctl reboot\` inside node N and wait until it is back
+  leftovers          what of the cluster is still on this machine (processes, mounts, netns,
+                     links, cgroups, firewall rules); exit 3 if anything is
 environment: ORAMA_CLUSTER_NAME (default "default"), ORAMA_CLUSTER_NODES (3),
   ORAMA_CLUSTER_DIR (/var/lib/orama-test-cluster), ORAMA_CACHE_DIR (/var/cache/orama-provision)
 `;
@@ -56,6 +58,11 @@ export async function clusterCommand(argv: string[]): Promise<number> {
       case 'stop': await stopClusterNode(nodeIndex(rest[0])); return 0;
       case 'start': await startClusterNode(nodeIndex(rest[0])); return 0;
       case 'reboot': await rebootClusterNode(nodeIndex(rest[0])); return 0;
+      case 'leftovers': {
+        const left = Object.entries(await clusterLeftovers()).filter(([, v]) => v.length);
+        for (const [kind, items] of left) process.stdout.write(`${kind}: ${items.join(', ')}\n`);
+        return left.length ? 3 : 0;
+      }
       case undefined: case '-h': case '--help':
         process.stdout.write(USAGE);
         return verb ? 0 : 1;

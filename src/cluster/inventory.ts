@@ -7,6 +7,13 @@ import { type ClusterConfig, type NodeConfig, keyPath, knownHostsPath } from './
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
+/**
+ * The cluster database's passwords (roles/rqlite, lookup('password')) live with the nodes' own
+ * state, not beside the inventory: a fresh clone of the repository, which writes a new inventory,
+ * must render the same users file the nodes already run with.
+ */
+export const credentialsDir = (c: ClusterConfig) => join(c.stateDir, 'credentials', 'rqlite');
+
 export function inventoryPath(c: ClusterConfig): string {
   return join(REPO, 'inventory', c.name === 'default' ? 'test-cluster.yml' : `test-cluster-${c.name}.yml`);
 }
@@ -20,7 +27,7 @@ export function inventoryDocument(c: ClusterConfig, nodes: NodeConfig[]) {
   }]));
   return {
     all: {
-      vars: { ssh_key: key },
+      vars: { ssh_key: key, rqlite_credentials_dir: credentialsDir(c) },
       hosts,
       children: { cluster: { hosts: Object.fromEntries(nodes.map((n) => [n.name, {}])) } },
     },

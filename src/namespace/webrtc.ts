@@ -11,7 +11,7 @@ import { apply, plan } from '../provision/engine.ts';
 import type { RunResult } from '../provision/runner.ts';
 import { Redactor } from '../provision/secret.ts';
 import { ProvisionError } from '../provision/errors.ts';
-import { PORT_PLAN, type PortAllocation, type PortKind, type Store } from '../store/store.ts';
+import { PORT_PLAN, firstFreeBlock as storeFirstFreeBlock, type PortAllocation, type PortKind, type Store } from '../store/store.ts';
 import { Secret } from '../secret/secret.ts';
 import { generateJwtKey } from '../gateway/jwt.ts';
 import type { UfwRule } from '../provision/modules/ufw.ts';
@@ -63,16 +63,16 @@ function clusterHosts(inventoryFile: string): Host[] {
   return hosts;
 }
 
-/** First free block of `size` ports in [min, max] given the existing allocations on a node. */
+/**
+ * The block `enable` would get on a node, for `--plan`: the store's own first-fit rule over every
+ * block taken on that node (store.allocatePorts uses the same function), so a plan shows exactly
+ * the ports apply then allocates.
+ */
 export function firstFreeBlock(taken: PortAllocation[], kind: PortKind): [number, number] {
   const { rangeMin, rangeMax, size } = PORT_PLAN[kind];
-  const busy = taken.filter((a) => a.kind === kind).sort((a, b) => a.portStart - b.portStart);
-  let start = rangeMin;
-  for (const a of busy) {
-    if (a.portStart - start >= size) break;
-    start = Math.max(start, a.portEnd + 1);
-  }
-  if (start + size - 1 > rangeMax) throw new ProvisionError(`no free ${kind} block of ${size} ports left in ${rangeMin}-${rangeMax}`);
+  const inRange = taken.filter((a) => a.portEnd >= rangeMin && a.portStart <= rangeMax);
+  const start = storeFirstFreeBlock(inRange, size, rangeMin, rangeMax);
+  if (start === null) throw new ProvisionError(`no free ${kind} block of ${size} ports left in ${rangeMin}-${rangeMax}`);
   return [start, start + size - 1];
 }
 

@@ -4,12 +4,14 @@
 // holds with many writers on one SQLite file or many gateways on one rqlite cluster.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { MIGRATIONS, MIGRATIONS_TABLE } from './schema.ts';
+export { firstFreeBlock } from './store.ts';
 import { Secret } from '../secret/secret.ts';
 import { NAMESPACE_RE } from '../webrtc/names.ts';
 import {
   PORT_KINDS, StoreError,
   type ApiKeyInfo, type ApiKeyRecord, type DnsRecord, type JwtAlg, type JwtKey, type PortAllocation, type PortKind,
   type Room, type Store, type WebrtcConfig, type WebrtcConfigInput,
+  firstFreeBlock,
 } from './store.ts';
 
 export type SqlValue = string | number | null;
@@ -89,17 +91,6 @@ const toJwtKey = (r: Row): JwtKey => ({
   publicKey: (r.public_key as string | null) ?? null,
   createdAt: r.created_at as number,
 });
-
-/** First gap of `size` ports in [min, max] among `taken` (any order), or null. */
-export function firstFreeBlock(taken: { portStart: number; portEnd: number }[], size: number, min: number, max: number): number | null {
-  let cursor = min;
-  for (const a of [...taken].sort((x, y) => x.portStart - y.portStart)) {
-    if (a.portEnd < cursor) continue;
-    if (a.portStart > cursor + size - 1) break;
-    cursor = a.portEnd + 1;
-  }
-  return cursor + size - 1 <= max ? cursor : null;
-}
 
 const MAX_ATTEMPTS = 200;
 

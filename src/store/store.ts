@@ -16,6 +16,21 @@ export const PORT_PLAN: Record<PortKind, { rangeMin: number; rangeMax: number; s
   turn_relay: { rangeMin: 49152, rangeMax: 65535, size: 800 },
 };
 
+/**
+ * First gap of `size` ports in [min, max] among `taken` (any order), or null. The one port rule:
+ * the store allocates with it and `orama namespace enable --plan` predicts with it.
+ */
+export function firstFreeBlock(taken: { portStart: number; portEnd: number }[], size: number, min: number, max: number): number | null {
+  let cursor = min;
+  for (const a of [...taken].sort((x, y) => x.portStart - y.portStart)) {
+    if (a.portEnd < cursor) continue;
+    if (a.portStart > cursor + size - 1) break;
+    cursor = a.portEnd + 1;
+  }
+  return cursor + size - 1 <= max ? cursor : null;
+}
+
+
 export interface WebrtcConfig {
   namespace: string;
   enabled: boolean;

@@ -23,3 +23,26 @@ export async function eventually(what: string, fn: () => Promise<boolean>, timeo
     await new Promise((r) => setTimeout(r, 250));
   }
 }
+
+/**
+ * Binds a UDP socket on `ip` for each port (as root on the node), touches `ready` once all are
+ * bound, counts what each port receives for `seconds`, and resolves to { port: count }.
+ */
+export function udpListener(node: string, ip: string, ports: number[], ready: string, seconds: number): Promise<Record<number, number>> {
+  return onNode(node, `rm -f ${ready}; timeout ${seconds + 10} python3 -c '
+import json, select, socket, time
+socks = {}
+for p in ${JSON.stringify([...new Set(ports)])}:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("${ip}", p))
+    socks[s] = p
+counts = {p: 0 for p in socks.values()}
+open("${ready}", "w").close()
+end = time.time() + ${seconds}
+while time.time() < end:
+    r, _, _ = select.select(list(socks), [], [], 0.2)
+    for s in r:
+        s.recv(2048)
+        counts[socks[s]] += 1
+print(json.dumps(counts))'; rm -f ${ready}`).then((out) => JSON.parse(out));
+}

@@ -1,6 +1,9 @@
 // Used by bin/demo: acts as a client of namespace NS — mints a token, fetches TURN credentials
-// from a gateway, and allocates a relay on coturn with them (turnutils_uclient), toward the SFU.
-import { execFileSync, spawnSync } from 'node:child_process';
+// from a gateway, allocates a relay on coturn with them and sends datagrams through it to a
+// listener on the SFU media range of another node, which counts what arrives.
+import { execFileSync } from 'node:child_process';
+import { TurnClient } from './turn-client.ts';
+import { eventually, exitCode, udpListener } from './cluster-shell.ts';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -16,13 +19,28 @@ const creds = await res.json();
 console.log(`POST ${url} → ${res.status}`);
 console.log(`  urls: ${creds.urls.join(', ')}\n  username: ${creds.username}\n  ttl: ${creds.ttl}`);
 const turn = status.nodes.find((n: any) => n.turn_up);
-const r = spawnSync('timeout', ['15', 'turnutils_uclient', '-c', '-n', '3', '-m', '1', '-u', creds.username, '-w', creds.credential, '-e', status.nodes[2].wg_ip, '-p', turn.ports.turn_listen, turn.public_ip], { encoding: 'utf8' });
-const sent = Math.max(0, ...[...(r.stdout + r.stderr).matchAll(/tot_send_msgs=(\d+)/g)].map((m) => Number(m[1])));
-if (!sent) {
-  console.error('TURN allocation FAILED:\n' + (r.stdout + r.stderr).slice(-1500));
+const sfu = status.nodes.find((n: any) => n.node !== turn.node);
+// Proof that media can flow: datagrams sent through a TURN allocation made with the gateway's
+// credentials reach a listener on a port of the namespace's SFU media range on another node.
+const port = Number(String(sfu.ports.sfu_media).split('-')[1]);
+const ready = `/tmp/orama-demo-ready-${process.pid}`;
+const received = udpListener(sfu.node, sfu.wg_ip, [port], ready, 4);
+await eventually('the listener on the SFU node is bound', async () => (await exitCode(sfu.node, `test -e ${ready}`)) === 0, 10_000);
+const client = await TurnClient.open({ host: turn.public_ip, port: Number(turn.ports.turn_listen), transport: 'udp', username: creds.username, password: creds.credential });
+const alloc = await client.allocate();
+const perm = alloc.ok ? await client.createPermission(sfu.wg_ip) : alloc;
+if (!alloc.ok || !perm.ok) {
+  console.error(`TURN allocation FAILED on ${turn.public_ip}:${turn.ports.turn_listen}: ${JSON.stringify(alloc.ok ? perm : alloc)}`);
   process.exit(1);
 }
-console.log(`TURN relay allocated on ${turn.public_ip}:${turn.ports.turn_listen} with the gateway's credentials; ${sent} packets relayed toward the SFU at ${status.nodes[2].wg_ip}.`);
+for (let i = 0; i < 5; i++) client.send({ ip: sfu.wg_ip, port }, Buffer.from(`orama demo ${i}`));
+const got = (await received)[port];
+await client.close();
+if (!got) {
+  console.error(`TURN relay FAILED: nothing reached ${sfu.wg_ip}:${port}`);
+  process.exit(1);
+}
+console.log(`TURN relay allocated on ${turn.public_ip}:${turn.ports.turn_listen} (relayed address ${alloc.relayed.ip}:${alloc.relayed.port}) with the gateway's credentials; ${got} of 5 datagrams reached the SFU media port ${sfu.wg_ip}:${port} on ${sfu.node}.`);
 console.log(`\nWebRTC is enabled for namespace "${ns}": ${status.nodes.filter((n: any) => n.sfu_up).length} SFUs, ${status.nodes.filter((n: any) => n.turn_up).length} TURN servers, healthy=${status.healthy}.`);
 console.log(`A call in a browser that reaches ${gw.public_ip} (two tabs, same room): ${url.replace('/turn/credentials', '/client/demo.html')}?room=hello&token=<JWT>`);
 console.log(`  with a token from: node bin/orama.js token mint --namespace ${ns} --subject you`);

@@ -14,7 +14,12 @@ import { LATEST_SCHEMA_VERSION } from '../../src/store/schema.ts';
 
 const WORKER = fileURLToPath(new URL('./allocate-worker.ts', import.meta.url));
 
-interface WorkerResult { ok: boolean; alloc?: PortAllocation; code?: string; message?: string }
+interface WorkerResult { ok: boolean; alloc?: PortAllocation; code?: string; message?: string; t0: number; t1: number }
+
+/** True when at least two racers were inside allocatePorts at the same time (a real race). */
+export function overlapped(results: WorkerResult[]): boolean {
+  return results.some((a, i) => results.some((b, j) => i !== j && a.t0 < b.t1 && b.t0 < a.t1));
+}
 
 /** Starts `jobs` allocator processes that fire at the same instant; resolves with their results. */
 export async function raceAllocators(config: StoreConfig, jobs: { node: string; namespace: string; kind: string; size: number; min: number; max: number }[]): Promise<WorkerResult[]> {
@@ -104,6 +109,7 @@ export function storeContract(t: Test, name: string, config: () => StoreConfig):
   t.test(`${name}: racing allocators for one block — exactly one wins`, async (t) => {
     const jobs = Array.from({ length: 6 }, (_, i) => ({ node: 'race-1', namespace: `race-${i}`, kind: 'sfu_media', size: 500, min: 20000, max: 20499 }));
     const results = await raceAllocators(config(), jobs);
+    t.ok(overlapped(results), 'the racers were inside allocatePorts at the same time (not run one after another)');
     const won = results.filter((r) => r.ok);
     t.equal(won.length, 1, 'exactly one allocator got the block');
     t.same(results.filter((r) => !r.ok).map((r) => r.code), Array(5).fill('ports_exhausted'), 'the others are told the range is exhausted');
@@ -117,6 +123,7 @@ export function storeContract(t: Test, name: string, config: () => StoreConfig):
     // plus a second allocator for the same namespace as the first: must get the same block
     jobs.push({ ...jobs[0] });
     const results = await raceAllocators(config(), jobs);
+    t.ok(overlapped(results), 'the racers were inside allocatePorts at the same time (not run one after another)');
     t.ok(results.every((r) => r.ok), `all succeed: ${JSON.stringify(results.filter((r) => !r.ok))}`);
     const allocs = results.map((r) => r.alloc!);
     t.same(allocs[8].portStart, allocs[0].portStart, 'same namespace racing itself gets one block');

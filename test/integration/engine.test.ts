@@ -43,6 +43,7 @@ t.test('engine on the test cluster', async (t) => {
     t.notMatch(readFileSync(planFile, 'utf8'), SECRET, 'secret not in plan file');
     t.equal(await sh('node1', 'test -e /etc/orama-engine-test && echo yes || echo no'), 'no', 'plan changed nothing');
     const j = await cli(['plan', join(fx, 'site.yml'), '-i', inv, '--json']);
+    t.equal(j.code, 2, 'plan --json exits 2 (changes pending)');
     t.notMatch(j.out, SECRET, 'secret not in JSON events');
     t.ok(j.out.split('\n').filter(Boolean).every((l) => JSON.parse(l)), 'every line is a JSON event');
   });

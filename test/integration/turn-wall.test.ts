@@ -15,11 +15,12 @@
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { ensureClusterUp } from '../../src/cluster/cluster.ts';
+import { credentialsDir } from '../../src/cluster/inventory.ts';
 import { provision, orama as oramaCli } from '../helpers/cli.ts';
-import { onNode, exitCode, eventually } from '../helpers/cluster-shell.ts';
+import { onNode, exitCode, eventually, udpListener } from '../helpers/cluster-shell.ts';
 import { TurnClient } from '../helpers/turn-client.ts';
 import { turnCredential } from '../../src/webrtc/credentials.ts';
 
@@ -157,23 +158,7 @@ t.test('the TURN wall', async (t) => {
     // One listener per node, bound as root to every target port of that node: it says when it is
     // bound, then counts what each port receives for a few seconds.
     const ready = `/tmp/turn-wall-ready-${process.pid}`;
-    const listen = (n: NodeStatus) => onNode(n.node, `rm -f ${ready}; timeout 20 python3 -c '
-import json, select, socket, time
-ports = ${JSON.stringify([...new Set(targets.filter((x) => x.node.node === n.node).map((x) => x.port))])}
-socks = {}
-for p in ports:
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("${n.wg_ip}", p))
-    socks[s] = p
-counts = {p: 0 for p in ports}
-open("${ready}", "w").close()
-end = time.time() + 8
-while time.time() < end:
-    r, _, _ = select.select(list(socks), [], [], 0.2)
-    for s in r:
-        s.recv(2048)
-        counts[socks[s]] += 1
-print(json.dumps(counts))'; rm -f ${ready}`);
+    const listen = (n: NodeStatus) => udpListener(n.node, n.wg_ip, targets.filter((x) => x.node.node === n.node).map((x) => x.port), ready, 8);
     const listening = sa.nodes.map(listen);
     await eventually('the listeners are bound on every node', async () => (await Promise.all(sa.nodes.map((n) => exitCode(n.node, `test -e ${ready}`)))).every((c) => c === 0), 10_000);
     const attacker = await credsFor(A, 'mallory-relay'); // a quota of its own: one allocation per attack
@@ -188,7 +173,7 @@ print(json.dumps(counts))'; rm -f ${ready}`);
     }
     const byNode = new Map(sa.nodes.map((n, i) => [n.node, listening[i]]));
     for (const x of targets) {
-      const got = Number(JSON.parse(await byNode.get(x.node.node)!)[x.port]);
+      const got = Number((await byNode.get(x.node.node)!)[x.port]);
       if (x.expect) t.ok(got > 0, `${x.what}: relayed (${got} datagrams)`);
       else t.equal(got, 0, `${x.what}: dropped`);
     }
@@ -209,23 +194,7 @@ print(json.dumps(counts))'; rm -f ${ready}`);
       { what: `from A's relay port to DNS on ${to.node}`, sport: relayMax, port: 53, expect: false },
     ];
     const ready = `/tmp/turn-wall-mesh-${process.pid}`;
-    const listening = onNode(to.node, `rm -f ${ready}; timeout 15 python3 -c '
-import json, select, socket, time
-ports = ${JSON.stringify(cases.map((c) => c.port))}
-socks = {}
-for p in ports:
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("${to.wg_ip}", p))
-    socks[s] = p
-counts = {p: 0 for p in ports}
-open("${ready}", "w").close()
-end = time.time() + 5
-while time.time() < end:
-    r, _, _ = select.select(list(socks), [], [], 0.2)
-    for s in r:
-        s.recv(2048)
-        counts[socks[s]] += 1
-print(json.dumps(counts))'; rm -f ${ready}`);
+    const listening = udpListener(to.node, to.wg_ip, cases.map((c) => c.port), ready, 5);
     await eventually('the listener is bound', async () => (await exitCode(to.node, `test -e ${ready}`)) === 0, 10_000);
     for (const c of cases) {
       await onNode(from.node, `python3 -c '
@@ -235,7 +204,7 @@ s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("${from.wg_ip}", ${c.sport}))
 for i in range(3): s.sendto(b"mesh-test", ("${to.wg_ip}", ${c.port}))'`);
     }
-    const counts = JSON.parse(await listening);
+    const counts = await listening;
     for (const c of cases) {
       if (c.expect) t.ok(counts[c.port] > 0, `${c.what}: accepted (${counts[c.port]} datagrams)`);
       else t.equal(counts[c.port], 0, `${c.what}: dropped by ${to.node}'s ufw`);
@@ -253,7 +222,7 @@ for i in range(3): s.sendto(b"mesh-test", ("${to.wg_ip}", ${c.port}))'`);
     t.match(await onNode(n1.name, `curl -s --netrc-file /etc/orama/rqlite/admin.netrc '${url}/db/query?q=${q}'`), /"values":\[\[\d+\]\]/, 'the admin user queries');
     t.equal(await onNode(n1.name, `stat -c '%a %U' /etc/orama/rqlite/users.json /etc/orama/rqlite/gateway.password | sort -u`), '600 root', 'the users file and client passwords are root\'s only');
     // The secrets themselves, from the controller: none may appear on any process's command line.
-    const credDir = join(dirname(cluster.inventory), 'credentials', basename(cluster.inventory).replace(/\.ya?ml$/, ''), 'rqlite');
+    const credDir = credentialsDir(cluster.config);
     const secrets = readdirSync(credDir).map((f) => readFileSync(join(credDir, f), 'utf8').trim());
     t.equal(secrets.length, 5, `five database users' passwords on the controller (${credDir})`);
     const db = new Database(state, { readonly: true });

@@ -30,7 +30,11 @@ t.test('a second cluster shares no host-side name or range with the default one'
 t.test('firewall: intra-bridge traffic passes before the drops; every rule is tagged', async (t) => {
   const rules = firewallRules(clusterConfig({ name: 'default' }));
   const fwd = rules.filter((r) => r[0] === 'FORWARD').map((r) => r.join(' '));
-  t.ok(fwd.indexOf(fwd.find((r) => r.includes('-i pub -o pub'))!) < fwd.indexOf(fwd.find((r) => r.includes('-i pub -m'))!));
+  const pass = fwd.findIndex((r) => r.includes('-i pub -o pub'));
+  const drop = fwd.findIndex((r) => r.includes('-i pub -m'));
+  t.ok(pass >= 0, 'the intra-bridge accept rule exists');
+  t.ok(drop >= 0, 'the bridge drop rule exists');
+  t.ok(pass < drop, 'intra-bridge traffic is accepted before the drops');
   for (const r of rules) t.ok(r.includes('orama-test-cluster:default'), r.join(' '));
   t.ok(rules.some((r) => r[0] === 'INPUT' && r.includes('NEW') && r.at(-1) === 'REJECT'));
 });

@@ -1,4 +1,5 @@
 // copy: a file from the controller (role files/) or inline `content` onto the host.
+import { shellQuote } from '../transport/transport.ts';
 import { readFileSync } from 'node:fs';
 import { defineModule, noChange, type Planned } from './module.ts';
 import { attributeChanges, fileDiff, gatherPath, normMode, sha256, writeStep, type PathFacts } from './files.ts';
@@ -38,7 +39,7 @@ export function planContent(args: ContentArgs, f: PathFacts): Planned {
   const mode = normMode(args.mode);
   const resource = `file ${args.dest}`;
   if (f.exists && f.type !== 'file') {
-    return { changes: [{ action: '-/+', resource, detail: `${f.type} replaced by a file` }], steps: [{ script: `rm -rf ${args.dest}`, display: `remove ${f.type} ${args.dest}` }, writeStep({ ...args, path: args.dest, content: bytes, mode, existed: false })] };
+    return { changes: [{ action: '-/+', resource, detail: `${f.type} replaced by a file` }], steps: [{ script: `rm -rf -- ${shellQuote(args.dest)}`, display: `remove ${f.type} ${args.dest}` }, writeStep({ ...args, path: args.dest, content: bytes, mode, existed: false })] };
   }
   if (!f.exists) {
     return { changes: [{ action: '+', resource, detail: mode ? `mode ${mode}` : undefined, diff: fileDiff(args.dest, f, bytes) }], steps: [writeStep({ ...args, path: args.dest, content: bytes, mode: mode ?? '0644', existed: false })] };
