@@ -18,7 +18,7 @@ import { randomBytes } from 'node:crypto';
 import autocannon from 'autocannon';
 import { openSqliteStore } from '../src/store/sqlite.ts';
 import { Secret } from '../src/secret/secret.ts';
-import { generateJwtKey, mintToken, verificationKeyText } from '../src/gateway/jwt.ts';
+import { generateJwtKey, mintToken, verificationKeyText } from '../src/webrtc/tokens.ts';
 import type { JwtAlg } from '../src/store/store.ts';
 import { startStandinSfu } from '../test/helpers/standin-sfu.ts';
 

@@ -11,7 +11,7 @@ import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { openStore, stateFromArg } from '../store/open.ts';
 import { StoreError, type JwtAlg, type Store } from '../store/store.ts';
-import { generateJwtKey, mintToken, verificationKeyText } from '../gateway/jwt.ts';
+import { generateJwtKey, mintToken, verificationKeyText } from '../webrtc/tokens.ts';
 import { syncApiKeys } from '../namespace/webrtc.ts';
 import { defaultInventory } from './orama-namespace.ts';
 import { ProvisionError } from '../provision/errors.ts';

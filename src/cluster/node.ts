@@ -115,7 +115,42 @@ export async function stopNode(n: NodeConfig, timeoutMs = 30_000): Promise<void>
     }
     await sleep(100);
   }
+  await drainCgroups(n);
   removeCgroups(n);
+}
+
+/** PIDs still inside the node's cgroup trees (every hierarchy, every level). */
+function cgroupPids(n: NodeConfig): number[] {
+  const pids: number[] = [];
+  const walk = (dir: string) => {
+    if (!existsSync(dir)) return;
+    try { pids.push(...readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number)); } catch { /* gone meanwhile */ }
+    for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) walk(join(dir, e.name));
+  };
+  for (const h of CGROUP_HIERARCHIES) walk(join(h, cgroupName(n)));
+  return [...new Set(pids)];
+}
+
+/**
+ * After the launcher has gone, the node's last processes may still be on their way out (a loaded
+ * machine: seen in CI as EBUSY on rmdir). Wait for them, bounded; whatever is still inside after
+ * that is the node's own (it can only have been started by our launcher in our cgroup) and gets
+ * SIGKILL, by PID.
+ */
+async function drainCgroups(n: NodeConfig, waitMs = 10_000): Promise<void> {
+  let deadline = Date.now() + waitMs;
+  let killed = false;
+  for (;;) {
+    const pids = cgroupPids(n);
+    if (!pids.length) return;
+    if (Date.now() > deadline) {
+      if (killed) return; // removeCgroups reports what is left
+      for (const pid of pids) signal(pid, 'SIGKILL');
+      killed = true;
+      deadline = Date.now() + 3000;
+    }
+    await sleep(100);
+  }
 }
 
 function signal(pid: number, sig: NodeJS.Signals) {

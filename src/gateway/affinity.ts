@@ -7,6 +7,7 @@ import type { Room, Store } from '../store/store.ts';
 import type { Secret } from '../secret/secret.ts';
 import type { SfuNode } from './config.ts';
 import { HttpError } from './errors.ts';
+import { SFU_HEADERS, SFU_PATHS } from '../webrtc/sfu-api.ts';
 
 export interface SfuHealth { ok: boolean; peers: number; status: string }
 
@@ -41,7 +42,7 @@ export class Affinity {
     if (cached && Date.now() - cached.at < this.opts.healthCacheMs) return cached.value;
     const value = (async (): Promise<SfuHealth> => {
       try {
-        const res = await fetch(`${this.baseUrl(n)}/health`, { signal: AbortSignal.timeout(this.opts.timeoutMs ?? 1000) });
+        const res = await fetch(`${this.baseUrl(n)}${SFU_PATHS.health}`, { signal: AbortSignal.timeout(this.opts.timeoutMs ?? 1000) });
         const body = await res.json().catch(() => ({})) as { peers?: unknown; status?: unknown };
         const peers = typeof body.peers === 'number' ? body.peers : 0;
         return { ok: res.status === 200, peers, status: typeof body.status === 'string' ? body.status : `HTTP ${res.status}` };
@@ -82,9 +83,9 @@ export class Affinity {
     const n = this.#nodes.get(room.sfuNode);
     if (!n) return { notified: false };
     try {
-      const res = await fetch(`${this.baseUrl(n)}/rooms/${encodeURIComponent(room.roomId)}`, {
+      const res = await fetch(`${this.baseUrl(n)}${SFU_PATHS.rooms}/${encodeURIComponent(room.roomId)}`, {
         method: 'DELETE',
-        headers: { 'x-orama-internal-key': this.internalKey.reveal(), 'x-orama-namespace': this.namespace },
+        headers: { [SFU_HEADERS.internalKey]: this.internalKey.reveal(), [SFU_HEADERS.namespace]: this.namespace },
         signal: AbortSignal.timeout(this.opts.timeoutMs ?? 2000),
       });
       await res.arrayBuffer().catch(() => undefined);
@@ -109,8 +110,8 @@ export class Affinity {
     const n = this.#nodes.get(name);
     if (!n) return null;
     try {
-      const res = await fetch(`${this.baseUrl(n)}/rooms`, {
-        headers: { 'x-orama-internal-key': this.internalKey.reveal(), 'x-orama-namespace': this.namespace },
+      const res = await fetch(`${this.baseUrl(n)}${SFU_PATHS.rooms}`, {
+        headers: { [SFU_HEADERS.internalKey]: this.internalKey.reveal(), [SFU_HEADERS.namespace]: this.namespace },
         signal: AbortSignal.timeout(this.opts.timeoutMs ?? 1000),
       });
       if (res.status !== 200) { await res.arrayBuffer().catch(() => undefined); return null; }

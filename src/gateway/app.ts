@@ -2,15 +2,16 @@
 // main.ts listens). One file per route group under routes/.
 import Fastify, { type FastifyInstance } from 'fastify';
 import websocket from '@fastify/websocket';
-import type { WebSocket } from 'ws';
-import type { Store } from '../store/store.ts';
 import { MAX_MESSAGE_BYTES } from '../webrtc/protocol.ts';
+import type { Store } from '../store/store.ts';
 import type { GatewayConfig } from './config.ts';
 import { Authenticator } from './auth.ts';
 import { Affinity } from './affinity.ts';
 import { errorHandler, HttpError } from './errors.ts';
 import { securityHeaders } from './security-headers.ts';
 import { RateLimiter, rateLimitHook } from './rate-limit.ts';
+import type { GatewayContext } from './context.ts';
+export type { GatewayContext } from './context.ts';
 import { healthRoutes } from './routes/health.ts';
 import { credentialsRoutes } from './routes/credentials.ts';
 import { roomRoutes } from './routes/rooms.ts';
@@ -25,16 +26,6 @@ export interface GatewayDeps {
   tokenCache?: number;
 }
 
-export interface GatewayContext {
-  config: GatewayConfig;
-  store: Store;
-  auth: Authenticator;
-  affinity: Affinity;
-  /** Open client signaling sockets, closed when the gateway closes. */
-  connections: Set<WebSocket>;
-  /** A preHandler hook limiting a route to `max` requests a minute per principal. */
-  rateLimit(max: number): ReturnType<typeof rateLimitHook>;
-}
 
 /** Header values and log paths that carry credentials: pino replaces them with [REDACTED]. */
 export const REDACT_PATHS = [

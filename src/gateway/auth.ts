@@ -3,7 +3,7 @@
 // 403 when they are valid but for another namespace (or not an owner where one is required).
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ApiKeyInfo, Store } from '../store/store.ts';
-import { TokenError, tokenVerifier, type TokenClaims, type VerificationKey } from './jwt.ts';
+import { TokenError, tokenVerifier, type TokenClaims, type VerificationKey } from '../webrtc/tokens.ts';
 import { HttpError } from './errors.ts';
 
 export interface Principal {

@@ -5,7 +5,7 @@ import { Ajv } from 'ajv';
 import type { StoreConfig } from '../store/open.ts';
 import { Secret } from '../secret/secret.ts';
 import type { JwtAlg } from '../store/store.ts';
-import { loadVerificationKey, type VerificationKey } from './jwt.ts';
+import { loadVerificationKey, type VerificationKey } from '../webrtc/tokens.ts';
 
 export interface SfuNode {
   node: string;
@@ -129,8 +129,8 @@ export function readSecretFile(path: string, field: string): Secret {
   return new Secret(text);
 }
 
-/** Validates a parsed gateway.json and loads the secrets it points at. */
-export async function resolveGatewayConfig(file: unknown, source = 'gateway config'): Promise<{ config: GatewayConfig; store: StoreConfig }> {
+/** The file's shape, no secrets read: the gateway at start, and the controller before a plan. */
+export function checkGatewayConfigFile(file: unknown, source = 'gateway config'): GatewayConfigFile {
   if (!validateFile(file)) {
     const msg = (validateFile.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message}`).join('; ');
     throw new ConfigError(`${source}: ${msg}`);
@@ -141,6 +141,12 @@ export async function resolveGatewayConfig(file: unknown, source = 'gateway conf
     if (seen.has(n.node)) throw new ConfigError(`${source}: sfu_nodes: node "${n.node}" is listed twice`);
     seen.add(n.node);
   }
+  return f;
+}
+
+/** Validates a parsed gateway.json and loads the secrets it points at. */
+export async function resolveGatewayConfig(file: unknown, source = 'gateway config'): Promise<{ config: GatewayConfig; store: StoreConfig }> {
+  const f = checkGatewayConfigFile(file, source);
   const jwtKey = readSecretFile(f.jwt.key_file, 'jwt.key_file');
   let jwt: VerificationKey;
   try {

@@ -1,7 +1,7 @@
 // Runs on one cluster node during `orama namespace enable webrtc` (and `orama apikey …`): writes
 // the namespace's WebRTC config, JWT key and API key records (hashes, never keys) into the
 // namespace cluster's rqlite, which the gateways read. Input is a JSON document on stdin (secrets
-// never on argv): { urls, username?, password_file?, config?, jwtKey?, apiKeys? } to seed, or { urls, remove: NAMESPACE } on
+// never on argv; the database URLs come as --urls): { username?, password_file?, config?, jwtKey?, apiKeys? } to seed, or { remove: NAMESPACE } on
 // disable (config and rooms go; the cluster forgets the namespace). Prints what it changed.
 import { openStore } from '../store/open.ts';
 
@@ -16,9 +16,15 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-export async function seed(input: string): Promise<string> {
+/** The cluster database's URLs: `--urls a,b,c` (the playbooks pass playbooks/vars/cluster.yml's rqlite_urls). */
+function urlsFromArgv(argv: string[]): string[] | undefined {
+  const i = argv.indexOf('--urls');
+  return i >= 0 && argv[i + 1] ? argv[i + 1].split(',').filter(Boolean) : undefined;
+}
+
+export async function seed(input: string, urls = urlsFromArgv(process.argv)): Promise<string> {
   const doc = JSON.parse(input);
-  const store = await openStore({ driver: 'rqlite', urls: doc.urls, username: doc.username ?? DB_USER, password_file: doc.password_file ?? DB_PASSWORD_FILE, retry_for_ms: 30_000 }, { migrate: true });
+  const store = await openStore({ driver: 'rqlite', urls: urls ?? doc.urls, username: doc.username ?? DB_USER, password_file: doc.password_file ?? DB_PASSWORD_FILE, retry_for_ms: 30_000 }, { migrate: true });
   try {
     if (doc.remove) {
       for (const r of await store.listRooms(doc.remove)) await store.deleteRoom(doc.remove, r.roomId);

@@ -3,6 +3,7 @@
 import { Inventory } from '../provision/inventory.ts';
 import { SshTransport } from '../provision/transport/ssh.ts';
 import type { Store } from '../store/store.ts';
+import { unitName } from '../webrtc/names.ts';
 
 export interface NodeStatus {
   node: string;
@@ -42,7 +43,7 @@ export async function webrtcStatus(o: { namespace: string; inventory: string; st
       const s: NodeStatus = { node: h.name, public_ip: String(h.vars.public_ip), wg_ip: String(h.vars.wg_ip), has_turn: turnNodes.includes(h.name), sfu_up: false, turn_up: null, gateway_up: false, sfu_health: '-', ports };
       const t = new SshTransport(h, { acceptNewHostKeys: o.acceptNewHostKeys, connectTimeoutMs: 5000 });
       try {
-        const units = ['sfu', 'turn', 'webrtc-gateway'].map((u) => `orama-namespace-${u}@${ns}.service`).join(' ');
+        const units = (['sfu', 'turn', 'gateway'] as const).map((u) => unitName(u, ns)).join(' ');
         const r = await t.exec(`systemctl is-active ${units}; echo ---; ${signal ? `curl -s -o /dev/null -w '%{http_code}' --max-time 2 http://${h.vars.wg_ip}:${signal}/health` : 'echo -'}`);
         const [states, health] = r.stdout.split('---\n');
         const [sfu, turn, gw] = states.trim().split('\n');

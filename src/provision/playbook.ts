@@ -1,7 +1,7 @@
 // Playbooks and roles, read the way an Ansible user writes them, validated (keywords and every
 // module's arguments) before any host is touched.
-import { existsSync, readdirSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import Ajv from 'ajv';
 import { ProvisionError, type Place } from './errors.ts';
 import { loadYaml, placeOf, placeOfPath } from './source.ts';
@@ -15,16 +15,11 @@ export interface Role {
   defaults: Record<string, unknown>;
 }
 
-export interface Task {
+/** What every kind of task has: keywords, tags, variables, its role. */
+interface TaskCommon {
   id: string;
   name: string;
   place: Place;
-  module?: string;
-  args?: Record<string, unknown>;
-  meta?: 'flush_handlers';
-  block?: Task[];
-  rescue?: Task[];
-  always?: Task[];
   when?: unknown;
   loop?: unknown;
   loop_var: string;
@@ -47,6 +42,12 @@ export interface Task {
   role?: Role;
 }
 
+/** A task runs a module, or groups tasks (block/rescue/always), or is `meta: flush_handlers`. */
+export interface ModuleTask extends TaskCommon { kind: 'module'; module: string; args: Record<string, unknown> }
+export interface BlockTask extends TaskCommon { kind: 'block'; block: Task[]; rescue: Task[]; always: Task[] }
+export interface MetaTask extends TaskCommon { kind: 'meta'; meta: 'flush_handlers' }
+export type Task = ModuleTask | BlockTask | MetaTask;
+
 export interface Play {
   name: string;
   hosts: string;
@@ -54,7 +55,7 @@ export interface Play {
   vars: Record<string, unknown>;
   roles: Role[];
   tasks: Task[];
-  handlers: Task[];
+  handlers: ModuleTask[];
   serial?: number | string;
   any_errors_fatal: boolean;
   max_fail_percentage?: number;
@@ -104,6 +105,7 @@ const playSchema = {
     name: { type: 'string' },
     hosts: { type: 'string', minLength: 1 },
     vars: { type: 'object' },
+    vars_files: { type: 'array', items: { type: 'string', minLength: 1 } },
     roles: { type: 'array', items: { anyOf: [{ type: 'string' }, { type: 'object', required: ['role'], additionalProperties: false, properties: { role: { type: 'string' }, vars: { type: 'object' }, tags: { type: ['string', 'array'] } } }] } },
     tasks: { type: 'array' },
     pre_tasks: { type: 'array' },
@@ -143,9 +145,15 @@ export function validateArgsStatic(module: string, args: unknown, place: Place, 
   throw err;
 }
 
+/** Handlers run a module each (no block, no meta), as in Ansible. */
+function moduleTasksOnly(tasks: Task[]): ModuleTask[] {
+  for (const t of tasks) if (t.kind !== 'module') throw new ProvisionError(`handler "${t.name}" must run a module (a ${t.kind} cannot be a handler)`, t.place, { task: t.name });
+  return tasks as ModuleTask[];
+}
+
 export class PlaybookLoader {
   roleCache = new Map<string, Role>();
-  constructor(private playbookDir: string, private roleTasks = new Map<string, Task[]>(), private roleHandlers = new Map<string, Task[]>()) {}
+  constructor(private playbookDir: string) {}
 
   static load(file: string): Play[] {
     const data = loadYaml(file);
@@ -160,7 +168,7 @@ export class PlaybookLoader {
     const playTags = list(p.tags);
     const roles: Role[] = [];
     const tasks: Task[] = [];
-    const handlers: Task[] = [];
+    const handlers: ModuleTask[] = [];
     tasks.push(...this.tasks(p.pre_tasks ?? [], dirname(file), { tags: playTags }));
     for (const r of p.roles ?? []) {
       const ref = typeof r === 'string' ? { role: r } : r;
@@ -169,16 +177,17 @@ export class PlaybookLoader {
       const extraVars = ref.vars ?? {};
       const tags = [...playTags, ...list(ref.tags)];
       tasks.push(...this.roleTaskList(role, tags, extraVars));
-      handlers.push(...this.roleHandlerList(role));
+      handlers.push(...moduleTasksOnly(this.roleHandlerList(role)));
     }
     tasks.push(...this.tasks(p.tasks ?? [], dirname(file), { tags: playTags }));
     tasks.push(...this.tasks(p.post_tasks ?? [], dirname(file), { tags: playTags }));
-    handlers.push(...this.tasks(p.handlers ?? [], dirname(file), { tags: [] }));
+    handlers.push(...moduleTasksOnly(this.tasks(p.handlers ?? [], dirname(file), { tags: [] })));
     return {
       name: p.name ?? p.hosts,
       hosts: p.hosts,
       place,
-      vars: p.vars ?? {},
+      // vars_files (relative to the playbook), then the play's own vars on top, as in Ansible.
+      vars: { ...this.varsFiles(p.vars_files ?? [], dirname(file), placeOfPath(p, ['vars_files']) ?? place), ...(p.vars ?? {}) },
       roles,
       tasks,
       handlers,
@@ -189,6 +198,18 @@ export class PlaybookLoader {
       gather_facts: p.gather_facts ?? true,
       dir: this.playbookDir,
     };
+  }
+
+  private varsFiles(files: string[], dir: string, place: Place): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (const f of files) {
+      const path = isAbsolute(f) ? f : join(dir, f);
+      if (!existsSync(path)) throw new ProvisionError(`vars_files: ${f} not found (${path})`, place);
+      const v = loadYaml(path);
+      if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new ProvisionError('vars file must be a mapping of variables', { file: path });
+      Object.assign(out, v);
+    }
+    return out;
   }
 
   private role(name: string, place: Place): Role {
@@ -258,7 +279,7 @@ export class PlaybookLoader {
       throw new ProvisionError(`a task needs exactly one module, found ${why}`, placeOf(t, moduleKeys[expected]) ?? place, { task: name });
     }
     const tags = [...inherit.tags, ...list(t.tags)];
-    const base: Task = {
+    const base: TaskCommon = {
       id: `${place.file}:${place.line}:${place.col}`,
       name,
       place,
@@ -285,9 +306,9 @@ export class PlaybookLoader {
     };
     if (isBlock) {
       const sub = { ...inherit, tags, become: t.become ?? inherit.become };
-      return { ...base, block: this.tasks(t.block, dir, sub), rescue: this.tasks(t.rescue ?? [], dir, sub), always: this.tasks(t.always ?? [], dir, sub) };
+      return { ...base, kind: 'block', block: this.tasks(t.block, dir, sub), rescue: this.tasks(t.rescue ?? [], dir, sub), always: this.tasks(t.always ?? [], dir, sub) };
     }
-    if (t.meta) return { ...base, meta: t.meta };
+    if (t.meta) return { ...base, kind: 'meta', meta: t.meta };
     const module = moduleKeys[0];
     let args = t[module];
     // Free-form `command: "systemctl daemon-reload"` as in Ansible.
@@ -295,10 +316,6 @@ export class PlaybookLoader {
     if (args === null) args = {};
     if (typeof args !== 'object' || Array.isArray(args)) throw new ProvisionError(`arguments of module ${module} must be a mapping`, placeOf(t, module), { task: name, key: module });
     validateArgsStatic(module, args, placeOf(t, module) ?? place, name);
-    return { ...base, module, args };
+    return { ...base, kind: 'module', module, args };
   }
-}
-
-export function listRoles(rolesDir: string): string[] {
-  return existsSync(rolesDir) ? readdirSync(rolesDir).sort() : [];
 }

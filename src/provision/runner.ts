@@ -3,15 +3,16 @@
 // are the same walk; in plan mode the planned steps are recorded instead of executed.
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { dirname, join, resolve as resolvePath } from 'node:path';
+import { join } from 'node:path';
 import { ProvisionError, formatPlace } from './errors.ts';
 import type { Host, Inventory } from './inventory.ts';
-import type { Play, Task } from './playbook.ts';
+import type { BlockTask, ModuleTask, Play, Task } from './playbook.ts';
 import { modules } from './modules/index.ts';
 import type { ModuleContext, Planned } from './modules/module.ts';
 import { FactCache } from './facts.ts';
 import { Redactor, reveal } from './secret.ts';
 import { evalCondition, isTemplated, onLookupSecret, renderDeep, renderString } from './template.ts';
+import { baseVars, hostvarsProxy, resolveVars } from './vars.ts';
 import { validate } from './schema.ts';
 import { emptyStats, Reporter, type HostStats, type PlannedChange, type Status } from './report.ts';
 import { LocalTransport } from './transport/local.ts';
@@ -117,7 +118,8 @@ export class Runner {
         await this.parallel(runs, (r) => this.connect(r, play));
         const live = runs.filter((r) => r.active);
         for (const r of live) r.base = this.baseVars(r, play);
-        if (play.gather_facts) await this.parallel(live, async (r) => void (r.base.facts = await this.guard(r, () => r.facts.get())));
+        // Each play sees the hosts as they are now (an earlier play may have brought wg0 up).
+        if (play.gather_facts) await this.parallel(live, async (r) => { r.facts.invalidate(); r.base.facts = await this.guard(r, () => r.facts.get()); });
         await this.runTasks(play, play.tasks, live);
         await this.flushHandlers(play, live);
       }
@@ -175,66 +177,21 @@ export class Runner {
     return task?.become ?? (play.become || r.host.become);
   }
 
-  /** Precedence, low to high: role defaults < all < groups (parents first) < host < play vars. */
+  /** A host's variables for a play (vars.ts): precedence, magic variables, resolution. */
   private baseVars(r: HostRun, play: Play): Record<string, unknown> {
-    const inv = this.o.inventory;
-    const layers: Record<string, unknown>[] = [
-      ...play.roles.map((x) => x.defaults),
-      ...r.host.groups.map((g) => inv.groupVars(g)),
-      r.host.vars,
-      play.vars,
-    ];
-    const merged: Record<string, unknown> = Object.assign({}, ...layers);
-    const groups: Record<string, string[]> = {};
-    for (const g of inv.groups.keys()) groups[g] = [...inv.groupHosts(g)];
-    const magic = {
-      inventory_hostname: r.host.name,
-      ansible_host: r.host.address,
-      group_names: r.host.groups.filter((g) => g !== 'all'),
-      groups,
-      hostvars: this.hostvars(),
-      playbook_dir: play.dir,
-      inventory_file: resolvePath(inv.file),
-      inventory_dir: dirname(resolvePath(inv.file)),
-      // The Node binary running the engine: the runtime role ships this exact build to the nodes.
-      controller_node_path: process.execPath,
-      controller_cache_dir: process.env.ORAMA_CACHE_DIR ?? '/var/cache/orama-provision',
-    };
-    return this.resolve({ ...merged, ...magic, ...this.extra });
+    return baseVars({ inventory: this.o.inventory, host: r.host, play, extra: this.extra, hostvars: this.hostvars() });
   }
 
   /** `hostvars[name]`: another host's variables as they are now (facts it registered included). */
   private hostvars(): object {
-    // A class instance, not a plain object: reveal()/renderDeep() must not flatten the proxy.
-    class HostVars {}
-    return new Proxy(new HostVars(), {
-      get: (_t, name) => {
-        if (typeof name !== 'string') return undefined;
-        const r = this.runs.get(name);
-        return reveal(r ? { ...r.base, ...r.registered } : this.o.inventory.hosts.get(name)?.vars);
-      },
+    return hostvarsProxy((name) => {
+      const host = this.o.inventory.hosts.get(name);
+      if (!host) return undefined;
+      // The inventory's variables first: while a play's variables are being resolved, another
+      // host's own resolved variables (r.base) may not exist yet.
+      const r = this.runs.get(name);
+      return { ...this.o.inventory.varsOf(host), ...(r ? { ...r.base, ...r.registered } : {}) };
     });
-  }
-
-  /** Variables may reference variables: render to a fixed point (bounded, cycles are errors). */
-  private resolve(vars: Record<string, unknown>): Record<string, unknown> {
-    const out: Record<string, unknown> = { ...vars };
-    for (let pass = 0; pass < 8; pass++) {
-      let pendingLeft = false;
-      const ctx = reveal(out) as Record<string, unknown>;
-      for (const [k, v] of Object.entries(out)) {
-        if (!hasTemplate(v)) continue;
-        try {
-          out[k] = renderDeep(v, ctx);
-          if (hasTemplate(out[k])) pendingLeft = true;
-        } catch (e) {
-          if (pass === 7) throw new ProvisionError(`variable "${k}": ${(e as Error).message}`);
-          pendingLeft = true;
-        }
-      }
-      if (!pendingLeft) return out;
-    }
-    return out;
   }
 
   private async parallel<T>(items: T[], fn: (x: T) => Promise<void>) {
@@ -258,11 +215,11 @@ export class Runner {
     for (const task of tasks) {
       const active = runs.filter((r) => r.active);
       if (!active.length) return;
-      if (task.meta === 'flush_handlers') {
+      if (task.kind === 'meta') {
         await this.flushHandlers(play, active);
         continue;
       }
-      if (task.block) {
+      if (task.kind === 'block') {
         await this.runBlock(play, task, active);
         continue;
       }
@@ -288,13 +245,13 @@ export class Runner {
     }
   }
 
-  private async runBlock(play: Play, block: Task, runs: HostRun[]) {
+  private async runBlock(play: Play, block: BlockTask, runs: HostRun[]) {
     const inside = runs.filter((r) => block.when === undefined || evalCondition(block.when, this.ctx(r, block), block.place));
     if (!inside.length) return;
     const scoped = (tasks: Task[]) => tasks.map((t) => ({ ...t, vars: { ...block.vars, ...t.vars } }));
-    await this.runTasks(play, scoped(block.block!), inside);
+    await this.runTasks(play, scoped(block.block), inside);
     const failedHere = inside.filter((r) => r.failed && !r.unreachable);
-    if (block.rescue?.length && failedHere.length) {
+    if (block.rescue.length && failedHere.length) {
       for (const r of failedHere) {
         r.failed = false;
         r.stats.failed--;
@@ -302,7 +259,7 @@ export class Runner {
       }
       await this.runTasks(play, scoped(block.rescue), failedHere);
     }
-    if (block.always?.length) {
+    if (block.always.length) {
       const stillFailed = inside.filter((r) => r.failed && !r.unreachable);
       for (const r of stillFailed) r.failed = false;
       await this.runTasks(play, scoped(block.always), inside.filter((r) => !r.unreachable));
@@ -311,11 +268,11 @@ export class Runner {
   }
 
   private ctx(r: HostRun, task: Task, extra: Record<string, unknown> = {}): Record<string, unknown> {
-    const taskVars = Object.keys(task.vars).length ? this.resolve({ ...r.base, ...r.registered, ...this.extra, ...extra, ...task.vars }) : {};
+    const taskVars = Object.keys(task.vars).length ? resolveVars({ ...r.base, ...r.registered, ...this.extra, ...extra, ...task.vars }) : {};
     return reveal({ ...r.base, ...taskVars, ...r.registered, ...this.extra, ...extra }) as Record<string, unknown>;
   }
 
-  private async runTaskOnHost(play: Play, task: Task, r: HostRun) {
+  private async runTaskOnHost(play: Play, task: ModuleTask, r: HostRun) {
     const host = r.host.name;
     try {
       let items: unknown[] | undefined;
@@ -388,16 +345,13 @@ export class Runner {
   }
 
   /** One task, one host, one loop item: render → validate → facts → plan → (apply). */
-  private async runOne(play: Play, task: Task, r: HostRun, ctx: Record<string, unknown>, item: unknown): Promise<Record<string, unknown>> {
-    const module = modules[task.module!];
+  private async runOne(play: Play, task: ModuleTask, r: HostRun, ctx: Record<string, unknown>, item: unknown): Promise<Record<string, unknown>> {
+    const module = modules[task.module];
     const where = task.place;
     let args = renderDeep(task.args, ctx, where) as Record<string, any>;
-    if (task.module === 'assert') {
-      const raw = (task.args as any).that;
-      const exprs: string[] = Array.isArray(raw) ? raw.map(String) : [String(raw)];
-      args = { ...args, that: exprs.map((x) => evalCondition(x, ctx, where)), _exprs: exprs };
+    if (module.renderArgs) {
+      args = module.renderArgs(task.args, args, { condition: (x) => evalCondition(x, ctx, where), render: (x) => renderString(x, ctx, where) });
     }
-    if (task.module === 'debug' && args.var !== undefined) args = { msg: renderString(`{{ ${args.var} }}`, ctx, where) };
     validate(module.schema, args, `module ${task.module} arguments`, { host: r.host.name, task: task.name });
     if (task.no_log) this.o.redactor.collect(Object.values(args).filter((v) => typeof v === 'string'));
     const target = task.delegate_to ? this.delegate(task, r) : r;
@@ -427,7 +381,7 @@ export class Runner {
           if (typeof result.rc === 'number' && result.rc !== 0) failedMsg = `command exited ${result.rc}: ${String(result.stderr || result.stdout).trim().split('\n').slice(-3).join(' | ')}`;
         } else {
           result.planned = true;
-          if (task.module === 'command' || task.module === 'shell') result.changed = true;
+          if (module.changesDecidedAtApply) result.changed = true;
         }
       }
       if (task.changed_when !== undefined) result.changed = evalCondition(task.changed_when, this.withResult(ctx, task, result), where);
@@ -448,7 +402,7 @@ export class Runner {
       }
       r.planHash.update(JSON.stringify([task.id, item ?? null, planned.changes, planned.failed ?? null]));
       const status: Status = failedMsg ? (task.ignore_errors ? 'ignored' : 'failed') : result.changed ? 'changed' : 'ok';
-      const msg = failedMsg ?? (task.module === 'debug' ? fmt(result.msg) : undefined);
+      const msg = failedMsg ?? module.message?.(result);
       this.o.reporter.result(r.host.name + (task.delegate_to ? ` -> ${target.host.name}` : ''), status, { changes: changesForReport, msg, item, noLog: task.no_log, planned: !realRun });
       if (failedMsg) result.failed = true, result.msg = failedMsg;
       return result;
@@ -497,13 +451,6 @@ export class Runner {
 
 class AbortPlay extends Error {}
 
-function hasTemplate(v: unknown): boolean {
-  if (typeof v === 'string') return isTemplated(v);
-  if (Array.isArray(v)) return v.some(hasTemplate);
-  if (v && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) return Object.values(v).some(hasTemplate);
-  return false;
-}
-
 async function runSteps(p: Planned, ctx: ModuleContext): Promise<Record<string, unknown>> {
   for (const step of p.steps) {
     const r = await ctx.exec(step.script, { stdin: step.stdin });
@@ -515,4 +462,3 @@ async function runSteps(p: Planned, ctx: ModuleContext): Promise<Record<string, 
 }
 
 const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
-const fmt = (v: unknown) => (typeof v === 'string' ? v : JSON.stringify(v));

@@ -21,7 +21,8 @@ env.addFilter('from_json', (v: string) => JSON.parse(v));
 env.addFilter('b64encode', (v: string) => Buffer.from(String(v)).toString('base64'));
 env.addFilter('b64decode', (v: string) => Buffer.from(String(v), 'base64').toString('utf8'));
 env.addFilter('bool', (v: unknown) => (typeof v === 'string' ? ['yes', 'true', '1', 'on'].includes(v.toLowerCase()) : Boolean(v)));
-env.addFilter('regex_replace', (v: string, pattern: string, repl = '') => String(v).replace(new RegExp(pattern, 'g'), repl));
+// Ansible's backreferences are \\1 (Python); JavaScript's are $1: both work.
+env.addFilter('regex_replace', (v: string, pattern: string, repl = '') => String(v).replace(new RegExp(pattern, 'g'), String(repl).replace(/\\(\d)/g, '$$$1')));
 env.addFilter('hash', (v: string, algo = 'sha1') => createHash(algo).update(String(v)).digest('hex'));
 env.addFilter('dict2items', (v: Record<string, unknown>) => Object.entries(v ?? {}).map(([key, value]) => ({ key, value })));
 env.addFilter('items2dict', (v: { key: string; value: unknown }[]) => Object.fromEntries((v ?? []).map((i) => [i.key, i.value])));

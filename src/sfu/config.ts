@@ -70,12 +70,19 @@ function readSecret(path: string, what: string): Secret {
   return new Secret(value);
 }
 
-export function resolveSfuConfig(file: SfuConfigFile): SfuConfig {
+/** The file's shape and ranges, no secrets read: the SFU at start, and the controller before a plan. */
+export function checkSfuConfigFile(file: unknown): SfuConfigFile {
   if (!validate(file)) {
     const e = validate.errors?.[0];
     throw new Error(`invalid SFU config: ${e?.instancePath || '/'} ${e?.message}`);
   }
-  if (file.media_port_min >= file.media_port_max) throw new Error('invalid SFU config: media_port_min must be below media_port_max');
+  const f = file as unknown as SfuConfigFile;
+  if (f.media_port_min >= f.media_port_max) throw new Error('invalid SFU config: media_port_min must be below media_port_max');
+  return f;
+}
+
+export function resolveSfuConfig(input: SfuConfigFile): SfuConfig {
+  const file = checkSfuConfigFile(input);
   return {
     namespace: file.namespace,
     listenIp: file.listen_ip,

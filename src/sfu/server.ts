@@ -14,6 +14,7 @@ import { WeriftEngine } from './engine-werift.ts';
 import type { SignalingTransport } from './peer.ts';
 import { Session } from './session.ts';
 import { Sfu } from './sfu.ts';
+import { SFU_HEADERS, SFU_PATHS } from '../webrtc/sfu-api.ts';
 
 /** ws closes the socket above this; frames between MAX_MESSAGE_BYTES and this get an error. */
 const WS_MAX_PAYLOAD = 1024 * 1024;
@@ -65,18 +66,18 @@ export async function startSfu(input: SfuConfig | SfuConfigFile): Promise<Runnin
 
   const http = createServer((req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://sfu');
-    if (req.method === 'GET' && url.pathname === '/health') {
+    if (req.method === 'GET' && url.pathname === SFU_PATHS.health) {
       return reply(res, sfu.draining ? 503 : 200, JSON.stringify({ status: sfu.draining ? 'draining' : 'serving', namespace: config.namespace, peers: sfu.peerCount() }));
     }
-    if (req.method === 'GET' && url.pathname === '/metrics') return reply(res, 200, sfu.metricsText(), 'text/plain; version=0.0.4');
-    if (req.method === 'GET' && url.pathname === '/rooms') {
+    if (req.method === 'GET' && url.pathname === SFU_PATHS.metrics) return reply(res, 200, sfu.metricsText(), 'text/plain; version=0.0.4');
+    if (req.method === 'GET' && url.pathname === SFU_PATHS.rooms) {
       // Peer counts for the gateway's room list; internal like DELETE.
-      if (!keyMatches(req.headers['x-orama-internal-key'], key)) return reply(res, 401, '{"error":"unauthorized"}');
+      if (!keyMatches(req.headers[SFU_HEADERS.internalKey], key)) return reply(res, 401, '{"error":"unauthorized"}');
       return reply(res, 200, JSON.stringify({ rooms: [...sfu.rooms.values()].map((r) => ({ room: r.name, peers: r.size })) }));
     }
-    const roomPath = /^\/rooms\/([^/]+)$/.exec(url.pathname);
+    const roomPath = url.pathname.startsWith(`${SFU_PATHS.rooms}/`) ? /^\/[^/]+\/([^/]+)$/.exec(url.pathname) : null;
     if (req.method === 'DELETE' && roomPath) {
-      if (!keyMatches(req.headers['x-orama-internal-key'], key)) return reply(res, 401, '{"error":"unauthorized"}');
+      if (!keyMatches(req.headers[SFU_HEADERS.internalKey], key)) return reply(res, 401, '{"error":"unauthorized"}');
       const room = decodeURIComponent(roomPath[1]);
       void sfu.closeRoom(room).then((found) => (found ? reply(res, 200, JSON.stringify({ closed: room })) : reply(res, 404, '{"error":"no such room"}')));
       return;
@@ -89,13 +90,14 @@ export async function startSfu(input: SfuConfig | SfuConfigFile): Promise<Runnin
     const refuse = (status: number, text: string) => {
       socket.end(`HTTP/1.1 ${status} ${text}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
     };
-    if (url.pathname !== '/signal') return refuse(404, 'Not Found');
-    if (!keyMatches(req.headers['x-orama-internal-key'], key)) return refuse(401, 'Unauthorized');
-    const ns = req.headers['x-orama-namespace'];
+    if (url.pathname !== SFU_PATHS.signal) return refuse(404, 'Not Found');
+    if (!keyMatches(req.headers[SFU_HEADERS.internalKey], key)) return refuse(401, 'Unauthorized');
+    const ns = req.headers[SFU_HEADERS.namespace];
     if (ns !== undefined && ns !== config.namespace) return refuse(403, 'Forbidden');
     const room = url.searchParams.get('room') ?? undefined;
     if (room !== undefined && !roomPattern.test(room)) return refuse(400, 'Bad Request');
-    const subject = typeof req.headers['x-orama-subject'] === 'string' ? req.headers['x-orama-subject'].slice(0, 256) : undefined;
+    const subjectHeader = req.headers[SFU_HEADERS.subject];
+    const subject = typeof subjectHeader === 'string' ? subjectHeader.slice(0, 256) : undefined;
     wss.handleUpgrade(req, socket, head, (ws) => {
       const session = new Session(sfu, wsTransport(ws), room, subject);
       ws.on('message', (data, isBinary) => {

@@ -83,17 +83,8 @@ export interface ApiKeyRecord extends ApiKeyInfo {
   hash: string;
 }
 
-export type JwtAlg = 'HS256' | 'ES256' | 'EdDSA';
-export interface JwtKey {
-  namespace: string;
-  alg: JwtAlg;
-  kid: string;
-  /** HS256: the shared secret; ES256/EdDSA: PKCS#8 PEM private key. */
-  signingKey: Secret;
-  /** HS256: null (the secret verifies); ES256/EdDSA: SPKI PEM public key. */
-  publicKey: string | null;
-  createdAt: number;
-}
+export type { JwtAlg, JwtKey } from '../webrtc/tokens.ts';
+import type { JwtAlg, JwtKey } from '../webrtc/tokens.ts';
 
 export interface Store {
   readonly driver: 'sqlite' | 'rqlite';

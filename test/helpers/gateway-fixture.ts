@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Test } from 'tap';
 import { buildGateway } from '../../src/gateway/app.ts';
 import { resolveGatewayConfig, type GatewayConfigFile, type SfuNode } from '../../src/gateway/config.ts';
-import { generateJwtKey, mintToken, verificationKeyText } from '../../src/gateway/jwt.ts';
+import { generateJwtKey, mintToken, verificationKeyText } from '../../src/webrtc/tokens.ts';
 import { openSqliteStore } from '../../src/store/sqlite.ts';
 import { Secret } from '../../src/secret/secret.ts';
 import type { JwtAlg, JwtKey, Store } from '../../src/store/store.ts';

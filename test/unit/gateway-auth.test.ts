@@ -4,7 +4,7 @@
 import t from 'tap';
 import { gatewayFixture } from '../helpers/gateway-fixture.ts';
 import { startStandinSfu } from '../helpers/standin-sfu.ts';
-import { mintToken } from '../../src/gateway/jwt.ts';
+import { mintToken } from '../../src/webrtc/tokens.ts';
 
 const ENDPOINTS = [
   { name: 'POST credentials', method: 'POST', url: '/v1/webrtc/turn/credentials' },

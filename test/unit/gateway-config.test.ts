@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { resolveGatewayConfig, loadGatewayConfigFile } from '../../src/gateway/config.ts';
-import { generateJwtKey, verificationKeyText } from '../../src/gateway/jwt.ts';
+import { generateJwtKey, verificationKeyText } from '../../src/webrtc/tokens.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'orama-gwcfg-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));

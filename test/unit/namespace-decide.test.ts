@@ -5,8 +5,12 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chooseTurnNodes, firstFreeBlock, turnTlsMaterial, turnTlsPort } from '../../src/namespace/webrtc.ts';
-import { Inventory } from '../../src/provision/inventory.ts';
+import { chooseTurnNodes, decide, firstFreeBlock, turnTlsPort } from '../../src/namespace/decide.ts';
+import { turnTlsMaterial } from '../../src/namespace/tls.ts';
+import { loadCluster } from '../../src/namespace/nodes.ts';
+import { openSqliteStore } from '../../src/store/sqlite.ts';
+import { PORT_PLAN } from '../../src/store/store.ts';
+import { serviceConfigs } from '../../src/namespace/vars.ts';
 import type { PortAllocation } from '../../src/store/store.ts';
 
 const alloc = (node: string, namespace: string, kind: PortAllocation['kind'], portStart: number, portEnd: number): PortAllocation => ({ node, namespace, kind, portStart, portEnd, createdAt: 0 });
@@ -41,11 +45,11 @@ t.test('TURN over TLS: declared in the inventory, checked before anything runs',
   writeFileSync(join(dir, 'junk.crt'), 'not a certificate');
   const inventory = (vars: string) => {
     const file = join(dir, `inv-${Math.random().toString(36).slice(2)}.yml`);
-    writeFileSync(file, `all:\n  hosts:\n    node1: { connection: local }\n    node2: { connection: local }\n    node3: { connection: local${vars ? `, ${vars}` : ''} }\n  children:\n    cluster:\n      vars: { turn_tls_cert: a.crt, turn_tls_key: a.key }\n      hosts: { node1: {}, node2: {}, node3: {} }\n`);
-    return { file, hosts: Inventory.load(file).select('cluster') };
+    writeFileSync(file, `all:\n  hosts:\n    node1: { connection: local, public_ip: 203.0.113.1, wg_ip: 10.0.0.1 }\n    node2: { connection: local, public_ip: 203.0.113.2, wg_ip: 10.0.0.2 }\n    node3: { connection: local, public_ip: 203.0.113.3, wg_ip: 10.0.0.3${vars ? `, ${vars}` : ''} }\n  children:\n    cluster:\n      vars: { turn_tls_cert: a.crt, turn_tls_key: a.key }\n      hosts: { node1: {}, node2: {}, node3: {} }\n`);
+    return loadCluster(file);
   };
   const ok = inventory('');
-  const m = turnTlsMaterial(ok.file, ok.hosts, ['node1', 'node3']);
+  const m = turnTlsMaterial(ok, ['node1', 'node3']);
   t.same([...m.keys()], ['node1', 'node3'], 'only the TURN nodes get material');
   t.match(m.get('node1')!.cert, /^-----BEGIN CERTIFICATE-----/);
   t.equal(String(m.get('node1')!.key), '(sensitive)', 'the key is a Secret');
@@ -58,6 +62,60 @@ t.test('TURN over TLS: declared in the inventory, checked before anything runs',
     ['turn_tls_key: null', /host node3: turn_tls_cert and turn_tls_key go together/],
   ] as const) {
     const bad = inventory(vars);
-    t.throws(() => turnTlsMaterial(bad.file, bad.hosts, ['node1', 'node3']), { message: msg });
+    t.throws(() => turnTlsMaterial(bad, ['node1', 'node3']), { message: msg });
   }
+});
+
+t.test('plan and apply agree: the ports a plan predicts are the ports the store then allocates (a gap included)', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'decide-'));
+  const store = await openSqliteStore(join(dir, 'state.db'));
+  t.teardown(async () => { await store.close(); rmSync(dir, { recursive: true, force: true }); });
+  const nodes = hosts.map((name, i) => ({ name, wgIp: `10.0.0.${i + 1}` }));
+  const take = async (ns: string) => {
+    const d = decide(ns, nodes, await store.listAllocations());
+    for (const m of d.missing) {
+      const { rangeMin, rangeMax, size } = PORT_PLAN[m.kind];
+      await store.allocatePorts(m.node, ns, m.kind, size, rangeMin, rangeMax);
+    }
+  };
+  await take('first');
+  await take('second');
+  await take('third');
+  await store.releasePorts('second'); // a gap in every range on every node
+  const predicted = decide('fourth', nodes, await store.listAllocations());
+  t.ok(predicted.missing.length > 0, 'a plan for a new namespace predicts blocks it does not hold yet');
+  t.equal(predicted.nodes.node1.sfu_media_min, 20500, 'the plan predicts the gap left by "second"');
+  await take('fourth');
+  const applied = decide('fourth', nodes, await store.listAllocations());
+  t.same(applied.missing, [], 'after apply every block is held');
+  t.same(applied.nodes, predicted.nodes, 'every port (and so every firewall rule) is what the plan showed');
+  t.same(applied.turnNodes, predicted.turnNodes, 'and the same TURN nodes');
+});
+
+t.test('the namespace firewall: wg0 rules only between the namespace\'s own relay and media ports', async (t) => {
+  const nodes = hosts.map((name, i) => ({ name, wgIp: `10.0.0.${i + 1}` }));
+  const d = decide('fw', nodes, []);
+  const n3 = d.nodes.node3; // not a TURN node
+  t.notOk(n3.has_turn);
+  t.same(n3.firewall.filter((r) => !r.interface).map((r) => `${r.port}/${r.proto}`), ['31000/tcp'], 'a non-TURN node opens only its gateway port in public');
+  const media = n3.firewall.filter((r) => r.interface === 'wg0' && r.proto === 'udp');
+  t.same(media.map((r) => [r.from, r.from_port, r.to, r.port]), [['10.0.0.1', '49152:49951', '10.0.0.3', '20000:20499'], ['10.0.0.2', '49152:49951', '10.0.0.3', '20000:20499']], 'its SFU media only from the TURN nodes\' relay ranges');
+  const n1 = d.nodes.node1;
+  t.ok(n1.firewall.some((r) => r.interface === 'wg0' && r.from === '10.0.0.3' && r.from_port === '20000:20499' && r.port === '49152:49951'), 'a TURN node\'s relay range only from the SFUs\' media ranges');
+  t.notOk(n1.firewall.some((r) => r.interface === 'wg0' && r.from === '10.0.0.1'), 'no wg0 rule for the node\'s own address (local traffic is the owner-match table\'s)');
+});
+
+t.test('service configs are built and checked on the controller: a wrong value fails the plan, naming the node', async (t) => {
+  const nodes = hosts.map((name, i) => ({ name, publicIp: `203.0.113.${i + 1}`, wgIp: `10.0.0.${i + 1}`, vars: {} }));
+  const decision = decide('cfg', nodes, []);
+  const input = { namespace: 'cfg', baseDomain: 'orama.test', nodes, decision, turnSecret: 's'.repeat(43), jwtKey: null, apiKeys: [], tls: new Map(), artifacts: { sfu: '', gateway: '', seed: '', client: [] } as never };
+  const configs = serviceConfigs(input);
+  t.same(Object.keys(configs), hosts, 'one SFU and one gateway config per node');
+  t.equal(configs.node2.sfu.listen_ip, '10.0.0.2', 'the SFU binds the node\'s WireGuard address');
+  t.equal(configs.node2.sfu.turn_secret_file, '/run/credentials/orama-namespace-sfu@cfg.service/turn-secret', 'secrets are credential files, never values');
+  t.same(configs.node1.gateway.store, { driver: 'rqlite', urls: ['http://10.0.0.1:4001', 'http://10.0.0.2:4001', 'http://10.0.0.3:4001'], username: 'gateway', password_file: '/run/credentials/orama-namespace-webrtc-gateway@cfg.service/rqlite-password' });
+  const broken = { ...decision, nodes: { ...decision.nodes, node3: { ...decision.nodes.node3, sfu_media_min: 20499, sfu_media_max: 20000 } } };
+  t.throws(() => serviceConfigs({ ...input, decision: broken }), /host node3: namespace cfg: invalid SFU config: media_port_min must be below media_port_max/);
+  const badPort = { ...decision, nodes: { ...decision.nodes, node1: { ...decision.nodes.node1, gateway_port: 70000 } } };
+  t.throws(() => serviceConfigs({ ...input, decision: badPort }), /host node1: namespace cfg: gateway config: \/listen\/port must be <= 65535/);
 });

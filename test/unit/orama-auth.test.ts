@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { createDecoder } from 'fast-jwt';
 const decodeJwt = createDecoder();
-import { loadVerificationKey, verifyToken } from '../../src/gateway/jwt.ts';
+import { loadVerificationKey, verifyToken } from '../../src/webrtc/tokens.ts';
 import { openSqliteStore } from '../../src/store/sqlite.ts';
 import { Secret } from '../../src/secret/secret.ts';
 

@@ -5,7 +5,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import type { GatewayContext } from '../app.ts';
+import type { GatewayContext } from '../context.ts';
 
 interface Asset {
   contentType: string;

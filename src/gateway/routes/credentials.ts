@@ -4,7 +4,7 @@
 import type { FastifyInstance } from 'fastify';
 import { credentialIssuer } from '../../webrtc/credentials.ts';
 import type { WebrtcConfig } from '../../store/store.ts';
-import type { GatewayContext } from '../app.ts';
+import type { GatewayContext } from '../context.ts';
 import { requirePrincipal } from '../auth.ts';
 import { HttpError } from '../errors.ts';
 

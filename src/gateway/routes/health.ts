@@ -1,6 +1,6 @@
 // GET /health: no credentials needed; 200 when the store answers, 503 otherwise.
 import type { FastifyInstance } from 'fastify';
-import type { GatewayContext } from '../app.ts';
+import type { GatewayContext } from '../context.ts';
 
 export async function healthRoutes(app: FastifyInstance, ctx: GatewayContext): Promise<void> {
   app.get('/health', {

@@ -6,9 +6,10 @@ import type { FastifyInstance } from 'fastify';
 import { WebSocket, type RawData } from 'ws';
 import { MAX_MESSAGE_BYTES, ROOM_NAME_PATTERN } from '../../webrtc/protocol.ts';
 import type { Room } from '../../store/store.ts';
-import type { GatewayContext } from '../app.ts';
+import type { GatewayContext } from '../context.ts';
 import { requirePrincipal } from '../auth.ts';
 import { HttpError } from '../errors.ts';
+import { SFU_HEADERS, SFU_PATHS } from '../../webrtc/sfu-api.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -48,12 +49,12 @@ export async function signalRoutes(app: FastifyInstance, ctx: GatewayContext): P
     wsHandler: (client, req) => {
       const room = req.room!;
       const node = ctx.affinity.node(room.sfuNode)!;
-      const target = `${ctx.affinity.baseUrl(node).replace(/^http/, 'ws')}/signal?room=${encodeURIComponent(room.roomId)}`;
+      const target = `${ctx.affinity.baseUrl(node).replace(/^http/, 'ws')}${SFU_PATHS.signal}?room=${encodeURIComponent(room.roomId)}`;
       const upstream = new WebSocket(target, {
         headers: {
-          'x-orama-internal-key': ctx.config.internalKey.reveal(),
-          'x-orama-namespace': ns,
-          'x-orama-subject': req.principal!.subject,
+          [SFU_HEADERS.internalKey]: ctx.config.internalKey.reveal(),
+          [SFU_HEADERS.namespace]: ns,
+          [SFU_HEADERS.subject]: req.principal!.subject,
         },
         maxPayload: MAX_MESSAGE_BYTES,
         handshakeTimeout: 5000,

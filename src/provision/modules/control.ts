@@ -24,6 +24,12 @@ export const assert = defineModule<AssertArgs, {}>({
     required: ['that'],
     properties: { that: { type: ['array', 'string'], items: { type: ['boolean', 'string'] } }, fail_msg: { type: 'string' }, success_msg: { type: 'string' }, _exprs: {} },
   },
+  // `that` holds bare Jinja2 expressions, evaluated against the task's variables (not rendered).
+  renderArgs(raw, rendered, evaluate) {
+    const list = (raw as { that: unknown }).that;
+    const exprs: string[] = Array.isArray(list) ? list.map(String) : [String(list)];
+    return { ...rendered, that: exprs.map((x) => evaluate.condition(x)), _exprs: exprs };
+  },
   facts: async () => ({}),
   plan(a) {
     const bad = a.that.findIndex((v) => !v);
@@ -42,6 +48,11 @@ export const fail = defineModule<{ msg?: string }, {}>({
 export const debug = defineModule<{ msg?: unknown; var?: string }, {}>({
   name: 'debug',
   schema: { type: 'object', additionalProperties: false, properties: { msg: {}, var: { type: 'string' } } },
+  // `var: name` prints the variable's value, as `msg: "{{ name }}"` would.
+  renderArgs: (_raw, rendered, evaluate) => (rendered.var !== undefined ? { msg: evaluate.render(`{{ ${rendered.var} }}`) } : rendered),
   facts: async () => ({}),
   plan: (a) => noChange({ msg: a.msg }),
+  message: (result) => fmt(result.msg),
 });
+
+const fmt = (v: unknown) => (typeof v === 'string' ? v : JSON.stringify(v));

@@ -48,6 +48,12 @@ export interface ModuleContext {
   sensitive(value: string): void;
 }
 
+/** Evaluates against the task's variables: a condition (bare expression) or a `{{ … }}` string. */
+export interface TaskEvaluator {
+  condition(expr: string): boolean;
+  render(text: string): unknown;
+}
+
 export interface Module<A = any, F = any> {
   name: string;
   /** JSON schema of the arguments (validated before any host is touched). */
@@ -56,8 +62,16 @@ export interface Module<A = any, F = any> {
   prepare?(args: A, ctx: ModuleContext): Promise<A> | A;
   facts(args: A, ctx: ModuleContext): Promise<F>;
   plan(args: A, facts: F): Planned;
-  /** Modules whose steps change nothing (stat, slurp, wait_for) run them during plan too. */
-  readOnly?: boolean;
+  /**
+   * Arguments that need the task's variables beyond plain rendering (assert's `that` are bare
+   * expressions, debug's `var` names a variable): given the raw and the rendered arguments and an
+   * evaluator over the task's variables, returns the arguments the module validates and plans.
+   */
+  renderArgs?(raw: Record<string, unknown>, rendered: Record<string, any>, evaluate: TaskEvaluator): Record<string, any>;
+  /** A plan cannot know whether its steps change anything (command, shell): report them as changes. */
+  changesDecidedAtApply?: boolean;
+  /** What the report prints for an ok result (debug's message). */
+  message?(result: Record<string, unknown>): string | undefined;
   /** Runs the planned steps; default: sequentially, stop at the first failure. */
   apply?(planned: Planned, ctx: ModuleContext): Promise<Record<string, unknown> | void>;
 }

@@ -8,7 +8,19 @@
 import { createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { createSigner, createVerifier, TokenError as FastJwtError } from 'fast-jwt';
 import { Secret } from '../secret/secret.ts';
-import type { JwtAlg, JwtKey } from '../store/store.ts';
+
+export type JwtAlg = 'HS256' | 'ES256' | 'EdDSA';
+/** A namespace's JWT signing key (stored by the store, used by the gateway and `orama token`). */
+export interface JwtKey {
+  namespace: string;
+  alg: JwtAlg;
+  kid: string;
+  /** HS256: the shared secret; ES256/EdDSA: PKCS#8 PEM private key. */
+  signingKey: Secret;
+  /** HS256: null (the secret verifies); ES256/EdDSA: SPKI PEM public key. */
+  publicKey: string | null;
+  createdAt: number;
+}
 
 /** What a gateway verifies with: the HS256 secret, or the public key PEM of ES256/EdDSA. */
 export interface VerificationKey {

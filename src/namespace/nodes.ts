@@ -1,0 +1,32 @@
+// The namespace cluster's nodes as `orama namespace …` sees them: the inventory's `cluster` group,
+// loaded ONCE, each node with its variables merged as a play sees them (group vars, then host
+// vars), checked for what WebRTC needs before anything runs.
+import { Inventory } from '../provision/inventory.ts';
+import { ProvisionError } from '../provision/errors.ts';
+import { TURN_NODE_COUNT } from './decide.ts';
+
+export interface ClusterNode {
+  name: string;
+  publicIp: string;
+  wgIp: string;
+  /** Every variable of the node as a play sees it (turn_tls_cert, …). */
+  vars: Record<string, unknown>;
+}
+
+export interface Cluster {
+  inventoryFile: string;
+  nodes: ClusterNode[];
+}
+
+export function loadCluster(inventoryFile: string): Cluster {
+  const inv = Inventory.load(inventoryFile);
+  if (!inv.groups.has('cluster')) throw new ProvisionError('the inventory has no group "cluster" (the namespace cluster nodes)', { file: inventoryFile });
+  const hosts = inv.select('cluster');
+  if (hosts.length < TURN_NODE_COUNT) throw new ProvisionError(`group "cluster" has ${hosts.length} hosts; WebRTC needs at least ${TURN_NODE_COUNT}`, { file: inventoryFile });
+  const nodes = hosts.map((h) => {
+    const vars = inv.varsOf(h);
+    for (const k of ['public_ip', 'wg_ip']) if (!vars[k]) throw new ProvisionError(`host ${h.name} has no "${k}" variable`, inv.placeOfHost(h.name) ?? { file: inventoryFile });
+    return { name: h.name, publicIp: String(vars.public_ip), wgIp: String(vars.wg_ip), vars };
+  });
+  return { inventoryFile, nodes };
+}

@@ -1,0 +1,148 @@
+// The extra variables `orama namespace enable|disable webrtc` hands the playbooks, as one typed
+// object built from the decision — the contract between the controller's decisions and the roles
+// (roles/turn, sfu, gateway, webrtc_firewall, cluster_state read exactly these names).
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import YAML from 'yaml';
+import { Secret } from '../secret/secret.ts';
+import { ProvisionError } from '../provision/errors.ts';
+import { checkSfuConfigFile, type SfuConfigFile } from '../sfu/config.ts';
+import { checkGatewayConfigFile, type GatewayConfigFile } from '../gateway/config.ts';
+import type { ApiKeyRecord, JwtKey } from '../store/store.ts';
+import { internalKey } from '../webrtc/sfu-api.ts';
+import { credentialsDir, serviceUser } from '../webrtc/names.ts';
+import type { Artifacts } from './artifacts.ts';
+import { TURN_NODE_COUNT, type Decision, type NodePlan } from './decide.ts';
+import type { ClusterNode } from './nodes.ts';
+import type { TurnTls } from './tls.ts';
+
+export const TURN_TTL = 600;
+/** How long a stopping SFU lets its calls move (server-draining); the unit's stop timeout adds 10 s. */
+export const SFU_DRAIN_DEADLINE_S = 20;
+/** Where the gateway role ships the browser client and demo page. */
+export const CLIENT_DIR = '/opt/orama/lib/client';
+
+/** playbooks/vars/cluster.yml: the cluster database's port and client directory, one source for playbooks and here. */
+export function clusterVars(file = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'playbooks', 'vars', 'cluster.yml')): { rqliteHttpPort: number; rqliteClientDir: string } {
+  const v = YAML.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  return { rqliteHttpPort: Number(v.rqlite_http_port), rqliteClientDir: String(v.rqlite_client_dir) };
+}
+
+/** The namespace's service users on every node (roles turn, sfu, gateway; removed by disable). */
+export const webrtcUsers = (ns: string) => ({ turn: serviceUser('turn', ns), sfu: serviceUser('sfu', ns), gateway: serviceUser('gateway', ns) });
+
+export interface EnableVars {
+  namespace: string;
+  base_domain: string;
+  webrtc_nodes: Record<string, NodePlan>;
+  webrtc_users: ReturnType<typeof webrtcUsers>;
+  sfu_ips: string[];
+  artifacts: Artifacts;
+  turn_secret: Secret;
+  internal_key: Secret;
+  jwt_verify_key: Secret;
+  /** What orama-seed writes into the cluster database (stdin, never argv). */
+  seed_document: Secret;
+  turn_tls: Record<string, TurnTls>;
+  /** Each node's sfu.json and gateway.json, built and validated here (the roles render them as JSON). */
+  webrtc_configs: Record<string, { sfu: SfuConfigFile; gateway: GatewayConfigFile }>;
+  sfu_drain_deadline_s: number;
+}
+
+export interface EnableInput {
+  namespace: string;
+  baseDomain: string;
+  nodes: ClusterNode[];
+  decision: Decision;
+  turnSecret: string;
+  /** undefined in a plan for a namespace that has none yet. */
+  jwtKey: JwtKey | null;
+  apiKeys: ApiKeyRecord[];
+  tls: Map<string, TurnTls>;
+  artifacts: Artifacts;
+}
+
+/** TURN URLs of the namespace, in the TURN nodes' inventory order: udp, tcp, then TLS if configured. */
+export function turnUrls(nodes: ClusterNode[], d: Decision): string[] {
+  return d.turnNodes.flatMap((n) => {
+    const ip = nodes.find((x) => x.name === n)!.publicIp;
+    const { turn_port: port, turn_tls_port: tlsPort } = d.nodes[n];
+    return [`turn:${ip}:${port}?transport=udp`, `turn:${ip}:${port}?transport=tcp`, ...(tlsPort ? [`turns:${ip}:${tlsPort}?transport=tcp`] : [])];
+  });
+}
+
+/**
+ * Each node's SFU and gateway config as the typed files the services load, checked with the
+ * services' own schemas before anything runs: a wrong key fails `enable --plan` on the controller,
+ * naming the node, instead of a unit on a node.
+ */
+export function serviceConfigs(i: EnableInput): EnableVars['webrtc_configs'] {
+  const ns = i.namespace;
+  const urls = turnUrls(i.nodes, i.decision);
+  const { rqliteHttpPort } = clusterVars();
+  const out: EnableVars['webrtc_configs'] = {};
+  for (const n of i.nodes) {
+    const p = i.decision.nodes[n.name];
+    const sfuCreds = credentialsDir('sfu', ns);
+    const gwCreds = credentialsDir('gateway', ns);
+    const sfu: SfuConfigFile = {
+      namespace: ns,
+      listen_ip: n.wgIp,
+      signal_port: p.sfu_signal_port,
+      media_port_min: p.sfu_media_min,
+      media_port_max: p.sfu_media_max,
+      turn_urls: urls,
+      turn_relay_ips: i.decision.turnNodes.map((t) => i.nodes.find((x) => x.name === t)!.wgIp),
+      turn_secret_file: `${sfuCreds}/turn-secret`,
+      internal_key_file: `${sfuCreds}/internal-key`,
+      credential_ttl: TURN_TTL,
+      drain_deadline_s: SFU_DRAIN_DEADLINE_S,
+    };
+    const gateway: GatewayConfigFile = {
+      namespace: ns,
+      listen: { host: n.publicIp, port: p.gateway_port },
+      store: { driver: 'rqlite', urls: i.nodes.map((x) => `http://${x.wgIp}:${rqliteHttpPort}`), username: 'gateway', password_file: `${gwCreds}/rqlite-password` },
+      jwt: { alg: i.jwtKey?.alg ?? 'HS256', key_file: `${gwCreds}/jwt-key` },
+      turn: { urls, ttl: TURN_TTL },
+      sfu_nodes: i.nodes.map((x) => ({ node: x.name, ip: x.wgIp, signal_port: i.decision.nodes[x.name].sfu_signal_port })),
+      internal_key_file: `${gwCreds}/internal-key`,
+      client_dir: CLIENT_DIR,
+      log_level: 'info',
+    };
+    try {
+      checkSfuConfigFile(sfu);
+      checkGatewayConfigFile(gateway, 'gateway config');
+    } catch (e) {
+      throw new ProvisionError(`host ${n.name}: namespace ${ns}: ${(e as Error).message}`);
+    }
+    out[n.name] = { sfu, gateway };
+  }
+  return out;
+}
+
+export function enableVars(i: EnableInput): EnableVars {
+  const ns = i.namespace;
+  const jwtVerify = i.jwtKey ? (i.jwtKey.alg === 'HS256' ? i.jwtKey.signingKey.reveal() : i.jwtKey.publicKey!) : '(known after apply)';
+  const seed = {
+    config: { namespace: ns, turn_secret: i.turnSecret, sfu_node_count: i.nodes.length, turn_node_count: TURN_NODE_COUNT, turn_ttl: TURN_TTL },
+    jwtKey: i.jwtKey && { alg: i.jwtKey.alg, kid: i.jwtKey.kid, signing_key: i.jwtKey.signingKey.reveal(), public_key: i.jwtKey.publicKey },
+    apiKeys: i.apiKeys,
+  };
+  return {
+    namespace: ns,
+    base_domain: i.baseDomain,
+    webrtc_nodes: i.decision.nodes,
+    webrtc_users: webrtcUsers(ns),
+    sfu_ips: i.nodes.map((n) => n.wgIp),
+    artifacts: i.artifacts,
+    turn_secret: new Secret(i.turnSecret),
+    // The SFU trusts the gateway by a key derived from the TURN secret: nothing more to store.
+    internal_key: new Secret(internalKey(i.turnSecret, ns)),
+    jwt_verify_key: new Secret(jwtVerify),
+    seed_document: new Secret(JSON.stringify(seed)),
+    turn_tls: Object.fromEntries(i.tls),
+    webrtc_configs: serviceConfigs(i),
+    sfu_drain_deadline_s: SFU_DRAIN_DEADLINE_S,
+  };
+}
