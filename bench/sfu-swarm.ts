@@ -6,7 +6,7 @@ import { RTCPeerConnection, useOPUS, useVP8, type RtpPacket } from 'werift';
 import WebSocket from 'ws';
 import { isVp8KeyframeStart } from '../src/sfu/engine-werift.ts';
 
-const opts = JSON.parse(process.argv[2]) as { gateway: string; room: string; n: number; holdS: number; rampMs: number };
+const opts = JSON.parse(process.argv[2]) as { gateway: string; token: string; room: string; n: number; holdS: number; rampMs: number };
 
 interface StreamCount {
   first?: number;
@@ -38,7 +38,7 @@ function count(stream: StreamCount, seq: number): void {
 
 async function subscriber(index: number): Promise<Subscriber> {
   const started = Date.now();
-  const res = await fetch(`${opts.gateway}/v1/webrtc/turn/credentials`, { method: 'POST', headers: { authorization: 'Bearer bench' } });
+  const res = await fetch(`${opts.gateway}/v1/webrtc/turn/credentials`, { method: 'POST', headers: { authorization: `Bearer ${opts.token}` } });
   const turn = (await res.json()) as { urls: string[]; username: string; credential: string };
   const pc = new RTCPeerConnection({
     iceServers: [{ urls: turn.urls[0], username: turn.username, credential: turn.credential }],
@@ -64,7 +64,7 @@ async function subscriber(index: number): Promise<Subscriber> {
       } else count(sub.audio, rtp.header.sequenceNumber);
     });
   });
-  const ws = new WebSocket(`${opts.gateway.replace(/^http/, 'ws')}/v1/webrtc/signal?room=${opts.room}`, ['Bearer', 'bench']);
+  const ws = new WebSocket(`${opts.gateway.replace(/^http/, 'ws')}/v1/webrtc/signal?room=${opts.room}`, ['Bearer', opts.token]);
   const pending: unknown[] = [];
   let joined = false;
   pc.onIceCandidate.subscribe((c) => {

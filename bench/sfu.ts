@@ -54,10 +54,11 @@ try {
   const { ns, addr } = lab.topo;
   lab.startCoturn();
   const sfu = lab.startSfu('sfu', { signalPort: 30001, mediaPorts: [20000, 20499] });
-  const gw = lab.startGateway(8080, [`${addr.sfu}:30001`]);
+  const gw = await lab.startGateway(8080, [`${addr.sfu}:30001`]);
+  const token = await lab.token('bench');
   await lab.waitHttp(ns.turn, `${sfu.url}/health`, 30000);
   await lab.waitLog('gateway-8080', /listening/);
-  const publisher = new PeerProcess(lab, ns.client, 'publisher', { gateway: gw.url, room: 'bench', publish: true, width: 640, height: 480, fps: 20 });
+  const publisher = new PeerProcess(lab, ns.client, 'publisher', { gateway: gw.url, token, room: 'bench', publish: true, width: 640, height: 480, fps: 20 });
   await publisher.waitFor('joined');
   await publisher.waitFor('pc-state', (e) => e.state === 'connected', 20000);
   await new Promise((r) => setTimeout(r, 3000)); // let the publisher's bitrate settle
@@ -75,7 +76,7 @@ try {
   }
 
   for (const n of STEPS) {
-    const swarm = spawn('ip', ['netns', 'exec', ns.client, ...TSX_NODE, 'bench/sfu-swarm.ts', JSON.stringify({ gateway: gw.url, room: 'bench', n, holdS: HOLD_S, rampMs: n > 10 ? 20 : 0 })], {
+    const swarm = spawn('ip', ['netns', 'exec', ns.client, ...TSX_NODE, 'bench/sfu-swarm.ts', JSON.stringify({ gateway: gw.url, token, room: 'bench', n, holdS: HOLD_S, rampMs: n > 10 ? 20 : 0 })], {
       cwd: REPO,
       stdio: ['ignore', 'pipe', 'inherit'],
     });

@@ -8,9 +8,11 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type ClusterConfig, type NodeConfig, nodeConfigs } from './config.ts';
 import { mountsUnder, run } from './host.ts';
+import { cgroupHierarchies, detectCgroupMode, launcherEnv } from './cgroups.ts';
 
 const LAUNCHER = join(dirname(fileURLToPath(import.meta.url)), 'launcher.sh');
-const CGROUP_HIERARCHIES = ['/sys/fs/cgroup/systemd', '/sys/fs/cgroup/unified'];
+const CGROUP_MODE = detectCgroupMode();
+const CGROUP_HIERARCHIES = cgroupHierarchies(CGROUP_MODE);
 
 export const cgroupName = (n: NodeConfig) => n.netns;
 
@@ -87,7 +89,7 @@ export async function startNode(n: NodeConfig): Promise<void> {
   const log = openSync(join(n.dir, 'console.log'), 'a');
   try {
     const child = spawn('/bin/bash', [LAUNCHER, n.dir, cgroupName(n), '--', ...nspawnArgv(n)], {
-      detached: true, stdio: ['ignore', log, log],
+      detached: true, stdio: ['ignore', log, log], env: { ...process.env, ...launcherEnv(CGROUP_MODE) },
     });
     child.unref();
   } finally { closeSync(log); }

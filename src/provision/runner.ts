@@ -7,18 +7,16 @@ import { join } from 'node:path';
 import { ProvisionError, formatPlace } from './errors.ts';
 import type { Host, Inventory } from './inventory.ts';
 import type { BlockTask, ModuleTask, Play, Task } from './playbook.ts';
-import { modules } from './modules/index.ts';
-import type { ModuleContext, Planned } from './modules/module.ts';
 import { FactCache } from './facts.ts';
 import { Redactor, reveal } from './secret.ts';
 import { evalCondition, isTemplated, onLookupSecret, renderDeep, renderString } from './template.ts';
 import { baseVars, hostvarsProxy, resolveVars } from './vars.ts';
-import { validate } from './schema.ts';
-import { emptyStats, Reporter, type HostStats, type PlannedChange, type Status } from './report.ts';
+import { emptyStats, Reporter, type HostStats, type PlannedChange } from './report.ts';
 import { LocalTransport } from './transport/local.ts';
 import { SshTransport } from './transport/ssh.ts';
 import { UnreachableError, type ExecOptions, type Transport } from './transport/transport.ts';
 import { loadPending, savePending } from './handlers.ts';
+import { runModuleTask } from './task.ts';
 
 export interface RunOptions {
   mode: 'plan' | 'apply';
@@ -60,7 +58,6 @@ class HostRun {
   }
 }
 
-class HostFailure extends Error {}
 
 export class Runner {
   private runs = new Map<string, HostRun>();
@@ -344,73 +341,22 @@ export class Runner {
     }
   }
 
-  /** One task, one host, one loop item: render → validate → facts → plan → (apply). */
+  /** One task, one host, one loop item (task.ts), with this run's reporting and the delegated target. */
   private async runOne(play: Play, task: ModuleTask, r: HostRun, ctx: Record<string, unknown>, item: unknown): Promise<Record<string, unknown>> {
-    const module = modules[task.module];
-    const where = task.place;
-    let args = renderDeep(task.args, ctx, where) as Record<string, any>;
-    if (module.renderArgs) {
-      args = module.renderArgs(task.args, args, { condition: (x) => evalCondition(x, ctx, where), render: (x) => renderString(x, ctx, where) });
-    }
-    validate(module.schema, args, `module ${task.module} arguments`, { host: r.host.name, task: task.name });
-    if (task.no_log) this.o.redactor.collect(Object.values(args).filter((v) => typeof v === 'string'));
     const target = task.delegate_to ? this.delegate(task, r) : r;
-    const become = this.become(play, r, task);
-    const mctx: ModuleContext = {
-      host: target.host,
-      exec: (script: string, opts?: ExecOptions) => target.transport.exec(script, { become, ...opts }),
+    return runModuleTask({
+      mode: this.o.mode,
+      redactor: this.o.redactor,
+      reporter: this.o.reporter,
+      recordChange: (c) => this.changes.push(c),
+      host: r.host,
+      target: target.host,
+      exec: (script: string, opts?: ExecOptions) => target.transport.exec(script, { become: this.become(play, r, task), ...opts }),
       facts: () => target.facts.get(),
       findFile: (kind, name) => this.findFile(play, task, kind, name),
-      vars: ctx,
-      sensitive: (v) => this.o.redactor.add(v),
-    };
-    const realRun = this.o.mode === 'apply' || task.check_mode === false;
-    let attempts = 0;
-    for (;;) {
-      attempts++;
-      const prepared = module.prepare ? await module.prepare(args, mctx) : args;
-      const facts = await module.facts(prepared, mctx);
-      const planned: Planned = module.plan(prepared, facts);
-      if (planned.setFacts) Object.assign(r.registered, planned.setFacts);
-      let result: Record<string, unknown> = { ...(planned.result ?? {}), changed: planned.changes.length > 0 };
-      let failedMsg = planned.failed;
-      if (!failedMsg && planned.steps.length) {
-        if (realRun) {
-          const applied = module.apply ? await module.apply(planned, mctx) : await runSteps(planned, mctx);
-          result = { ...result, ...(applied ?? {}) };
-          if (typeof result.rc === 'number' && result.rc !== 0) failedMsg = `command exited ${result.rc}: ${String(result.stderr || result.stdout).trim().split('\n').slice(-3).join(' | ')}`;
-        } else {
-          result.planned = true;
-          if (module.changesDecidedAtApply) result.changed = true;
-        }
-      }
-      if (task.changed_when !== undefined) result.changed = evalCondition(task.changed_when, this.withResult(ctx, task, result), where);
-      if (task.failed_when !== undefined) failedMsg = evalCondition(task.failed_when, this.withResult(ctx, task, result), where) ? failedMsg ?? `failed_when matched: ${task.failed_when}` : undefined;
-      if (task.until !== undefined && attempts <= (task.retries ?? 3) && !evalCondition(task.until, this.withResult(ctx, task, result), where)) {
-        if (!realRun) {
-          result.skipped_reason = 'until: decided at apply time';
-        } else {
-          await sleep(task.delay * 1000);
-          continue;
-        }
-      }
-      if (task.until !== undefined && realRun && !evalCondition(task.until, this.withResult(ctx, task, result), where)) failedMsg ??= `until condition not met after ${attempts} attempts: ${task.until}`;
-      result.attempts = attempts;
-      const changesForReport = result.changed ? planned.changes : [];
-      if (result.changed && !realRun) {
-        for (const c of planned.changes) this.changes.push({ host: target.host.name, task: task.name, place: formatPlace(where), change: c });
-      }
-      r.planHash.update(JSON.stringify([task.id, item ?? null, planned.changes, planned.failed ?? null]));
-      const status: Status = failedMsg ? (task.ignore_errors ? 'ignored' : 'failed') : result.changed ? 'changed' : 'ok';
-      const msg = failedMsg ?? module.message?.(result);
-      this.o.reporter.result(r.host.name + (task.delegate_to ? ` -> ${target.host.name}` : ''), status, { changes: changesForReport, msg, item, noLog: task.no_log, planned: !realRun });
-      if (failedMsg) result.failed = true, result.msg = failedMsg;
-      return result;
-    }
-  }
-
-  private withResult(ctx: Record<string, unknown>, task: Task, result: Record<string, unknown>) {
-    return { ...ctx, result, ...(task.register ? { [task.register]: result } : {}) };
+      registered: r.registered,
+      planHash: r.planHash,
+    }, task, ctx, item);
   }
 
   private delegate(task: Task, r: HostRun): HostRun {
@@ -451,14 +397,3 @@ export class Runner {
 
 class AbortPlay extends Error {}
 
-async function runSteps(p: Planned, ctx: ModuleContext): Promise<Record<string, unknown>> {
-  for (const step of p.steps) {
-    const r = await ctx.exec(step.script, { stdin: step.stdin });
-    if (r.code !== 0 && !step.okCodes?.includes(r.code)) {
-      throw new HostFailure(`${step.display ?? step.script.split('\n')[0]} failed (exit ${r.code}): ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ')}`);
-    }
-  }
-  return {};
-}
-
-const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));

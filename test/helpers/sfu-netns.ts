@@ -8,7 +8,11 @@
 // osfu-<pid>-* and removed by destroy(); processes are stopped by the PIDs we started.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { openSqliteStore } from '../../src/store/sqlite.ts';
+import { Secret } from '../../src/secret/secret.ts';
+import { generateJwtKey, mintToken, verificationKeyText, type JwtKey } from '../../src/webrtc/tokens.ts';
+import { clientAssets } from '../../src/client/assets.ts';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -179,19 +183,65 @@ export class NetnsLab {
     return { proc, config, url: `http://${addr.sfu}:${opts.signalPort}` };
   }
 
-  /** The gateway's role for tests: credentials + signaling proxy, in the turn namespace (both addresses). */
-  startGateway(port: number, upstreams: string[]): { proc: ChildProcess; url: string; internalUrl: string } {
+  /** The real gateway's store, JWT key and client files for this lab (made on first use). */
+  private gatewayState?: Promise<{ store: string; jwtKeyFile: string; clientDir: string; key: JwtKey }>;
+
+  private prepareGateway() {
+    this.gatewayState ??= (async () => {
+      const { topo } = this;
+      const storePath = join(topo.dir, 'state.db');
+      const store = await openSqliteStore(storePath);
+      await store.putWebrtcConfig({ namespace: topo.namespace, enabled: true, turnSecret: new Secret(topo.turnSecret), sfuNodeCount: 3, turnNodeCount: 1, turnTtl: 600 });
+      const key = await store.putJwtKeyIfAbsent(generateJwtKey(topo.namespace, 'HS256'));
+      await store.close();
+      const jwtKeyFile = join(topo.dir, 'jwt_key');
+      writeFileSync(jwtKeyFile, verificationKeyText(key) + '\n', { mode: 0o600 });
+      const clientDir = join(topo.dir, 'client');
+      mkdirSync(clientDir);
+      for (const [name, asset] of await clientAssets()) writeFileSync(join(clientDir, name), asset.body);
+      return { store: storePath, jwtKeyFile, clientDir, key };
+    })();
+    return this.gatewayState;
+  }
+
+  /** A JWT of the lab's namespace for `subject`, signed with the key the lab's gateways verify. */
+  async token(subject: string, owner = false): Promise<string> {
+    return mintToken((await this.prepareGateway()).key, { subject, owner, ttl: 3600 });
+  }
+
+  /**
+   * The real gateway (src/gateway/main.ts, as deployed: JWT auth, credentials, room affinity in the
+   * store, signaling proxy, the browser client) in the turn namespace, on every address there (the
+   * public one for clients; the internal one, reachable from the SFU namespace, for the rogue-peer
+   * test). Its store is a SQLite file shared by the lab's gateways; `upstreams` are its SFU nodes.
+   */
+  async startGateway(port: number, upstreams: string[]): Promise<{ proc: ChildProcess; url: string; internalUrl: string }> {
     const { topo } = this;
-    const args = JSON.stringify({
-      port,
-      upstreams,
+    const state = await this.prepareGateway();
+    const config = join(topo.dir, `gateway-${port}.json`);
+    writeFileSync(config, JSON.stringify({
       namespace: topo.namespace,
-      key_file: topo.keyFile,
-      secret_file: topo.secretFile,
-      turn_urls: topo.turnUrls,
-    });
-    const proc = this.spawnIn(topo.ns.turn, `gateway-${port}`, [...TSX_NODE, 'test/helpers/sfu-gateway-standin.ts', args]);
+      listen: { host: '0.0.0.0', port },
+      store: { driver: 'sqlite', path: state.store },
+      jwt: { alg: 'HS256', key_file: state.jwtKeyFile },
+      turn: { urls: topo.turnUrls, ttl: 600 },
+      sfu_nodes: upstreams.map((u) => ({ node: `sfu-${u.split(':')[1]}`, ip: u.split(':')[0], signal_port: Number(u.split(':')[1]) })),
+      internal_key_file: topo.keyFile,
+      client_dir: state.clientDir,
+      log_level: 'info',
+    }, null, 2));
+    const proc = this.spawnIn(topo.ns.turn, `gateway-${port}`, [...TSX_NODE, 'src/gateway/main.ts', '--config', config]);
     return { proc, url: `http://${topo.addr.turnPublic}:${port}`, internalUrl: `http://${topo.addr.turnInternal}:${port}` };
+  }
+
+  /** The SFU node (as the gateway names it, "sfu-<port>") that holds `room` in the lab's store. */
+  async roomNode(room: string): Promise<string | undefined> {
+    const store = await openSqliteStore((await this.prepareGateway()).store);
+    try {
+      return (await store.getRoom(this.topo.namespace, room))?.sfuNode;
+    } finally {
+      await store.close();
+    }
   }
 
   /** curl from inside a namespace (the test process itself lives in none of them). */

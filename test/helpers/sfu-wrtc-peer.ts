@@ -13,6 +13,8 @@ const wrtc: any = require('@roamhq/wrtc');
 
 interface PeerOptions {
   gateway: string;
+  /** A JWT the gateway accepts (NetnsLab.token). */
+  token: string;
   room: string;
   name: string;
   publish?: boolean;
@@ -77,6 +79,8 @@ function counters(peer: string) {
 }
 
 let session: Session | undefined;
+/** Reconnect attempts answered with 1013 so far (reset once a session has joined). */
+let retries = 0;
 let turn: { urls: string[]; username: string; credential: string } | undefined;
 
 class Session {
@@ -128,13 +132,21 @@ class Session {
       }
     };
     const wsUrl = `${opts.gateway.replace(/^http/, 'ws')}/v1/webrtc/signal?room=${encodeURIComponent(opts.room)}`;
-    this.ws = new WebSocket(wsUrl, ['Bearer', 'test-jwt']);
+    this.ws = new WebSocket(wsUrl, ['Bearer', opts.token]);
     this.ws.on('open', () => this.send({ type: 'join', room: opts.room, display: { name: opts.name } }));
     this.ws.on('message', (data) => {
       const msg = JSON.parse(data.toString());
       this.onMessage(msg).catch((e: Error) => emit('negotiation-error', { type: msg.type, message: e.message }));
     });
-    this.ws.on('close', (code) => emit('ws-closed', { code }));
+    this.ws.on('close', (code) => {
+      emit('ws-closed', { code });
+      // As the browser client does (src/client/orama-webrtc.ts): a reconnect the gateway answers
+      // with 1013 (its SFU choice was still the draining one) is retried with backoff, 5 times.
+      if (code === 1013 && opts.reconnect && this === session && retries < 5 && !this.closed) {
+        const delay = 200 * 2 ** retries++;
+        setTimeout(() => { if (this === session) session = new Session(); }, delay);
+      }
+    });
     this.ws.on('error', (e) => emit('ws-error', { message: e.message }));
   }
 
@@ -146,6 +158,7 @@ class Session {
     switch (msg.type) {
       case 'joined': {
         this.joined = true;
+        retries = 0;
         this.peerId = msg.peer_id;
         joinedAt = Date.now();
         emit('joined', { peer_id: msg.peer_id, peers: msg.peers.length });
@@ -233,7 +246,7 @@ class Session {
 
 async function main() {
   if (opts.policy !== 'host-only') {
-    const res = await fetch(`${opts.gateway}/v1/webrtc/turn/credentials`, { method: 'POST', headers: { authorization: 'Bearer test-jwt' } });
+    const res = await fetch(`${opts.gateway}/v1/webrtc/turn/credentials`, { method: 'POST', headers: { authorization: `Bearer ${opts.token}` } });
     if (!res.ok) throw new Error(`credentials: HTTP ${res.status}`);
     turn = (await res.json()) as typeof turn;
   }
