@@ -86,7 +86,9 @@ async function gateway(alg: JwtAlg, tokenCache: boolean, sfuPort: number, intern
   }));
   const server = await startServer(['--import', 'tsx', 'src/gateway/main.ts', '--config', join(sub, 'gateway.json')], { ORAMA_GATEWAY_TOKEN_CACHE: tokenCache ? '1' : '0' });
   const token = await mintToken(key, { subject: 'bench', owner: true, ttl: 3600 });
-  return { ...server, token };
+  // 1000 users: their TURN usernames (and so the HMACs) differ per subject — the memo's worst case.
+  const manyTokens = await Promise.all(Array.from({ length: 1000 }, (_, i) => mintToken(key, { subject: `user-${i}`, owner: false, ttl: 3600 })));
+  return { ...server, token, manyTokens };
 }
 
 /** CPU seconds (user + system) a process has used so far, from /proc. */
@@ -127,6 +129,11 @@ const all: Scenario[] = [
   { name: `POST /v1/webrtc/turn/credentials, EdDSA, token cache, ${CONNECTIONS} connections`, server: gw['EdDSA-true'], opts: post(gw['EdDSA-true'], '/v1/webrtc/turn/credentials') },
   { name: `POST /v1/webrtc/turn/credentials, EdDSA, verify every request, ${CONNECTIONS} connections`, server: gw['EdDSA-false'], opts: post(gw['EdDSA-false'], '/v1/webrtc/turn/credentials') },
   { name: `GET /v1/webrtc/rooms (20 rooms), HS256, token cache, ${CONNECTIONS} connections`, server: hs, opts: { url: `http://127.0.0.1:${hs.port}/v1/webrtc/rooms`, headers: { authorization: `Bearer ${hs.token}` } } },
+  {
+    name: `POST /v1/webrtc/turn/credentials, HS256, token cache, 1000 users round-robin, ${CONNECTIONS} connections`,
+    server: hs,
+    opts: { url: `http://127.0.0.1:${hs.port}/v1/webrtc/turn/credentials`, requests: hs.manyTokens.map((tok) => ({ method: 'POST' as const, headers: { authorization: `Bearer ${tok}` } })) },
+  },
   { name: 'ceiling: bare fastify POST /hello, 10 connections', server: hello, opts: post({ port: hello.port, token: hs.token }, '/hello', 10) },
   { name: 'POST /v1/webrtc/turn/credentials, HS256, token cache, 10 connections', server: hs, opts: post(hs, '/v1/webrtc/turn/credentials', 10) },
 ];

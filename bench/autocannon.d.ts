@@ -10,6 +10,8 @@ declare module 'autocannon' {
       duration?: number;
       connections?: number;
       pipelining?: number;
+      /** Requests cycled through by every connection (autocannon's `requests` option). */
+      requests?: { method?: string; path?: string; headers?: Record<string, string>; body?: string }[];
     }
     interface Result {
       requests: { average: number; total: number };

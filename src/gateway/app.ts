@@ -17,6 +17,7 @@ import { credentialsRoutes } from './routes/credentials.ts';
 import { roomRoutes } from './routes/rooms.ts';
 import { signalRoutes } from './routes/signal.ts';
 import { clientRoutes } from './routes/client.ts';
+import { SFU_HEADERS } from '../webrtc/sfu-api.ts';
 
 export interface GatewayDeps {
   store: Store;
@@ -32,12 +33,12 @@ export const REDACT_PATHS = [
   'req.headers.authorization',
   'req.headers["x-api-key"]',
   'req.headers["sec-websocket-protocol"]',
-  'req.headers["x-orama-internal-key"]',
+  `req.headers["${SFU_HEADERS.internalKey}"]`,
   'req.headers.cookie',
   'headers.authorization',
   'headers["x-api-key"]',
   'headers["sec-websocket-protocol"]',
-  'headers["x-orama-internal-key"]',
+  `headers["${SFU_HEADERS.internalKey}"]`,
   'credential',
   'secret',
   'turnSecret',

@@ -26,6 +26,7 @@ import { turnCredential } from '../../src/webrtc/credentials.ts';
 
 const A = 'wall-a';
 const B = 'wall-b';
+const GAP = 'wall-gap';
 
 interface NodeStatus { node: string; public_ip: string; wg_ip: string; turn_up: boolean; ports: Record<string, number | string> }
 
@@ -37,13 +38,24 @@ t.test('the TURN wall', async (t) => {
   const orama = (...a: string[]) => oramaCli(a, env);
   const base = await provision(['apply', 'playbooks/node-base.yml', '-i', cluster.inventory]);
   t.equal(base.code, 0, 'node-base applied: ' + base.out.slice(-1500));
-  for (const ns of [A, B]) {
+  t.teardown(async () => {
+    for (const ns of [A, B, GAP]) await orama('namespace', 'disable', 'webrtc', '--namespace', ns);
+  });
+  // A namespace enabled before A and disabled after leaves a gap in every port range: B's plan
+  // must show exactly the ports (so the firewall rules) that B's enable then opens.
+  for (const ns of [GAP, A]) {
     const e = await orama('namespace', 'enable', 'webrtc', '--namespace', ns);
     t.equal(e.code, 0, `${ns} enabled: ${e.out.slice(-2000)}`);
   }
-  t.teardown(async () => {
-    for (const ns of [A, B]) await orama('namespace', 'disable', 'webrtc', '--namespace', ns);
-  });
+  t.equal((await orama('namespace', 'disable', 'webrtc', '--namespace', GAP)).code, 0, `${GAP} disabled: a gap in the port ranges`);
+  const rulesOf = (out: string) => new Set([...out.matchAll(new RegExp(`\\+ ufw rule (.+?)  \\(set webrtc-${B}\\)`, 'g'))].map((m) => m[1]));
+  const planB = await orama('namespace', 'enable', 'webrtc', '--namespace', B, '--plan');
+  t.equal(planB.code, 2, `${B} --plan: changes pending`);
+  const planned = rulesOf(planB.out);
+  t.ok([...planned].some((r) => r.startsWith('allow 20000:20499/udp ')), `the plan fills the SFU media gap left by ${GAP} (20000-20499)`);
+  const e = await orama('namespace', 'enable', 'webrtc', '--namespace', B);
+  t.equal(e.code, 0, `${B} enabled: ${e.out.slice(-2000)}`);
+  t.same([...rulesOf(e.out)].sort(), [...planned].sort(), 'enable opened exactly the ports the plan showed');
   const statusOf = async (ns: string) => JSON.parse((await orama('namespace', 'webrtc-status', '--namespace', ns, '--json')).stdout) as { healthy: boolean; nodes: NodeStatus[] };
   const [sa, sb] = [await statusOf(A), await statusOf(B)];
   t.ok(sa.healthy && sb.healthy, 'both namespaces healthy');
