@@ -6,7 +6,7 @@ import Ajv from 'ajv';
 import { ProvisionError, type Place } from './errors.ts';
 import { loadYaml, placeOf, placeOfPath } from './source.ts';
 import { schemaError, validate } from './schema.ts';
-import { modules } from './modules/index.ts';
+import { modules, resolveModule } from './modules/index.ts';
 import { isTemplated } from './template.ts';
 
 export interface Role {
@@ -268,8 +268,10 @@ export class PlaybookLoader {
     const moduleKeys = Object.keys(t).filter((k) => !TASK_KEYWORDS.includes(k));
     const name = t.name ?? (moduleKeys[0] ? `${moduleKeys[0]}` : t.block ? 'block' : t.meta ? `meta: ${t.meta}` : 'task');
     for (const k of moduleKeys) {
-      if (!modules[k]) {
-        throw new ProvisionError(`unknown module or keyword "${k}" (modules: ${Object.keys(modules).sort().join(', ')})`, placeOf(t, k), { task: name, key: k });
+      const r = resolveModule(k);
+      if (r && 'refused' in r) throw new ProvisionError(r.refused, placeOf(t, k), { task: name, key: k });
+      if (!r) {
+        throw new ProvisionError(`unknown module or keyword "${k}" (modules: ${Object.keys(modules).sort().join(', ')}; also as ansible.builtin.NAME; service and systemd_service mean systemd)`, placeOf(t, k), { task: name, key: k });
       }
     }
     const isBlock = Array.isArray(t.block);
@@ -309,13 +311,15 @@ export class PlaybookLoader {
       return { ...base, kind: 'block', block: this.tasks(t.block, dir, sub), rescue: this.tasks(t.rescue ?? [], dir, sub), always: this.tasks(t.always ?? [], dir, sub) };
     }
     if (t.meta) return { ...base, kind: 'meta', meta: t.meta };
-    const module = moduleKeys[0];
-    let args = t[module];
-    // Free-form `command: "systemctl daemon-reload"` as in Ansible.
-    if ((module === 'command' || module === 'shell') && typeof args === 'string') args = { cmd: args };
+    const key = moduleKeys[0];
+    const module = (resolveModule(key) as { name: string }).name;
+    let args = t[key];
+    // Free-form `command: "systemctl daemon-reload"` as in Ansible (the module says which argument).
+    const freeForm = modules[module].freeFormArg;
+    if (freeForm && typeof args === 'string') args = { [freeForm]: args };
     if (args === null) args = {};
-    if (typeof args !== 'object' || Array.isArray(args)) throw new ProvisionError(`arguments of module ${module} must be a mapping`, placeOf(t, module), { task: name, key: module });
-    validateArgsStatic(module, args, placeOf(t, module) ?? place, name);
+    if (typeof args !== 'object' || Array.isArray(args)) throw new ProvisionError(`arguments of module ${key} must be a mapping`, placeOf(t, key), { task: name, key });
+    validateArgsStatic(module, args, placeOf(t, key) ?? place, name);
     return { ...base, kind: 'module', module, args };
   }
 }

@@ -1,4 +1,6 @@
-// The module registry: adding a module is one file plus one line here.
+// The module registry: adding a module is one file plus one line here. Tasks may name a module
+// as Ansible does today (FQCN: ansible.builtin.copy, ansible.legacy.copy) or by an Ansible alias
+// (service, systemd_service → systemd); resolveModule is the one place that maps the names.
 import type { Module } from './module.ts';
 import copy from './copy.ts';
 import template from './template.ts';
@@ -8,10 +10,31 @@ import ufw from './ufw.ts';
 import apt from './apt.ts';
 import waitFor from './wait-for.ts';
 import user from './user.ts';
+import group from './group.ts';
+import { lineinfile, blockinfile } from './lineinfile.ts';
 import { command, shell } from './command.ts';
 import { stat, slurp } from './stat.ts';
 import { setFact, assert, fail, debug } from './control.ts';
 
 export const modules: Record<string, Module> = Object.fromEntries(
-  [copy, template, file, systemd, ufw, apt, user, waitFor, command, shell, stat, slurp, setFact, assert, fail, debug].map((m) => [m.name, m as Module]),
+  [copy, template, file, systemd, ufw, apt, user, group, lineinfile, blockinfile, waitFor, command, shell, stat, slurp, setFact, assert, fail, debug].map((m) => [m.name, m as Module]),
 );
+
+/** Ansible's names for modules we have under another name (their arguments are a subset of ours). */
+const ALIASES: Record<string, string> = { service: 'systemd', systemd_service: 'systemd' };
+
+/** Ansible modules whose arguments differ from ours: refused with what to write instead. */
+const REFUSED: Record<string, string> = {
+  'community.general.ufw': 'its rule/port/from_ip/delete arguments are not supported; write `ufw: { set: NAME, rules: [{ port, proto, from, to, interface }] }` — a desired set of rules (docs/engine.md)',
+};
+
+const PREFIXES = ['ansible.builtin.', 'ansible.legacy.'];
+
+/** A task key → the module it names, or why it names none (undefined: not a module name at all). */
+export function resolveModule(key: string): { name: string } | { refused: string } | undefined {
+  if (REFUSED[key]) return { refused: `module "${key}": ${REFUSED[key]}` };
+  const short = PREFIXES.reduce((k, p) => (k.startsWith(p) ? k.slice(p.length) : k), key);
+  const name = ALIASES[short] ?? short;
+  if (short !== key && !modules[name]) return undefined;
+  return modules[name] ? { name } : undefined;
+}

@@ -70,6 +70,8 @@ export interface Module<A = any, F = any> {
   renderArgs?(raw: Record<string, unknown>, rendered: Record<string, any>, evaluate: TaskEvaluator): Record<string, any>;
   /** A plan cannot know whether its steps change anything (command, shell): report them as changes. */
   changesDecidedAtApply?: boolean;
+  /** A task may give this module a bare string (`command: "systemctl daemon-reload"`): the argument it fills. */
+  freeFormArg?: string;
   /** What the report prints for an ok result (debug's message). */
   message?(result: Record<string, unknown>): string | undefined;
   /** Runs the planned steps; default: sequentially, stop at the first failure. */
