@@ -8,6 +8,11 @@ import { validate } from './schema.ts';
 
 /** Keys of a host entry that describe how to reach it; every other key is a host variable. */
 export const CONNECTION_KEYS = ['address', 'port', 'user', 'key', 'known_hosts', 'become', 'connection'] as const;
+/** Ansible's inventory variables for the same things (ansible_python_interpreter is ignored). */
+const ANSIBLE_CONNECTION_VARS: [string, string][] = [
+  ['address', 'ansible_host'], ['port', 'ansible_port'], ['user', 'ansible_user'],
+  ['key', 'ansible_ssh_private_key_file'], ['become', 'ansible_become'], ['connection', 'ansible_connection'],
+];
 
 export interface Host {
   name: string;
@@ -60,6 +65,14 @@ const hostSchema: object = {
   },
 };
 
+/** Ansible writes these as strings as often as not: `ansible_port: "2222"`, `ansible_become: yes`. */
+function ansibleValue(key: string, v: unknown): unknown {
+  if (key === 'ansible_port') return Number(v);
+  if (key === 'ansible_become') return typeof v === 'string' ? ['yes', 'true', '1', 'on'].includes(v.toLowerCase()) : Boolean(v);
+  if (key === 'ansible_connection') return v === 'local' ? 'local' : 'ssh'; // ssh, paramiko, smart: our ssh
+  return String(v);
+}
+
 export class Inventory {
   hosts = new Map<string, Host>();
   groups = new Map<string, Group>();
@@ -91,8 +104,13 @@ export class Inventory {
     walk('all', data.all);
     inv.loadVarDirs(dirname(file));
     for (const [name, entry] of hostEntries) {
-      const hv = { ...entry, ...inv.hostVarsFile(name) };
       const groups = inv.groupChain(name);
+      const own = { ...entry, ...inv.hostVarsFile(name) };
+      // Ansible's connection variables (ansible_host, ansible_port, …) work too, from the host or
+      // its groups; our own keys on the host win.
+      const inherited: Record<string, unknown> = Object.assign({}, ...groups.map((g) => inv.groups.get(g)?.vars ?? {}), own);
+      const hv: Record<string, unknown> = { ...own };
+      for (const [ours, theirs] of ANSIBLE_CONNECTION_VARS) if (hv[ours] === undefined && inherited[theirs] !== undefined) hv[ours] = ansibleValue(theirs, inherited[theirs]);
       const address = (hv.address as string) ?? name;
       const local = hv.connection === 'local' || (hv.connection === undefined && (name === 'localhost' || address === '127.0.0.1') && !hv.key);
       const vars: Record<string, unknown> = {};

@@ -43,3 +43,19 @@ t.test('what is refused says what to write', async (t) => {
   t.throws(() => load('- hosts: all\n  vars_files: [missing.yml]\n  tasks: []\n'), /vars_files: missing\.yml not found/);
   t.throws(() => load('- hosts: all\n  tasks: []\n  handlers:\n    - block: [{ debug: { msg: x } }]\n'), /handler .* must run a module \(a block cannot be a handler\)/);
 });
+
+t.test('an Ansible inventory connects as written: ansible_host, ansible_port, ansible_user, …', async (t) => {
+  const { Inventory } = await import('../../src/provision/inventory.ts');
+  const file = join(dir, 'hosts.yml');
+  writeFileSync(file, `all:
+  vars: { ansible_user: deploy, ansible_python_interpreter: /usr/bin/python3 }
+  hosts:
+    web1: { ansible_host: 203.0.113.21, ansible_port: "2222", ansible_ssh_private_key_file: ~/.ssh/id_ed25519, ansible_become: yes }
+    web2: { address: 203.0.113.22, ansible_host: 198.51.100.1, user: root }
+    ctl: { ansible_connection: local }
+`);
+  const inv = Inventory.load(file);
+  t.match(inv.hosts.get('web1'), { address: '203.0.113.21', port: 2222, user: 'deploy', key: '~/.ssh/id_ed25519', become: true, connection: 'ssh' }, 'host and group ansible_* variables');
+  t.match(inv.hosts.get('web2'), { address: '203.0.113.22', user: 'root' }, 'our own keys win over ansible_*');
+  t.equal(inv.hosts.get('ctl')!.connection, 'local');
+});
