@@ -67,8 +67,11 @@ export interface Play {
 const TASK_KEYWORDS = [
   'name', 'when', 'loop', 'loop_control', 'register', 'notify', 'listen', 'tags', 'become', 'ignore_errors',
   'changed_when', 'failed_when', 'no_log', 'retries', 'until', 'delay', 'run_once', 'delegate_to', 'vars',
-  'block', 'rescue', 'always', 'check_mode', 'import_tasks', 'meta',
+  'block', 'rescue', 'always', 'check_mode', 'meta',
 ];
+/** Task-level inclusions (static here, as imports; their `when`, `tags` and `vars` apply to what they bring in). */
+const INCLUDE_TASKS = ['import_tasks', 'include_tasks', 'ansible.builtin.import_tasks', 'ansible.builtin.include_tasks'];
+const INCLUDE_ROLE = ['import_role', 'include_role', 'ansible.builtin.import_role', 'ansible.builtin.include_role'];
 
 const taskSchema = {
   type: 'object',
@@ -153,7 +156,19 @@ function moduleTasksOnly(tasks: Task[]): ModuleTask[] {
 
 export class PlaybookLoader {
   roleCache = new Map<string, Role>();
+  /** The play being loaded: where import_role/include_role add the role's defaults and handlers. */
+  private current?: { roles: Role[]; handlers: ModuleTask[] };
+
   constructor(private playbookDir: string) {}
+
+  /** The keywords of a task that only wraps others (an inclusion with a `when`). */
+  private common(t: Record<string, any>, place: Place, name: string, inherit: { tags: string[]; role?: Role; vars?: Record<string, unknown>; become?: boolean }): TaskCommon {
+    return {
+      id: `${place.file}:${place.line}:${place.col}`, name: t.name ?? name, place, when: t.when, loop_var: 'item', notify: [], listen: [],
+      tags: inherit.tags, become: t.become ?? inherit.become, ignore_errors: false, no_log: false, delay: 1, run_once: false,
+      vars: inherit.vars ?? {}, role: inherit.role,
+    };
+  }
 
   static load(file: string): Play[] {
     const data = loadYaml(file);
@@ -169,6 +184,7 @@ export class PlaybookLoader {
     const roles: Role[] = [];
     const tasks: Task[] = [];
     const handlers: ModuleTask[] = [];
+    this.current = { roles, handlers };
     tasks.push(...this.tasks(p.pre_tasks ?? [], dirname(file), { tags: playTags }));
     for (const r of p.roles ?? []) {
       const ref = typeof r === 'string' ? { role: r } : r;
@@ -225,12 +241,12 @@ export class PlaybookLoader {
     return role;
   }
 
-  private roleFile(role: Role, sub: string): string | undefined {
-    return ['main.yml', 'main.yaml'].map((f) => join(role.dir, sub, f)).find(existsSync);
+  private roleFile(role: Role, sub: string, base = 'main'): string | undefined {
+    return [`${base}.yml`, `${base}.yaml`].map((f) => join(role.dir, sub, f)).find(existsSync);
   }
 
-  private roleTaskList(role: Role, tags: string[], vars: Record<string, unknown>): Task[] {
-    const f = this.roleFile(role, 'tasks');
+  private roleTaskList(role: Role, tags: string[], vars: Record<string, unknown>, tasksFrom = 'main'): Task[] {
+    const f = this.roleFile(role, 'tasks', tasksFrom);
     if (!f) return [];
     const raw = loadYaml(f);
     if (!Array.isArray(raw)) throw new ProvisionError('a tasks file is a list of tasks', { file: f });
@@ -250,11 +266,33 @@ export class PlaybookLoader {
     for (const t of raw) {
       if (!t || typeof t !== 'object' || Array.isArray(t)) throw new ProvisionError('a task must be a mapping', placeOf(raw));
       const task = t as Record<string, any>;
-      if (task.import_tasks) {
-        const f = resolve(dir, task.import_tasks);
-        const inner = loadYaml(f);
-        if (!Array.isArray(inner)) throw new ProvisionError('a tasks file is a list of tasks', { file: f });
-        out.push(...this.tasks(inner, dirname(f), { ...inherit, tags: [...inherit.tags, ...list(task.tags)], vars: { ...inherit.vars, ...task.vars } }));
+      const includeKey = INCLUDE_TASKS.find((k) => task[k] !== undefined);
+      const roleKey = INCLUDE_ROLE.find((k) => task[k] !== undefined);
+      if (includeKey || roleKey) {
+        if (task.loop !== undefined) throw new ProvisionError(`${includeKey ?? roleKey} with a loop is not supported (inclusions are static here): put the loop on the tasks inside`, placeOf(task, 'loop') ?? placeOf(task));
+        const sub = { ...inherit, tags: [...inherit.tags, ...list(task.tags)], vars: { ...inherit.vars, ...task.vars } };
+        let inner: Task[];
+        if (includeKey) {
+          const ref = task[includeKey];
+          const f = resolve(dir, typeof ref === 'string' ? ref : ref?.file);
+          if (!existsSync(f)) throw new ProvisionError(`${includeKey}: ${f} not found`, placeOf(task, includeKey) ?? placeOf(task));
+          const raw = loadYaml(f);
+          if (!Array.isArray(raw)) throw new ProvisionError('a tasks file is a list of tasks', { file: f });
+          inner = this.tasks(raw, dirname(f), sub);
+        } else {
+          const ref = task[roleKey!] as { name?: string; tasks_from?: string };
+          if (!ref?.name) throw new ProvisionError(`${roleKey} needs a name (the role)`, placeOf(task, roleKey!) ?? placeOf(task));
+          const role = this.role(ref.name, placeOf(task, roleKey!) ?? placeOf(task) ?? {});
+          // The role's defaults and handlers join the play, as with `roles:`.
+          this.current?.roles.push(role);
+          this.current?.handlers.push(...moduleTasksOnly(this.roleHandlerList(role)));
+          inner = this.roleTaskList(role, sub.tags, sub.vars ?? {}, ref.tasks_from);
+        }
+        // A `when` on the inclusion applies to every task it brings in: a block carries it.
+        if (task.when !== undefined) {
+          const place = placeOf(task) ?? {};
+          out.push({ ...this.common(task, place, `${includeKey ?? roleKey}`, sub), kind: 'block', block: inner, rescue: [], always: [] });
+        } else out.push(...inner);
         continue;
       }
       out.push(this.task(task, dir, inherit));

@@ -59,3 +59,32 @@ t.test('an Ansible inventory connects as written: ansible_host, ansible_port, an
   t.match(inv.hosts.get('web2'), { address: '203.0.113.22', user: 'root' }, 'our own keys win over ansible_*');
   t.equal(inv.hosts.get('ctl')!.connection, 'local');
 });
+
+t.test('include_tasks / import_tasks carry their when; import_role / include_role bring the role in', async (t) => {
+  const { mkdirSync } = await import('node:fs');
+  for (const d of ['roles/web/tasks', 'roles/web/defaults', 'roles/web/handlers']) mkdirSync(join(dir, d), { recursive: true });
+  writeFileSync(join(dir, 'roles/web/tasks/main.yml'), '- debug: { msg: "web main {{ web_port }}" }\n');
+  writeFileSync(join(dir, 'roles/web/tasks/extra.yml'), '- debug: { msg: extra }\n  notify: restart web\n');
+  writeFileSync(join(dir, 'roles/web/defaults/main.yml'), 'web_port: 8080\n');
+  writeFileSync(join(dir, 'roles/web/handlers/main.yml'), '- name: restart web\n  debug: { msg: restarted }\n');
+  writeFileSync(join(dir, 'more.yml'), '- debug: { msg: one }\n- debug: { msg: two }\n');
+  const [play] = load(`- hosts: all
+  tasks:
+    - ansible.builtin.include_tasks: more.yml
+      when: want_more
+    - import_tasks: more.yml
+    - ansible.builtin.import_role: { name: web, tasks_from: extra }
+    - include_role: { name: web }
+      vars: { web_port: 8089 }
+`);
+  const [wrapped, one, two, extra, main] = play.tasks;
+  t.equal(wrapped.kind, 'block', 'an inclusion with a when becomes a block carrying it');
+  t.equal(wrapped.when, 'want_more');
+  t.same(wrapped.kind === 'block' && wrapped.block.map((x) => x.kind === 'module' && x.args.msg), ['one', 'two']);
+  t.same([one, two].map((x) => x.kind === 'module' && x.args.msg), ['one', 'two'], 'without a when the tasks come in as they are');
+  t.equal(extra.kind === 'module' && extra.args.msg, 'extra', "tasks_from picks the role's tasks file");
+  t.same(main.vars, { web_port: 8089 }, "the inclusion's vars reach the role's tasks");
+  t.ok(play.roles.some((r) => r.name === 'web' && r.defaults.web_port === 8080), "the role's defaults join the play");
+  t.ok(play.handlers.some((h) => h.name === 'restart web'), 'and so do its handlers');
+  t.throws(() => load('- hosts: all\n  tasks:\n    - include_tasks: more.yml\n      loop: [1, 2]\n'), /include_tasks with a loop is not supported/);
+});
