@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { ProvisionError, formatPlace } from './errors.ts';
 import type { Host, Inventory } from './inventory.ts';
 import type { BlockTask, ModuleTask, Play, Task } from './playbook.ts';
-import { FactCache } from './facts.ts';
+import { FactCache, ansibleFactVars } from './facts.ts';
 import { Redactor, reveal } from './secret.ts';
 import { evalCondition, isTemplated, onLookupSecret, renderDeep, renderString } from './template.ts';
 import { baseVars, hostvarsProxy, resolveVars } from './vars.ts';
@@ -116,7 +116,14 @@ export class Runner {
         const live = runs.filter((r) => r.active);
         for (const r of live) r.base = this.baseVars(r, play);
         // Each play sees the hosts as they are now (an earlier play may have brought wg0 up).
-        if (play.gather_facts) await this.parallel(live, async (r) => { r.facts.invalidate(); r.base.facts = await this.guard(r, () => r.facts.get()); });
+        if (play.gather_facts) {
+          await this.parallel(live, async (r) => {
+            r.facts.invalidate();
+            const facts = await this.guard(r, () => r.facts.get());
+            r.base.facts = facts;
+            if (facts) Object.assign(r.base, ansibleFactVars(facts));
+          });
+        }
         await this.runTasks(play, play.tasks, live);
         await this.flushHandlers(play, live);
       }

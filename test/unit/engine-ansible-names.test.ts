@@ -88,3 +88,26 @@ t.test('include_tasks / import_tasks carry their when; import_role / include_rol
   t.ok(play.handlers.some((h) => h.name === 'restart web'), 'and so do its handlers');
   t.throws(() => load('- hosts: all\n  tasks:\n    - include_tasks: more.yml\n      loop: [1, 2]\n'), /include_tasks with a loop is not supported/);
 });
+
+t.test('facts under Ansible\'s names: ansible_facts[...] and ansible_* aliases', async (t) => {
+  const { parseFacts, ansibleFactVars } = await import('../../src/provision/facts.ts');
+  const out = [
+    'node1',
+    'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nNAME="Debian GNU/Linux"\nVERSION_ID="12"\nVERSION_CODENAME=bookworm\nID=debian',
+    'yes',
+    'lo 127.0.0.1/8\neth0 10.77.0.11/24\nwg0 10.0.0.1/24',
+    'tcp 0.0.0.0:22',
+    'node1.example.org\nx86_64\n2\n24576000\ndefault via 10.77.0.1 dev eth0 onlink',
+  ].join('\n---\n');
+  const f = parseFacts(out);
+  t.match(f.ansible, {
+    hostname: 'node1', fqdn: 'node1.example.org', os_family: 'Debian', distribution: 'Debian', distribution_release: 'bookworm',
+    distribution_major_version: '12', architecture: 'x86_64', processor_vcpus: 2, memtotal_mb: 24000, service_mgr: 'systemd',
+    all_ipv4_addresses: ['10.77.0.11', '10.0.0.1'], default_ipv4: { interface: 'eth0', address: '10.77.0.11', gateway: '10.77.0.1' },
+    interfaces: ['lo', 'eth0', 'wg0'],
+  });
+  const vars = ansibleFactVars(f);
+  t.equal((vars.ansible_facts as { os_family: string }).os_family, 'Debian', "ansible_facts['os_family'] is what a role's when tests");
+  t.equal(vars.ansible_os_family, 'Debian');
+  t.equal(vars.ansible_distribution_release, 'bookworm');
+});
