@@ -193,7 +193,7 @@ export class PlaybookLoader {
       const extraVars = ref.vars ?? {};
       const tags = [...playTags, ...list(ref.tags)];
       tasks.push(...this.roleTaskList(role, tags, extraVars));
-      handlers.push(...moduleTasksOnly(this.roleHandlerList(role)));
+      handlers.push(...moduleTasksOnly(this.roleHandlerList(role, extraVars)));
     }
     tasks.push(...this.tasks(p.tasks ?? [], dirname(file), { tags: playTags }));
     tasks.push(...this.tasks(p.post_tasks ?? [], dirname(file), { tags: playTags }));
@@ -253,12 +253,13 @@ export class PlaybookLoader {
     return this.tasks(raw, dirname(f), { tags, role, vars });
   }
 
-  private roleHandlerList(role: Role): Task[] {
+  /** A role's handlers, with the role's parameters (`roles: [{role: web, vars: {…}}]`), as its tasks have. */
+  private roleHandlerList(role: Role, vars: Record<string, unknown> = {}): Task[] {
     const f = this.roleFile(role, 'handlers');
     if (!f) return [];
     const raw = loadYaml(f);
     if (!Array.isArray(raw)) throw new ProvisionError('a handlers file is a list of tasks', { file: f });
-    return this.tasks(raw, dirname(f), { tags: [], role });
+    return this.tasks(raw, dirname(f), { tags: [], role, vars });
   }
 
   tasks(raw: unknown[], dir: string, inherit: { tags: string[]; role?: Role; vars?: Record<string, unknown>; become?: boolean }): Task[] {
@@ -285,7 +286,7 @@ export class PlaybookLoader {
           const role = this.role(ref.name, placeOf(task, roleKey!) ?? placeOf(task) ?? {});
           // The role's defaults and handlers join the play, as with `roles:`.
           this.current?.roles.push(role);
-          this.current?.handlers.push(...moduleTasksOnly(this.roleHandlerList(role)));
+          this.current?.handlers.push(...moduleTasksOnly(this.roleHandlerList(role, sub.vars)));
           inner = this.roleTaskList(role, sub.tags, sub.vars ?? {}, ref.tasks_from);
         }
         // A `when` on the inclusion applies to every task it brings in: a block carries it.

@@ -111,3 +111,14 @@ t.test('facts under Ansible\'s names: ansible_facts[...] and ansible_* aliases',
   t.equal(vars.ansible_os_family, 'Debian');
   t.equal(vars.ansible_distribution_release, 'bookworm');
 });
+
+t.test('a role\'s handlers see the role\'s parameters', async (t) => {
+  const { mkdirSync } = await import('node:fs');
+  for (const d of ['roles/app/tasks', 'roles/app/defaults', 'roles/app/handlers']) mkdirSync(join(dir, d), { recursive: true });
+  writeFileSync(join(dir, 'roles/app/tasks/main.yml'), '- debug: { msg: "{{ listen_port }}" }\n  notify: restart app\n');
+  writeFileSync(join(dir, 'roles/app/defaults/main.yml'), 'listen_port: 8080\n');
+  writeFileSync(join(dir, 'roles/app/handlers/main.yml'), '- name: restart app\n  debug: { msg: "restart on {{ listen_port }}" }\n');
+  const [play] = load('- hosts: all\n  roles: [{ role: app, vars: { listen_port: 8089 } }]\n');
+  t.same(play.tasks[0].vars, { listen_port: 8089 });
+  t.same(play.handlers[0].vars, { listen_port: 8089 }, 'the handler renders 8089, not the default 8080');
+});
