@@ -11,13 +11,13 @@ import apt from './apt.ts';
 import waitFor from './wait-for.ts';
 import user from './user.ts';
 import group from './group.ts';
-import { lineinfile, blockinfile } from './lineinfile.ts';
+import { lineinfile, blockinfile, replace } from './lineinfile.ts';
 import { command, shell } from './command.ts';
 import { stat, slurp } from './stat.ts';
 import { setFact, assert, fail, debug } from './control.ts';
 
 export const modules: Record<string, Module> = Object.fromEntries(
-  [copy, template, file, systemd, ufw, apt, user, group, lineinfile, blockinfile, waitFor, command, shell, stat, slurp, setFact, assert, fail, debug].map((m) => [m.name, m as Module]),
+  [copy, template, file, systemd, ufw, apt, user, group, lineinfile, blockinfile, replace, waitFor, command, shell, stat, slurp, setFact, assert, fail, debug].map((m) => [m.name, m as Module]),
 );
 
 /** Ansible's names for modules we have under another name (their arguments are a subset of ours). */

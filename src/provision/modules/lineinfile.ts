@@ -1,5 +1,5 @@
-// lineinfile and blockinfile (ansible.builtin): one line, or one marked block, in a text file on
-// the host. Facts are the file (its text, as copy/template read it); the new text is computed
+// lineinfile, blockinfile and replace (ansible.builtin): one line, one marked block, or every
+// match of a regular expression, in a text file on the host. Facts are the file (its text, as copy/template read it); the new text is computed
 // purely from it and written through the same safe write path as copy (diff in the plan, temp
 // file, atomic rename), so a plan shows the exact edit.
 import { defineModule, type Planned } from './module.ts';
@@ -153,4 +153,45 @@ export const blockinfile = defineModule<BlockArgs, PathFacts>({
   },
   facts: (a, ctx) => gatherPath(ctx, a.path),
   plan: (a, f) => planEdit(a.path, a, f, (text) => editBlock(text, a)),
+});
+
+interface ReplaceArgs {
+  path: string;
+  regexp: string;
+  replace?: string;
+  after?: string;
+  before?: string;
+  mode?: string | number;
+  owner?: string;
+  group?: string;
+}
+
+/** Every match of `regexp` (multiline) replaced, only between `after` and `before` when given (Python's \\1 or JavaScript's $1). */
+export function editReplace(text: string, a: ReplaceArgs): string {
+  let start = 0;
+  let end = text.length;
+  if (a.after !== undefined) {
+    const m = new RegExp(a.after, 'm').exec(text);
+    if (!m) return text;
+    start = m.index + m[0].length;
+  }
+  if (a.before !== undefined) {
+    const m = new RegExp(a.before, 'm').exec(text.slice(start));
+    if (!m) return text;
+    end = start + m.index;
+  }
+  const repl = (a.replace ?? '').replace(/\\(\d)/g, '$$$1');
+  return text.slice(0, start) + text.slice(start, end).replace(new RegExp(a.regexp, 'gm'), repl) + text.slice(end);
+}
+
+export const replace = defineModule<ReplaceArgs, PathFacts>({
+  name: 'replace',
+  schema: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['path', 'regexp'],
+    properties: { path: common.path, regexp: { type: 'string', minLength: 1 }, replace: { type: 'string' }, after: { type: 'string' }, before: { type: 'string' }, mode: common.mode, owner: common.owner, group: common.group },
+  },
+  facts: (a, ctx) => gatherPath(ctx, a.path),
+  plan: (a, f) => planEdit(a.path, { ...a, create: false }, f, (text) => editReplace(text, a)),
 });
