@@ -5,13 +5,12 @@
 // the SFU on its WireGuard address. Then the room's SFU is stopped (systemctl stop → SIGTERM →
 // server-draining) and both browsers carry on through another node's SFU.
 import t from 'tap';
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
+import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { ensureClusterUp, sshExec } from '../../src/cluster/cluster.ts';
-import { provision, orama as oramaCli } from '../helpers/cli.ts';
+import { sshExec } from '../../src/cluster/cluster.ts';
+import { clientNetns, clusterSuite } from '../helpers/cluster-suite.ts';
 import { launchInNetns, sendChat, waitChat, waitEvent, waitMedia } from '../helpers/browser.ts';
 
 const NS = 'calls';
@@ -19,12 +18,8 @@ const ROOM = 'standup';
 
 
 t.test('two browsers call each other through the cluster', async (t) => {
-  const cluster = await ensureClusterUp();
-  const state = process.env.ORAMA_STATE ?? '/var/lib/orama/state.db';
-  mkdirSync(dirname(state), { recursive: true });
-  const env = { ORAMA_STATE: state, ORAMA_INVENTORY: cluster.inventory };
-  const orama = (...a: string[]) => oramaCli(a, env);
-  t.equal((await provision(['apply', 'playbooks/node-base.yml', '-i', cluster.inventory])).code, 0, 'node-base');
+  const { cluster, orama, base } = await clusterSuite();
+  t.equal(base.code, 0, 'node-base');
   const enable = await orama('namespace', 'enable', 'webrtc', '--namespace', NS);
   t.equal(enable.code, 0, enable.out.slice(-2000));
   t.teardown(() => orama('namespace', 'disable', 'webrtc', '--namespace', NS));
@@ -34,12 +29,8 @@ t.test('two browsers call each other through the cluster', async (t) => {
   const gateway = (i: number) => `http://${status.nodes[i].public_ip}:${Number(status.nodes[i].ports.sfu_signal) + 1000}`;
 
   // The browsers' network: one veth on the cluster's public bridge, no default route.
-  const c = cluster.config;
-  const netns = `ocall-${process.pid}`;
-  const veth = `ocall${process.pid % 100000}`;
-  const sh = (cmd: string) => execFileSync('sh', ['-c', cmd], { encoding: 'utf8' });
-  sh(`ip netns add ${netns} && ip link add ${veth}h type veth peer name ${veth}n && ip link set ${veth}n netns ${netns} && ip link set ${veth}h master ${c.pubBridge} up && ip -n ${netns} addr add ${c.pubNet}.60/24 dev ${veth}n && ip -n ${netns} link set ${veth}n up && ip -n ${netns} link set lo up`);
-  t.teardown(() => sh(`ip link del ${veth}h 2>/dev/null; ip netns del ${netns} 2>/dev/null; true`));
+  const { netns, sh, remove } = clientNetns(cluster, 'ocall', 60);
+  t.teardown(remove);
   t.match(sh(`ip -n ${netns} route get ${status.nodes[2].wg_ip} 2>&1 || true`), /unreachable/i, 'the browsers cannot reach any SFU address: media can only go through TURN');
 
   const profile = mkdtempSync(join(tmpdir(), 'ocall-'));

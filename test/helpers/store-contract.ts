@@ -21,6 +21,21 @@ export function overlapped(results: WorkerResult[]): boolean {
   return results.some((a, i) => results.some((b, j) => i !== j && a.t0 < b.t1 && b.t0 < a.t1));
 }
 
+/**
+ * Races the jobs (on a fresh node each attempt) until at least two racers really were inside
+ * allocatePorts at once: a fast driver (SQLite: about a millisecond a call) can otherwise run
+ * them one after another and prove nothing. Bounded: 8 attempts; the caller asserts `overlapped`.
+ */
+export async function raceUntilOverlap(config: StoreConfig, jobs: (node: string) => Parameters<typeof raceAllocators>[1], base: string): Promise<{ results: WorkerResult[]; node: string; attempts: number }> {
+  let last: { results: WorkerResult[]; node: string; attempts: number } | undefined;
+  for (let attempt = 1; attempt <= 8; attempt++) {
+    const node = `${base}-${attempt}`;
+    last = { results: await raceAllocators(config, jobs(node)), node, attempts: attempt };
+    if (overlapped(last.results)) return last;
+  }
+  return last!;
+}
+
 /** Starts `jobs` allocator processes that fire at the same instant; resolves with their results. */
 export async function raceAllocators(config: StoreConfig, jobs: { node: string; namespace: string; kind: string; size: number; min: number; max: number }[]): Promise<WorkerResult[]> {
   const startAt = Date.now() + 2500 + jobs.length * 150; // every process loaded before the go
@@ -107,27 +122,29 @@ export function storeContract(t: Test, name: string, config: () => StoreConfig):
   });
 
   t.test(`${name}: racing allocators for one block — exactly one wins`, async (t) => {
-    const jobs = Array.from({ length: 6 }, (_, i) => ({ node: 'race-1', namespace: `race-${i}`, kind: 'sfu_media', size: 500, min: 20000, max: 20499 }));
-    const results = await raceAllocators(config(), jobs);
-    t.ok(overlapped(results), 'the racers were inside allocatePorts at the same time (not run one after another)');
+    const jobs = (node: string) => Array.from({ length: 6 }, (_, i) => ({ node, namespace: `race-${i}`, kind: 'sfu_media', size: 500, min: 20000, max: 20499 }));
+    const { results, node, attempts } = await raceUntilOverlap(config(), jobs, 'race-1');
+    t.ok(overlapped(results), `the racers were inside allocatePorts at the same time (attempt ${attempts})`);
     const won = results.filter((r) => r.ok);
     t.equal(won.length, 1, 'exactly one allocator got the block');
     t.same(results.filter((r) => !r.ok).map((r) => r.code), Array(5).fill('ports_exhausted'), 'the others are told the range is exhausted');
-    const rows = await store.listAllocations({ node: 'race-1' });
+    const rows = await store.listAllocations({ node });
     t.equal(rows.length, 1, 'one row in the table');
     t.equal(rows[0].namespace, won[0].alloc!.namespace);
   });
 
   t.test(`${name}: racing allocators for a wide range — all win, no overlap`, async (t) => {
-    const jobs = Array.from({ length: 8 }, (_, i) => ({ node: 'race-2', namespace: `wide-${i}`, kind: 'turn_relay', size: 800, min: 49152, max: 65535 }));
-    // plus a second allocator for the same namespace as the first: must get the same block
-    jobs.push({ ...jobs[0] });
-    const results = await raceAllocators(config(), jobs);
-    t.ok(overlapped(results), 'the racers were inside allocatePorts at the same time (not run one after another)');
+    const jobs = (node: string) => {
+      const list = Array.from({ length: 8 }, (_, i) => ({ node, namespace: `wide-${i}`, kind: 'turn_relay', size: 800, min: 49152, max: 65535 }));
+      // plus a second allocator for the same namespace as the first: must get the same block
+      return [...list, { ...list[0] }];
+    };
+    const { results, node, attempts } = await raceUntilOverlap(config(), jobs, 'race-2');
+    t.ok(overlapped(results), `the racers were inside allocatePorts at the same time (attempt ${attempts})`);
     t.ok(results.every((r) => r.ok), `all succeed: ${JSON.stringify(results.filter((r) => !r.ok))}`);
     const allocs = results.map((r) => r.alloc!);
     t.same(allocs[8].portStart, allocs[0].portStart, 'same namespace racing itself gets one block');
-    const rows = await store.listAllocations({ node: 'race-2' });
+    const rows = await store.listAllocations({ node });
     t.equal(rows.length, 8);
     for (const a of rows) for (const b of rows) if (a !== b) t.notOk(overlaps(a, b), `${a.namespace} and ${b.namespace} do not overlap`);
     t.same(rows.map((r) => r.portStart), [0, 1, 2, 3, 4, 5, 6, 7].map((i) => 49152 + i * 800), 'packed first-fit');

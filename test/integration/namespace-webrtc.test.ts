@@ -4,13 +4,14 @@
 // removes everything it added.
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import YAML from 'yaml';
 import Database from 'better-sqlite3';
-import { ensureClusterUp, rebootClusterNode, sshExec } from '../../src/cluster/cluster.ts';
-import { provision, orama as oramaCli, recapChanged, run } from '../helpers/cli.ts';
+import { rebootClusterNode, sshExec } from '../../src/cluster/cluster.ts';
+import { clusterSuite } from '../helpers/cluster-suite.ts';
+import { recapChanged, run } from '../helpers/cli.ts';
 import { turnCredential } from '../../src/webrtc/credentials.ts';
 import { TurnClient } from '../helpers/turn-client.ts';
 import { eventually, exitCode, udpListener } from '../helpers/cluster-shell.ts';
@@ -20,14 +21,7 @@ const NS = 'itest';
 const sh = async (node: string, cmd: string) => (await sshExec(node, cmd)).stdout.trim();
 
 t.test('namespace webrtc on the test cluster', async (t) => {
-  const cluster = await ensureClusterUp();
-  // The same state as the demo and the operator's commands: one source of truth per cluster, so
-  // this namespace never collides with ports another namespace (e.g. bin/demo's) already holds.
-  const state = process.env.ORAMA_STATE ?? '/var/lib/orama/state.db';
-  mkdirSync(dirname(state), { recursive: true });
-  const env = { ORAMA_STATE: state, ORAMA_INVENTORY: cluster.inventory };
-  const orama = (...a: string[]) => oramaCli(a, env);
-  const base = await provision(['apply', 'playbooks/node-base.yml', '-i', cluster.inventory]);
+  const { cluster, state, orama, base } = await clusterSuite();
   t.equal(base.code, 0, 'node-base applied: ' + base.out.slice(-1500));
   await orama('namespace', 'disable', 'webrtc', '--namespace', NS); // leftovers of an interrupted run
   t.teardown(async () => {

@@ -13,13 +13,11 @@
 //   5. the browsers' network reaches no WireGuard address.
 // No data is ever sent to a public or TEST-NET address: CreatePermission only, never Send.
 import t from 'tap';
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { ensureClusterUp } from '../../src/cluster/cluster.ts';
+import { clientNetns, clusterSuite } from '../helpers/cluster-suite.ts';
 import { credentialsDir } from '../../src/cluster/inventory.ts';
-import { provision, orama as oramaCli } from '../helpers/cli.ts';
 import { onNode, exitCode, eventually, udpListener } from '../helpers/cluster-shell.ts';
 import { TurnClient } from '../helpers/turn-client.ts';
 import { turnCredential } from '../../src/webrtc/credentials.ts';
@@ -31,12 +29,7 @@ const GAP = 'wall-gap';
 interface NodeStatus { node: string; public_ip: string; wg_ip: string; turn_up: boolean; ports: Record<string, number | string> }
 
 t.test('the TURN wall', async (t) => {
-  const cluster = await ensureClusterUp();
-  const state = process.env.ORAMA_STATE ?? '/var/lib/orama/state.db';
-  mkdirSync(dirname(state), { recursive: true });
-  const env = { ORAMA_STATE: state, ORAMA_INVENTORY: cluster.inventory };
-  const orama = (...a: string[]) => oramaCli(a, env);
-  const base = await provision(['apply', 'playbooks/node-base.yml', '-i', cluster.inventory]);
+  const { cluster, state, orama, base } = await clusterSuite();
   t.equal(base.code, 0, 'node-base applied: ' + base.out.slice(-1500));
   t.teardown(async () => {
     for (const ns of [A, B, GAP]) await orama('namespace', 'disable', 'webrtc', '--namespace', ns);
@@ -209,11 +202,16 @@ t.test('the TURN wall', async (t) => {
     const listening = udpListener(to.node, to.wg_ip, cases.map((c) => c.port), ready, 5);
     await eventually('the listener is bound', async () => (await exitCode(to.node, `test -e ${ready}`)) === 0, 10_000);
     for (const c of cases) {
+      // From the first source port at or below the chosen one that is free (coturn holds some of
+      // A's relay ports for its allocations).
       await onNode(from.node, `python3 -c '
 import socket
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("${from.wg_ip}", ${c.sport}))
+for p in range(${c.sport}, ${c.sport} - 50, -1):
+    try:
+        s.bind(("${from.wg_ip}", p)); break
+    except OSError:
+        pass
 for i in range(3): s.sendto(b"mesh-test", ("${to.wg_ip}", ${c.port}))'`);
     }
     const counts = await listening;
@@ -271,12 +269,8 @@ for i in range(3): s.sendto(b"mesh-test", ("${to.wg_ip}", ${c.port}))'`);
   });
 
   await t.test('5. the browsers\' network reaches no WireGuard address, even routed through a node', async (t) => {
-    const c = cluster.config;
-    const netns = `owall-${process.pid}`;
-    const veth = `owall${process.pid % 100000}`;
-    const sh = (cmd: string) => execFileSync('sh', ['-c', cmd], { encoding: 'utf8' });
-    sh(`ip netns add ${netns} && ip link add ${veth}h type veth peer name ${veth}n && ip link set ${veth}n netns ${netns} && ip link set ${veth}h master ${c.pubBridge} up && ip -n ${netns} addr add ${c.pubNet}.61/24 dev ${veth}n && ip -n ${netns} link set ${veth}n up && ip -n ${netns} link set lo up`);
-    t.teardown(() => sh(`ip link del ${veth}h 2>/dev/null; ip netns del ${netns} 2>/dev/null; true`));
+    const { netns, sh, remove } = clientNetns(cluster, 'owall', 61);
+    t.teardown(remove);
     // The attacker routes the WireGuard subnet through a node's public address.
     sh(`ip -n ${netns} route add 10.0.0.0/24 via ${cluster.hosts[0].publicIp}`);
     for (const h of cluster.hosts) {
