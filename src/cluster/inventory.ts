@@ -12,7 +12,7 @@ const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
  * state, not beside the inventory: a fresh clone of the repository, which writes a new inventory,
  * must render the same users file the nodes already run with.
  */
-export const credentialsDir = (c: ClusterConfig) => join(c.stateDir, 'credentials', 'rqlite');
+export const dbCredentialsDir = (c: ClusterConfig) => join(c.stateDir, 'credentials', 'rqlite');
 
 export function inventoryPath(c: ClusterConfig): string {
   return join(REPO, 'inventory', c.name === 'default' ? 'test-cluster.yml' : `test-cluster-${c.name}.yml`);
@@ -27,7 +27,7 @@ export function inventoryDocument(c: ClusterConfig, nodes: NodeConfig[]) {
   }]));
   return {
     all: {
-      vars: { ssh_key: key, rqlite_credentials_dir: credentialsDir(c) },
+      vars: { ssh_key: key, rqlite_credentials_dir: dbCredentialsDir(c) },
       hosts,
       children: { cluster: { hosts: Object.fromEntries(nodes.map((n) => [n.name, {}])) } },
     },

@@ -1,13 +1,10 @@
 // Runs on one cluster node during `orama namespace enable webrtc` (and `orama apikey …`): writes
 // the namespace's WebRTC config, JWT key and API key records (hashes, never keys) into the
 // namespace cluster's rqlite, which the gateways read. Input is a JSON document on stdin (secrets
-// never on argv; the database URLs come as --urls): { username?, password_file?, config?, jwtKey?, apiKeys? } to seed, or { remove: NAMESPACE } on
+// never on argv; the database URLs come as --urls): { username, password_file, config?, jwtKey?, apiKeys? } to seed, or { username, password_file, remove: NAMESPACE } on
 // disable (config and rooms go; the cluster forgets the namespace). Prints what it changed.
 import { openStore } from '../store/open.ts';
 
-/** The cluster database's user for this program; roles/rqlite renders its password file, root's. */
-const DB_USER = 'seed';
-const DB_PASSWORD_FILE = '/etc/orama/rqlite/seed.password';
 import { Secret } from '../secret/secret.ts';
 
 async function readStdin(): Promise<string> {
@@ -24,7 +21,9 @@ function urlsFromArgv(argv: string[]): string[] | undefined {
 
 export async function seed(input: string, urls = urlsFromArgv(process.argv)): Promise<string> {
   const doc = JSON.parse(input);
-  const store = await openStore({ driver: 'rqlite', urls: urls ?? doc.urls, username: doc.username ?? DB_USER, password_file: doc.password_file ?? DB_PASSWORD_FILE, retry_for_ms: 30_000 }, { migrate: true });
+  if (!urls?.length) throw new Error('--urls URL[,URL…] is required (the cluster database)');
+  if (typeof doc.username !== 'string' || typeof doc.password_file !== 'string') throw new Error('the document needs username and password_file (the cluster database user)');
+  const store = await openStore({ driver: 'rqlite', urls, username: doc.username, password_file: doc.password_file, retry_for_ms: 30_000 }, { migrate: true });
   try {
     if (doc.remove) {
       for (const r of await store.listRooms(doc.remove)) await store.deleteRoom(doc.remove, r.roomId);

@@ -12,18 +12,22 @@ import { checkGatewayConfigFile, type GatewayConfigFile } from '../gateway/confi
 import type { ApiKeyRecord, JwtKey } from '../store/store.ts';
 import { internalKey } from '../webrtc/sfu-api.ts';
 import { credentialsDir, serviceUser } from '../webrtc/names.ts';
+import { DEFAULT_TURN_TTL_SECONDS } from '../webrtc/credentials.ts';
 import type { Artifacts } from './artifacts.ts';
 import { TURN_NODE_COUNT, type Decision, type NodePlan } from './decide.ts';
 import type { ClusterNode } from './nodes.ts';
 import type { TurnTls } from './tls.ts';
 
-export const TURN_TTL = 600;
+export const TURN_TTL = DEFAULT_TURN_TTL_SECONDS;
 /** How long a stopping SFU lets its calls move (server-draining); the unit's stop timeout adds 10 s. */
 export const SFU_DRAIN_DEADLINE_S = 20;
 /** Where the gateway role ships the browser client and demo page. */
 export const CLIENT_DIR = '/opt/orama/lib/client';
 
 /** playbooks/vars/cluster.yml: the cluster database's port and client directory, one source for playbooks and here. */
+/** Who orama-seed is in the cluster database: the `seed` user, its password file on the node (roles/rqlite). */
+export const seedUser = () => ({ username: 'seed', password_file: `${clusterVars().rqliteClientDir}/seed.password` });
+
 export function clusterVars(file = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'playbooks', 'vars', 'cluster.yml')): { rqliteHttpPort: number; rqliteClientDir: string } {
   const v = YAML.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
   return { rqliteHttpPort: Number(v.rqlite_http_port), rqliteClientDir: String(v.rqlite_client_dir) };
@@ -125,6 +129,7 @@ export function enableVars(i: EnableInput): EnableVars {
   const ns = i.namespace;
   const jwtVerify = i.jwtKey ? (i.jwtKey.alg === 'HS256' ? i.jwtKey.signingKey.reveal() : i.jwtKey.publicKey!) : '(known after apply)';
   const seed = {
+    ...seedUser(),
     config: { namespace: ns, turn_secret: i.turnSecret, sfu_node_count: i.nodes.length, turn_node_count: TURN_NODE_COUNT, turn_ttl: TURN_TTL },
     jwtKey: i.jwtKey && { alg: i.jwtKey.alg, kid: i.jwtKey.kid, signing_key: i.jwtKey.signingKey.reveal(), public_key: i.jwtKey.publicKey },
     apiKeys: i.apiKeys,

@@ -18,7 +18,7 @@ import { buildArtifacts } from './artifacts.ts';
 import { TURN_NODE_COUNT, chooseTurnNodes, decide } from './decide.ts';
 import { loadCluster, type Cluster } from './nodes.ts';
 import { turnTlsMaterial } from './tls.ts';
-import { TURN_TTL, enableVars, webrtcUsers } from './vars.ts';
+import { TURN_TTL, enableVars, seedUser, webrtcUsers } from './vars.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const playbook = (name: string) => join(root, 'playbooks', name);
@@ -96,14 +96,14 @@ export async function enableWebrtc(o: WebrtcOptions): Promise<RunResult> {
 export async function syncApiKeys(o: WebrtcOptions): Promise<RunResult> {
   checkNamespace(o.namespace);
   loadCluster(o.inventory);
-  const doc = { apiKeys: await o.store.exportApiKeys(o.namespace) };
+  const doc = { ...seedUser(), apiKeys: await o.store.exportApiKeys(o.namespace) };
   return run(o, 'webrtc-apikeys.yml', { namespace: o.namespace, artifacts: await buildArtifacts(), seed_document: new Secret(JSON.stringify(doc)) });
 }
 
 export async function disableWebrtc(o: WebrtcOptions): Promise<RunResult> {
   checkNamespace(o.namespace);
   loadCluster(o.inventory);
-  const result = await run(o, 'webrtc-disable.yml', { namespace: o.namespace, base_domain: o.baseDomain, artifacts: await buildArtifacts(), webrtc_users: webrtcUsers(o.namespace) });
+  const result = await run(o, 'webrtc-disable.yml', { namespace: o.namespace, base_domain: o.baseDomain, artifacts: await buildArtifacts(), webrtc_users: webrtcUsers(o.namespace), seed_user: seedUser() });
   if (!o.plan && !result.failed) {
     // Nodes first, records after: a failed disable leaves the records that let a re-run finish.
     await o.store.releasePorts(o.namespace);

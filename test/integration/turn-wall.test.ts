@@ -17,7 +17,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { clientNetns, clusterSuite } from '../helpers/cluster-suite.ts';
-import { credentialsDir } from '../../src/cluster/inventory.ts';
+import { dbCredentialsDir } from '../../src/cluster/inventory.ts';
 import { onNode, exitCode, eventually, udpListener } from '../helpers/cluster-shell.ts';
 import { TurnClient } from '../helpers/turn-client.ts';
 import { turnCredential } from '../../src/webrtc/credentials.ts';
@@ -232,7 +232,7 @@ for i in range(3): s.sendto(b"mesh-test", ("${to.wg_ip}", ${c.port}))'`);
     t.match(await onNode(n1.name, `curl -s --netrc-file /etc/orama/rqlite/admin.netrc '${url}/db/query?q=${q}'`), /"values":\[\[\d+\]\]/, 'the admin user queries');
     t.equal(await onNode(n1.name, `stat -c '%a %U' /etc/orama/rqlite/users.json /etc/orama/rqlite/gateway.password | sort -u`), '600 root', 'the users file and client passwords are root\'s only');
     // The secrets themselves, from the controller: none may appear on any process's command line.
-    const credDir = credentialsDir(cluster.config);
+    const credDir = dbCredentialsDir(cluster.config);
     const secrets = readdirSync(credDir).map((f) => readFileSync(join(credDir, f), 'utf8').trim());
     t.equal(secrets.length, 5, `five database users' passwords on the controller (${credDir})`);
     const db = new Database(state, { readonly: true });
