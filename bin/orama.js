@@ -1,5 +1,3 @@
 #!/usr/bin/env node
-import { register } from 'tsx/esm/api';
-register();
-const { main } = await import('../src/cli/orama.ts');
-process.exitCode = await main(process.argv.slice(2));
+import { run } from './cli.js';
+await run('orama');

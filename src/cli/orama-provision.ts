@@ -31,7 +31,7 @@ export async function main(argv: string[]): Promise<number> {
 
 async function provision(verb: 'apply' | 'plan', argv: string[]): Promise<number> {
   const a = parseProvisionArgs(argv);
-  const common = { limit: a.limit, tags: a.tags, skipTags: a.skipTags, forks: a.forks, diff: a.diff, json: a.json, verbose: a.verbose, acceptNewHostKeys: a.acceptNewHostKeys };
+  const common = { limit: a.limit, tags: a.tags, skipTags: a.skipTags, forks: a.forks, diff: a.diff, json: a.json, verbose: a.verbose, acceptNewHostKeys: a.acceptNewHostKeys, batch: a.batch, timings: a.timings };
   if (verb === 'apply' && a.target.endsWith('.json')) {
     const r = await applyPlanFile(a.target, { ...common, parseExtra: parseExtraVars });
     return r.failed ? 1 : 0;
@@ -63,5 +63,8 @@ options:
       --json                NDJSON events instead of text
   -o, --out FILE            (plan) save the plan for a later \`apply FILE\`
       --accept-new-host-keys  trust hosts not yet in known_hosts (a CHANGED key is always an error)
+      --no-batch            ask each task's facts in its own round trip (default: the coming
+                            tasks' facts in one batch per host; the plan is the same either way)
+      --timings             print where the time went: start-up, connect, facts, tasks, batches
   -v                        more detail (task source positions)
 `;

@@ -18,6 +18,8 @@ export interface ProvisionArgs {
   out?: string;
   verbose: number;
   acceptNewHostKeys: boolean;
+  batch: boolean;
+  timings: boolean;
 }
 
 export function parseProvisionArgs(argv: string[]): ProvisionArgs {
@@ -36,6 +38,8 @@ export function parseProvisionArgs(argv: string[]): ProvisionArgs {
       out: { type: 'string', short: 'o' },
       verbose: { type: 'boolean', short: 'v', multiple: true },
       'accept-new-host-keys': { type: 'boolean' },
+      'no-batch': { type: 'boolean' },
+      timings: { type: 'boolean' },
     },
   });
   if (positionals.length !== 1) throw new ProvisionError(`expected exactly one PLAYBOOK (or plan file), got ${positionals.length ? positionals.join(' ') : 'none'}`);
@@ -55,6 +59,8 @@ export function parseProvisionArgs(argv: string[]): ProvisionArgs {
     out: values.out,
     verbose: values.verbose?.length ?? 0,
     acceptNewHostKeys: values['accept-new-host-keys'] ?? false,
+    batch: !values['no-batch'],
+    timings: values.timings ?? false,
   };
 }
 

@@ -1,6 +1,7 @@
 // The browser client and demo page as servable assets. The gateway mounts them (e.g. under
 // /v1/webrtc/client/); demo.html imports ./orama-webrtc.js relative to itself.
 import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
@@ -9,7 +10,8 @@ export interface ClientAsset {
   body: Buffer;
 }
 
-const here = (name: string) => fileURLToPath(new URL(name, import.meta.url));
+// From the repository's root, not from this file: the CLI also runs bundled (dist/cli/, two levels down too).
+const here = (name: string) => join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'client', name);
 let cached: Promise<Map<string, ClientAsset>> | undefined;
 
 async function bundle(): Promise<Map<string, ClientAsset>> {

@@ -15,7 +15,8 @@ export const IMAGE_PACKAGES = [
   'python3', 'coturn', 'wireguard-tools', 'wireguard-go', 'libstdc++6', 'curl',
 ];
 const SUITE = 'bookworm';
-const SETUP_SCRIPT = join(dirname(fileURLToPath(import.meta.url)), 'image-setup.sh');
+// From the repository's root (two levels up, from src/cluster/ and from the bundled dist/cli/ alike).
+const SETUP_SCRIPT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'cluster', 'image-setup.sh');
 
 export function imageKey(): string {
   const h = createHash('sha256');

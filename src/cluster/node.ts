@@ -10,7 +10,8 @@ import { type ClusterConfig, type NodeConfig, nodeConfigs } from './config.ts';
 import { mountsUnder, run } from './host.ts';
 import { cgroupHierarchies, detectCgroupMode, launcherEnv } from './cgroups.ts';
 
-const LAUNCHER = join(dirname(fileURLToPath(import.meta.url)), 'launcher.sh');
+// From the repository's root (two levels up, from src/cluster/ and from the bundled dist/cli/ alike).
+const LAUNCHER = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'cluster', 'launcher.sh');
 const CGROUP_MODE = detectCgroupMode();
 const CGROUP_HIERARCHIES = cgroupHierarchies(CGROUP_MODE);
 

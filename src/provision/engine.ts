@@ -23,6 +23,8 @@ export interface EngineOptions {
   json?: boolean;
   verbose?: number;
   acceptNewHostKeys?: boolean;
+  batch?: boolean;
+  timings?: boolean;
   out?: NodeJS.WritableStream;
   redactor?: Redactor;
 }
@@ -33,7 +35,7 @@ function runner(mode: 'plan' | 'apply', o: EngineOptions, quiet = false) {
   const redactor = o.redactor ?? new Redactor();
   const sink = quiet ? { write: () => true } : o.out;
   const reporter = new Reporter(redactor, { json: o.json, verbose: o.verbose, diff: o.diff, out: sink as NodeJS.WritableStream });
-  const r = new Runner({ mode, inventory, limit: o.limit, tags: o.tags, skipTags: o.skipTags, extraVars: o.extraVars, forks: o.forks, acceptNewHostKeys: o.acceptNewHostKeys, reporter, redactor });
+  const r = new Runner({ mode, inventory, limit: o.limit, tags: o.tags, skipTags: o.skipTags, extraVars: o.extraVars, forks: o.forks, acceptNewHostKeys: o.acceptNewHostKeys, batch: o.batch, timings: o.timings, reporter, redactor });
   return { run: () => r.run(plays), reporter, redactor };
 }
 

@@ -5,7 +5,7 @@ import type { Transport } from './transport/transport.ts';
 
 export const PENDING_FILE = '/var/lib/orama-provision/pending-handlers.json';
 
-export async function loadPending(t: Transport, become: boolean): Promise<string[]> {
+export async function loadPending(t: Pick<Transport, 'exec'>, become: boolean): Promise<string[]> {
   const r = await t.exec(`cat ${PENDING_FILE} 2>/dev/null || true`, { become });
   try {
     const v = JSON.parse(r.stdout || '[]');
@@ -15,7 +15,7 @@ export async function loadPending(t: Transport, become: boolean): Promise<string
   }
 }
 
-export async function savePending(t: Transport, become: boolean, names: string[]): Promise<void> {
+export async function savePending(t: Pick<Transport, 'exec'>, become: boolean, names: string[]): Promise<void> {
   const script = names.length
     ? `mkdir -p ${PENDING_FILE.replace(/\/[^/]+$/, '')} && cat > ${PENDING_FILE}.tmp && mv -f ${PENDING_FILE}.tmp ${PENDING_FILE}`
     : `rm -f ${PENDING_FILE}`;

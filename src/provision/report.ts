@@ -105,6 +105,13 @@ export class Reporter {
     if (!this.opts.json) this.write(`[WARNING]: ${msg}`);
   }
 
+  timings(t: { startup: number; connect: number; facts: number; tasks: number; handlers: number; taskRuns: number; batches: number; batched: number; hits: number }) {
+    this.event('timings', t);
+    if (this.opts.json) return;
+    const ms = (x: number) => `${Math.round(x)} ms`;
+    this.write(`\nTIMINGS: start-up ${ms(t.startup)}, connect ${ms(t.connect)}, facts ${ms(t.facts)}, tasks ${ms(t.tasks)} (${t.taskRuns} tasks, ${t.taskRuns ? ms(t.tasks / t.taskRuns) : '-'} each), handlers ${ms(t.handlers)}; ${t.batches} fact batches answered ${t.batched} scripts, ${t.hits} used`);
+  }
+
   recap(stats: Map<string, HostStats>) {
     this.event('recap', { hosts: Object.fromEntries(stats) });
     if (this.opts.json) return;

@@ -9,14 +9,16 @@ import type { Host, Inventory } from './inventory.ts';
 import type { BlockTask, ModuleTask, Play, Task } from './playbook.ts';
 import { FactCache, ansibleFactVars } from './facts.ts';
 import { Redactor, reveal } from './secret.ts';
-import { evalCondition, isTemplated, onLookupSecret, renderDeep, renderString } from './template.ts';
+import { evalCondition, isTemplated, onLookupSecret, renderDeep, renderString, withoutSideEffects } from './template.ts';
 import { baseVars, hostvarsProxy, resolveVars } from './vars.ts';
 import { emptyStats, Reporter, type HostStats, type PlannedChange } from './report.ts';
 import { LocalTransport } from './transport/local.ts';
 import { SshTransport } from './transport/ssh.ts';
 import { UnreachableError, type ExecOptions, type Transport } from './transport/transport.ts';
 import { loadPending, savePending } from './handlers.ts';
-import { runModuleTask } from './task.ts';
+import { runModuleTask, speculateFactScript } from './task.ts';
+import { Prefetch, type FactRequest } from './prefetch.ts';
+import { modules } from './modules/index.ts';
 
 export interface RunOptions {
   mode: 'plan' | 'apply';
@@ -27,6 +29,10 @@ export interface RunOptions {
   extraVars?: Record<string, unknown>;
   forks?: number;
   acceptNewHostKeys?: boolean;
+  /** Gather the coming tasks' facts in one round trip per host (prefetch.ts); default on. */
+  batch?: boolean;
+  /** Report where the time went (Reporter.timings). */
+  timings?: boolean;
   reporter: Reporter;
   redactor: Redactor;
 }
@@ -49,9 +55,12 @@ class HostRun {
   pending = new Set<string>();
   base: Record<string, unknown> = {};
   facts: FactCache;
+  /** Every command on the host goes through it: fact answers, and what makes them stale. */
+  prefetch: Prefetch;
   planHash = createHash('sha256');
-  constructor(public host: Host, public transport: Transport) {
+  constructor(public host: Host, public transport: Transport, batch: boolean) {
     this.facts = new FactCache(transport);
+    this.prefetch = new Prefetch(transport, batch);
   }
   get active() {
     return !this.failed && !this.unreachable;
@@ -63,6 +72,9 @@ export class Runner {
   private runs = new Map<string, HostRun>();
   private changes: PlannedChange[] = [];
   private extra: Record<string, unknown>;
+  /** Milliseconds spent per phase (wall clock, all hosts in parallel). */
+  private spent = { connect: 0, facts: 0, tasks: 0, handlers: 0 };
+  private taskCount = 0;
 
   constructor(private o: RunOptions) {
     this.extra = o.extraVars ?? {};
@@ -79,11 +91,15 @@ export class Runner {
 
   private hostRun(host: Host): HostRun {
     let r = this.runs.get(host.name);
-    if (!r) this.runs.set(host.name, (r = new HostRun(host, this.transportFor(host))));
+    if (!r) this.runs.set(host.name, (r = new HostRun(host, this.transportFor(host), this.o.batch ?? true)));
     return r;
   }
 
+  /** Milliseconds from the process's start to the first play (Node, loading, parsing). */
+  private startedAt = 0;
+
   async run(plays: Play[]): Promise<RunResult> {
+    this.startedAt = performance.now();
     try {
       for (const play of plays) await this.runPlay(play);
     } finally {
@@ -91,6 +107,10 @@ export class Runner {
     }
     const stats = new Map([...this.runs].map(([n, r]) => [n, r.stats]));
     this.o.reporter.recap(stats);
+    if (this.o.timings) {
+      const b = [...this.runs.values()].reduce((a, r) => ({ batches: a.batches + r.prefetch.stats.batches, batched: a.batched + r.prefetch.stats.batched, hits: a.hits + r.prefetch.stats.hits }), { batches: 0, batched: 0, hits: 0 });
+      this.o.reporter.timings({ startup: Math.round(this.startedAt), ...this.spent, taskRuns: this.taskCount, ...b });
+    }
     const fingerprints = Object.fromEntries([...this.runs].map(([n, r]) => [n, r.planHash.copy().digest('hex')]));
     return { stats, changes: this.changes, fingerprints, failed: [...this.runs.values()].some((r) => r.failed || r.unreachable) };
   }
@@ -112,25 +132,34 @@ export class Runner {
     try {
       for (const batch of this.batches(hosts, play.serial)) {
         const runs = batch.map((h) => this.hostRun(h)).filter((r) => r.active);
-        await this.parallel(runs, (r) => this.connect(r, play));
+        await this.timed('connect', () => this.parallel(runs, (r) => this.connect(r, play)));
         const live = runs.filter((r) => r.active);
         for (const r of live) r.base = this.baseVars(r, play);
         // Each play sees the hosts as they are now (an earlier play may have brought wg0 up).
         if (play.gather_facts) {
-          await this.parallel(live, async (r) => {
+          await this.timed('facts', () => this.parallel(live, async (r) => {
             r.facts.invalidate();
             const facts = await this.guard(r, () => r.facts.get());
             r.base.facts = facts;
             if (facts) Object.assign(r.base, ansibleFactVars(facts));
-          });
+          }));
         }
-        await this.runTasks(play, play.tasks, live);
-        await this.flushHandlers(play, live);
+        await this.timed('tasks', () => this.runTasks(play, play.tasks, live));
+        await this.timed('handlers', () => this.flushHandlers(play, live));
       }
     } catch (e) {
       // any_errors_fatal / max_fail_percentage end the whole play: later batches never start.
       if (!(e instanceof AbortPlay)) throw e;
       this.o.reporter.warn(e.message);
+    }
+  }
+
+  private async timed(phase: keyof Runner['spent'], fn: () => Promise<void>) {
+    const t0 = performance.now();
+    try {
+      await fn();
+    } finally {
+      this.spent[phase] += performance.now() - t0;
     }
   }
 
@@ -146,7 +175,7 @@ export class Runner {
   private async connect(r: HostRun, play: Play) {
     try {
       await r.transport.connect();
-      const pending = await loadPending(r.transport, this.become(play, r));
+      const pending = await loadPending(r.prefetch, this.become(play, r));
       const names = new Set(play.handlers.flatMap((h) => [h.name, ...h.listen]));
       for (const p of pending) {
         r.pending.add(p);
@@ -216,9 +245,19 @@ export class Runner {
   }
 
   private async runTasks(play: Play, tasks: Task[], runs: HostRun[]) {
-    for (const task of tasks) {
+    // host → the prefetch generation its answers for this list were fetched at
+    const fetchedAt = new Map<HostRun, number>();
+    for (const [i, task] of tasks.entries()) {
       const active = runs.filter((r) => r.active);
       if (!active.length) return;
+      const cold = active.filter((r) => r.prefetch.enabled && fetchedAt.get(r) !== r.prefetch.generation);
+      if (cold.length) {
+        await this.parallel(cold, async (r) => {
+          // All the coming tasks at first; after a change, a few at a time (changes tend to follow changes).
+          await this.guard(r, () => this.prefetchFacts(play, tasks.slice(i), r, fetchedAt.has(r) ? 4 : Infinity));
+          fetchedAt.set(r, r.prefetch.generation);
+        });
+      }
       if (task.kind === 'meta') {
         await this.flushHandlers(play, active);
         continue;
@@ -230,10 +269,44 @@ export class Runner {
       if (!this.selected(task)) continue;
       this.o.reporter.task(task.name, formatPlace(task.place));
       const targets = task.run_once ? active.slice(0, 1) : active;
+      this.taskCount++;
       await this.parallel(targets, (r) => this.runTaskOnHost(play, task, r));
       if (task.run_once && task.register && targets[0]) for (const r of active) r.registered[task.register] = targets[0].registered[task.register];
       this.checkFailLimits(play, runs);
     }
+  }
+
+  /**
+   * Asks the host, in one batch, for the fact scripts the next `window` module tasks (blocks
+   * included) would run with the variables as they are now. Anything not knowable yet is left
+   * to its task.
+   */
+  private async prefetchFacts(play: Play, tasks: Task[], r: HostRun, window: number) {
+    const requests: FactRequest[] = [];
+    const flat = (ts: Task[]): ModuleTask[] => ts.flatMap((t) => (t.kind === 'block' ? flat(t.block) : t.kind === 'meta' ? [] : [t]));
+    let n = 0;
+    for (const task of flat(tasks)) {
+      if (n >= window) break;
+      if (!this.selected(task) || task.delegate_to || !modules[task.module]?.batchFacts) continue;
+      n++;
+      try {
+        // What the task's turn would render, with nothing created on the way (lookups refuse).
+        const contexts = withoutSideEffects(() => {
+          if (task.loop === undefined) return [this.ctx(r, task)];
+          const loopCtx = this.ctx(r, { ...task, vars: {} });
+          const v = typeof task.loop === 'string' ? renderString(task.loop, loopCtx, task.place) : renderDeep(task.loop, loopCtx, task.place);
+          return Array.isArray(v) ? v.map((item) => this.ctx(r, task, { [task.loop_var]: item })) : [];
+        }).filter((ctx) => task.when === undefined || withoutSideEffects(() => evalCondition(task.when, ctx, task.place)));
+        const on = { host: r.host, target: r.host, facts: () => r.facts.get(), findFile: (kind: 'templates' | 'files', name: string) => this.findFile(play, task, kind, name) };
+        for (const ctx of contexts) {
+          const s = await speculateFactScript(on, task, ctx);
+          if (s) requests.push({ ...s, become: this.become(play, r, task) });
+        }
+      } catch {
+        // not knowable yet (a variable registered later, …): the task asks at its turn
+      }
+    }
+    await r.prefetch.fetch(requests);
   }
 
   private checkFailLimits(play: Play, runs: HostRun[]) {
@@ -344,7 +417,7 @@ export class Runner {
     if (this.o.mode === 'apply') {
       const before = r.pending.size;
       for (const n of task.notify) r.pending.add(n);
-      if (r.pending.size !== before) await savePending(r.transport, this.become(play, r), [...r.pending]);
+      if (r.pending.size !== before) await savePending(r.prefetch, this.become(play, r), [...r.pending]);
     }
   }
 
@@ -358,7 +431,8 @@ export class Runner {
       recordChange: (c) => this.changes.push(c),
       host: r.host,
       target: target.host,
-      exec: (script: string, opts?: ExecOptions) => target.transport.exec(script, { become: this.become(play, r, task), ...opts }),
+      exec: (script: string, opts?: ExecOptions) => target.prefetch.exec(script, { become: this.become(play, r, task), ...opts }),
+      factExec: (script: string, opts?: ExecOptions) => target.prefetch.factExec(script, { become: this.become(play, r, task), ...opts }),
       facts: () => target.facts.get(),
       findFile: (kind, name) => this.findFile(play, task, kind, name),
       registered: r.registered,
@@ -394,7 +468,7 @@ export class Runner {
         await this.runTaskOnHost(play, { ...h, when: h.when }, r);
         if (r.active && this.o.mode === 'apply') {
           for (const n of [h.name, ...h.listen]) r.pending.delete(n);
-          await savePending(r.transport, this.become(play, r), [...r.pending]);
+          await savePending(r.prefetch, this.become(play, r), [...r.pending]);
         }
       });
     }

@@ -2,14 +2,14 @@
 // argument hook → validate → facts → pure plan → (apply the steps) → changed_when / failed_when /
 // until → report. The runner decides which tasks run where; this is what "running a task" means.
 import type { Hash } from 'node:crypto';
-import { formatPlace } from './errors.ts';
+import { ProvisionError, formatPlace } from './errors.ts';
 import type { Host } from './inventory.ts';
 import type { ModuleTask } from './playbook.ts';
 import { modules } from './modules/index.ts';
 import type { ModuleContext, Planned } from './modules/module.ts';
 import type { HostFacts } from './facts.ts';
 import type { Redactor } from './secret.ts';
-import { evalCondition, renderDeep, renderString } from './template.ts';
+import { evalCondition, renderDeep, renderString, withoutSideEffects } from './template.ts';
 import { validate } from './schema.ts';
 import type { PlannedChange, Reporter, Status } from './report.ts';
 import type { ExecOptions, ExecResult } from './transport/transport.ts';
@@ -25,6 +25,8 @@ export interface TaskRun {
   host: Host;
   target: Host;
   exec(script: string, opts?: ExecOptions): Promise<ExecResult>;
+  /** A read-only script (facts, a step that only looks): may be answered by the prefetch. */
+  factExec(script: string, opts?: ExecOptions): Promise<ExecResult>;
   facts(): Promise<HostFacts>;
   findFile(kind: 'templates' | 'files', name: string): string;
   /** The host's registered results and set_fact values (set_fact writes here). */
@@ -36,7 +38,8 @@ export interface TaskRun {
 const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
 const withResult = (ctx: Record<string, unknown>, task: ModuleTask, result: Record<string, unknown>) => ({ ...ctx, result, ...(task.register ? { [task.register]: result } : {}) });
 
-export async function runModuleTask(run: TaskRun, task: ModuleTask, ctx: Record<string, unknown>, item: unknown): Promise<Record<string, unknown>> {
+/** The task's arguments for this host and item: rendered, through the module's hook, validated. */
+function taskArgs(run: Pick<TaskRun, 'host'>, task: ModuleTask, ctx: Record<string, unknown>): Record<string, any> {
   const module = modules[task.module];
   const where = task.place;
   let args = renderDeep(task.args, ctx, where) as Record<string, any>;
@@ -44,6 +47,40 @@ export async function runModuleTask(run: TaskRun, task: ModuleTask, ctx: Record<
     args = module.renderArgs(task.args, args, { condition: (x) => evalCondition(x, ctx, where), render: (x) => renderString(x, ctx, where) });
   }
   validate(module.schema, args, `module ${task.module} arguments`, { host: run.host.name, task: task.name });
+  return args;
+}
+
+class Captured extends Error {
+  constructor(public script: string, public opts: ExecOptions) {
+    super('captured');
+  }
+}
+
+/**
+ * The first fact script the task would run now, without running it (for the prefetch): the same
+ * arguments path, then the module's facts with an exec that only records. undefined when the
+ * module does not batch, or anything about the task cannot be known yet (it is then simply asked
+ * for at its turn).
+ */
+export async function speculateFactScript(run: Pick<TaskRun, 'host' | 'target' | 'facts' | 'findFile'>, task: ModuleTask, ctx: Record<string, unknown>): Promise<{ script: string; stdin?: string | Buffer } | undefined> {
+  const module = modules[task.module];
+  if (!module.batchFacts) return undefined;
+  try {
+    const args = withoutSideEffects(() => taskArgs(run, task, ctx));
+    const record = (script: string, opts: ExecOptions = {}): Promise<ExecResult> => {
+      throw new Captured(script, opts);
+    };
+    await module.facts(args, { host: run.target, exec: record, facts: run.facts, findFile: run.findFile, vars: ctx, sensitive: () => {} });
+  } catch (e) {
+    if (e instanceof Captured) return { script: e.script, stdin: e.opts.stdin };
+  }
+  return undefined;
+}
+
+export async function runModuleTask(run: TaskRun, task: ModuleTask, ctx: Record<string, unknown>, item: unknown): Promise<Record<string, unknown>> {
+  const module = modules[task.module];
+  const where = task.place;
+  const args = taskArgs(run, task, ctx);
   if (task.no_log) run.redactor.collect(Object.values(args).filter((v) => typeof v === 'string'));
   const mctx: ModuleContext = {
     host: run.target,
@@ -53,19 +90,23 @@ export async function runModuleTask(run: TaskRun, task: ModuleTask, ctx: Record<
     vars: ctx,
     sensitive: (v) => run.redactor.add(v),
   };
+  // Facts only read the host (the module contract): they never make earlier answers stale.
+  const factCtx: ModuleContext = { ...mctx, exec: run.factExec };
   const realRun = run.mode === 'apply' || task.check_mode === false;
   let attempts = 0;
   for (;;) {
     attempts++;
     const prepared = module.prepare ? await module.prepare(args, mctx) : args;
-    const facts = await module.facts(prepared, mctx);
+    const facts = await module.facts(prepared, factCtx);
     const planned: Planned = module.plan(prepared, facts);
     if (planned.setFacts) Object.assign(run.registered, planned.setFacts);
     let result: Record<string, unknown> = { ...(planned.result ?? {}), changed: planned.changes.length > 0 };
     let failedMsg = planned.failed;
     if (!failedMsg && planned.steps.length) {
       if (realRun) {
-        const applied = module.apply ? await module.apply(planned, mctx) : await runSteps(planned, mctx);
+        // Steps that only look (wait_for) leave the prefetched facts valid.
+        const stepCtx = !module.apply && planned.steps.every((x) => x.readOnly) ? factCtx : mctx;
+        const applied = module.apply ? await module.apply(planned, mctx) : await runSteps(planned, stepCtx);
         result = { ...result, ...(applied ?? {}) };
         if (typeof result.rc === 'number' && result.rc !== 0) failedMsg = `command exited ${result.rc}: ${String(result.stderr || result.stdout).trim().split('\n').slice(-3).join(' | ')}`;
       } else {
@@ -73,9 +114,20 @@ export async function runModuleTask(run: TaskRun, task: ModuleTask, ctx: Record<
         if (module.changesDecidedAtApply) result.changed = true;
       }
     }
-    if (task.changed_when !== undefined) result.changed = evalCondition(task.changed_when, withResult(ctx, task, result), where);
-    if (task.failed_when !== undefined) failedMsg = evalCondition(task.failed_when, withResult(ctx, task, result), where) ? failedMsg ?? `failed_when matched: ${task.failed_when}` : undefined;
-    if (task.until !== undefined && attempts <= (task.retries ?? 3) && !evalCondition(task.until, withResult(ctx, task, result), where)) {
+    // A plan has not run the steps: a condition on what they return (rc, stdout) is decided at
+    // apply time — in a plan it leaves the result as planned instead of failing as undefined.
+    const notRun = !realRun && planned.steps.length > 0;
+    const cond = (c: unknown, planned: boolean) => {
+      try {
+        return evalCondition(c, withResult(ctx, task, result), where);
+      } catch (e) {
+        if (notRun && e instanceof ProvisionError && e.message.startsWith('undefined variable:')) return planned;
+        throw e;
+      }
+    };
+    if (task.changed_when !== undefined) result.changed = cond(task.changed_when, Boolean(result.changed));
+    if (task.failed_when !== undefined) failedMsg = cond(task.failed_when, false) ? failedMsg ?? `failed_when matched: ${task.failed_when}` : undefined;
+    if (task.until !== undefined && attempts <= (task.retries ?? 3) && (notRun || !cond(task.until, true))) {
       if (!realRun) {
         result.skipped_reason = 'until: decided at apply time';
       } else {

@@ -9,13 +9,99 @@ import { ProvisionError, type Place } from './errors.ts';
 
 const env = new nunjucks.Environment(null, { autoescape: false, throwOnUndefined: true, trimBlocks: true, lstripBlocks: false });
 
+// ---- strict undefined (Ansible's default) ----
+// A variable or attribute that does not exist is an error naming it — in `when:` as in a
+// template — never a silent false or empty string. Only where Ansible lets an undefined value
+// through does it pass: the operand of `is defined` / `is undefined` and of `default` / `d`.
+// Done at compile time: nunjucks' compiler emits each lookup; the strict ones are wrapped.
+type AstNode = { typename: string; value?: unknown; target?: AstNode; val?: AstNode; __lenient?: boolean };
+const LENIENT_TESTS = new Set(['defined', 'undefined']);
+const LENIENT_FILTERS = new Set(['default', 'd']);
+
+class UndefinedVariable extends Error {
+  constructor(public variable: string, public templateLine: number) {
+    super(`"${variable}" is undefined`);
+  }
+}
+
+/** `node.has_turn`, `hostvars[h].wg_ip`: the expression as the user wrote it, for the message. */
+function exprName(n: AstNode | undefined): string {
+  if (!n) return '?';
+  if (n.typename === 'Symbol') return String(n.value);
+  if (n.typename === 'Literal') return JSON.stringify(n.value);
+  if (n.typename === 'LookupVal') {
+    const key = n.val!;
+    return key.typename === 'Literal' && typeof key.value === 'string' && /^[A-Za-z_]\w*$/.test(key.value) ? `${exprName(n.target)}.${key.value}` : `${exprName(n.target)}[${exprName(key)}]`;
+  }
+  return '(expression)';
+}
+
+function markLenient(n: AstNode | undefined) {
+  while (n && n.typename === 'LookupVal') {
+    n.__lenient = true;
+    n = n.target;
+  }
+  if (n && n.typename === 'Symbol') n.__lenient = true;
+}
+
+const rt = nunjucks.runtime as unknown as Record<string, unknown>;
+/** nunjucks re-wraps what a template throws (losing the class): the last one thrown, for fail(). */
+let lastUndefined: UndefinedVariable | undefined;
+rt.__strict = (v: unknown, name: string, line: number) => {
+  if (v === undefined) throw (lastUndefined = new UndefinedVariable(name, line));
+  return v;
+};
+const C = (nunjucks as unknown as { compiler: { Compiler: { prototype: Record<string, any> } } }).compiler.Compiler.prototype;
+const { compileSymbol, compileLookupVal, compileIs, compileFilter } = C;
+C.compileIs = function (this: any, node: { left: AstNode; right: { name?: { value: string }; value?: string } }, frame: unknown) {
+  if (LENIENT_TESTS.has(node.right.name ? node.right.name.value : String(node.right.value))) markLenient(node.left);
+  return compileIs.call(this, node, frame);
+};
+C.compileFilter = function (this: any, node: { name: { value: string }; args: { children: AstNode[] } }, frame: unknown) {
+  if (LENIENT_FILTERS.has(node.name.value)) markLenient(node.args.children[0]);
+  return compileFilter.call(this, node, frame);
+};
+for (const [method, original] of [['compileSymbol', compileSymbol], ['compileLookupVal', compileLookupVal]] as const) {
+  C[method] = function (this: any, node: AstNode & { lineno: number }, frame: { lookup(name: string): unknown }) {
+    // Names bound by the template itself (loop variables, {% set %}) are always defined.
+    if (node.__lenient || (node.typename === 'Symbol' && frame.lookup(String(node.value)))) return original.call(this, node, frame);
+    this._emit('runtime.__strict(');
+    original.call(this, node, frame);
+    this._emit(`, ${JSON.stringify(exprName(node))}, ${node.lineno + 1})`);
+  };
+}
+
+/**
+ * JSON as Ansible's to_json / to_nice_json write it (Python's json.dumps): ", " and ": " between
+ * items, non-ASCII escaped; to_nice_json indents by 4 and sorts the keys. A role moved from
+ * Ansible then renders byte for byte the same files (no spurious diffs, no restarts).
+ */
+export function pythonJson(v: unknown, indent?: number, depth = 0): string {
+  const ascii = (str: string) => JSON.stringify(str).replace(/[\u007f-\uffff]/g, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'));
+  if (v === null || v === undefined) return 'null';
+  if (typeof v === 'string') return ascii(v);
+  if (typeof v === 'number') return Number.isFinite(v) ? String(v) : v > 0 ? 'Infinity' : v < 0 ? '-Infinity' : 'NaN';
+  if (typeof v === 'boolean') return v ? 'true' : 'false';
+  const pad = indent === undefined ? '' : '\n' + ' '.repeat(indent * (depth + 1));
+  const end = indent === undefined ? '' : '\n' + ' '.repeat(indent * depth);
+  const sep = indent === undefined ? ', ' : ',';
+  if (Array.isArray(v)) return v.length ? `[${pad}${v.map((x) => pythonJson(x, indent, depth + 1)).join(sep + pad)}${end}]` : '[]';
+  if (typeof v === 'object') {
+    if (typeof (v as { toJSON?: unknown }).toJSON === 'function') return pythonJson((v as { toJSON(): unknown }).toJSON(), indent, depth);
+    let keys = Object.keys(v).filter((k) => (v as Record<string, unknown>)[k] !== undefined);
+    if (indent !== undefined) keys = keys.sort();
+    return keys.length ? `{${pad}${keys.map((k) => `${ascii(k)}: ${pythonJson((v as Record<string, unknown>)[k], indent, depth + 1)}`).join(sep + pad)}${end}}` : '{}';
+  }
+  return JSON.stringify(String(v));
+}
+
 const captured: unknown[] = [];
 env.addFilter('__capture', (v: unknown) => {
   captured.push(v);
   return '';
 });
-env.addFilter('to_json', (v: unknown) => JSON.stringify(v));
-env.addFilter('to_nice_json', (v: unknown, indent = 2) => JSON.stringify(v, null, indent));
+env.addFilter('to_json', (v: unknown) => pythonJson(v));
+env.addFilter('to_nice_json', (v: unknown, indent = 4) => pythonJson(v, indent));
 env.addFilter('to_yaml', (v: unknown) => YAML.stringify(v).trimEnd());
 env.addFilter('from_json', (v: string) => JSON.parse(v));
 env.addFilter('b64encode', (v: string) => Buffer.from(String(v)).toString('base64'));
@@ -53,6 +139,17 @@ env.addFilter('mandatory', (v: unknown) => {
 // A looked-up secret is a plain string inside templates; the sink (the run's Redactor) learns it
 // before anything is printed, so diffs, plans and JSON events show "(sensitive)".
 let secretSink: (value: string) => void = () => {};
+
+/** Set while the runner only looks ahead (prefetch): a lookup that would create something refuses. */
+let speculating = false;
+export function withoutSideEffects<T>(fn: () => T): T {
+  speculating = true;
+  try {
+    return fn();
+  } finally {
+    speculating = false;
+  }
+}
 export function onLookupSecret(sink: (value: string) => void): void {
   secretSink = sink;
 }
@@ -85,6 +182,7 @@ export function passwordLookup(term: string): string {
     secretSink(value);
     return value;
   }
+  if (speculating) throw new Error(`lookup('password'): ${path} would be created`);
   const length = Number(opts.length ?? 20);
   if (!Number.isInteger(length) || length < 8 || length > 256) throw new Error(`lookup('password'): length=${opts.length} must be an integer from 8 to 256`);
   const alphabet = (opts.chars ?? 'ascii_letters,digits').split(',').map((c) => CHARSETS[c] ?? c).join('');
@@ -118,6 +216,14 @@ const run = (src: string, ctx: object) => compile(src).render(ctx);
 const ONE_EXPR = /^\{\{\s*([^{}]+?)\s*\}\}$/;
 
 function fail(e: unknown, text: string, where?: Place): never {
+  const cause = lastUndefined && String((e as Error).message).includes(lastUndefined.message) ? lastUndefined : undefined;
+  lastUndefined = undefined;
+  if (cause) {
+    // A template file's error points at its line; a task's string at the task.
+    const place = where?.file && !where.line ? { ...where, line: cause.templateLine } : where;
+    const hint = cause.variable.includes('.') || cause.variable.includes('[') ? '' : ` (set it in vars, inventory or -e; or write \`${cause.variable} | default(...)\` or \`${cause.variable} is defined\`)`;
+    throw new ProvisionError(`undefined variable: "${cause.variable}" is undefined in ${JSON.stringify(text.length > 120 ? text.slice(0, 117) + '...' : text)}${hint}`, place);
+  }
   const msg = (e as Error).message.replace(/^\(unknown path\)\s*/, '').replace(/\s+/g, ' ').trim();
   throw new ProvisionError(`template error in ${JSON.stringify(text.length > 120 ? text.slice(0, 117) + '...' : text)}: ${msg}`, where);
 }
@@ -157,7 +263,11 @@ export function renderDeep(v: unknown, ctx: object, where?: Place): unknown {
 /** A template file's text (template module): always a string. */
 export function renderText(text: string, ctx: object, where?: Place): string {
   try {
-    return env.renderString(text, ctx);
+    // As Ansible: the output ends with as many newlines as the template does (trim_blocks would
+    // eat the one after a closing `{% endfor %}` on the last line).
+    const out = env.renderString(text, ctx);
+    const trailing = (x: string) => x.length - x.replace(/\n+$/, '').length;
+    return out + '\n'.repeat(Math.max(0, trailing(text) - trailing(out)));
   } catch (e) {
     fail(e, text.split('\n')[0] + ' …', where);
   }

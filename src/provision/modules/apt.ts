@@ -62,6 +62,7 @@ export function parseDpkg(out: string): Record<string, string> {
 
 export default defineModule<AptArgs, AptFacts>({
   name: 'apt',
+  batchFacts: true,
   schema: {
     type: 'object',
     additionalProperties: false,

@@ -60,5 +60,5 @@ async function apply(p: Planned, ctx: ModuleContext) {
 }
 
 // A plan cannot know what a command would change: it counts as a change (changed_when can say otherwise).
-export const command = defineModule<CommandArgs, CommandFacts>({ name: 'command', schema, facts, plan: planCommand, apply, changesDecidedAtApply: true, freeFormArg: 'cmd' });
-export const shell = defineModule<CommandArgs, CommandFacts>({ name: 'shell', schema, facts, plan: planCommand, apply, changesDecidedAtApply: true, freeFormArg: 'cmd' });
+export const command = defineModule<CommandArgs, CommandFacts>({ name: 'command', batchFacts: true, schema, facts, plan: planCommand, apply, changesDecidedAtApply: true, freeFormArg: 'cmd' });
+export const shell = defineModule<CommandArgs, CommandFacts>({ name: 'shell', batchFacts: true, schema, facts, plan: planCommand, apply, changesDecidedAtApply: true, freeFormArg: 'cmd' });

@@ -2,7 +2,7 @@
 import { shellQuote } from '../transport/transport.ts';
 import { readFileSync } from 'node:fs';
 import { defineModule, noChange, type Planned } from './module.ts';
-import { attributeChanges, fileDiff, gatherPath, normMode, sha256, writeStep, type PathFacts } from './files.ts';
+import { attributeChanges, fileDiff, gatherPathFor, normMode, sha256, writeStep, type PathFacts } from './files.ts';
 
 export interface ContentArgs {
   dest: string;
@@ -59,6 +59,7 @@ export function planContent(args: ContentArgs, f: PathFacts): Planned {
 
 export default defineModule<ContentArgs, PathFacts>({
   name: 'copy',
+  batchFacts: true,
   schema: {
     ...contentSchema({ content: { type: 'string' }, src: { type: 'string' } }),
     oneOf: [{ required: ['content'] }, { required: ['src'] }],
@@ -67,6 +68,6 @@ export default defineModule<ContentArgs, PathFacts>({
     const bytes = args.src !== undefined ? readFileSync(ctx.findFile('files', args.src)) : Buffer.from(args.content ?? '');
     return { ...args, _bytes: bytes };
   },
-  facts: (args, ctx) => gatherPath(ctx, args.dest),
+  facts: (args, ctx) => gatherPathFor(ctx, args.dest, args._bytes),
   plan: planContent,
 });

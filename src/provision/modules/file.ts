@@ -50,6 +50,7 @@ export function planFile(a: FileArgs, f: PathFacts): Planned {
 
 export default defineModule<FileArgs, PathFacts>({
   name: 'file',
+  batchFacts: true,
   schema: {
     type: 'object',
     additionalProperties: false,

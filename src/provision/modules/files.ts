@@ -23,19 +23,21 @@ export interface PathFacts {
   binary?: boolean;
 }
 
+/** As few processes as possible: this runs for every file task of every host on each apply. */
 export function pathFactsScript(path: string, withContent: boolean): string {
   const p = shellQuote(path);
   return [
     `if [ -L ${p} ]; then echo "link|$(readlink ${p})"; exit 0; fi`,
     `if [ ! -e ${p} ]; then echo absent; exit 0; fi`,
-    `stat -c '%F|%a|%U|%G|%s' ${p}`,
-    `if [ -f ${p} ]; then sha256sum < ${p} | cut -d' ' -f1;`,
-    withContent ? `  s=$(stat -c %s ${p}); if [ "$s" -le ${DIFF_CAP_BYTES} ]; then base64 -w0 < ${p}; fi; echo; fi` : `  echo; fi`,
+    `i=$(stat -c '%F|%a|%U|%G|%s' ${p}); echo "$i"`,
+    `if [ -f ${p} ]; then sha256sum < ${p};`,
+    withContent ? `  if [ "\${i##*|}" -le ${DIFF_CAP_BYTES} ]; then base64 -w0 < ${p}; fi; echo; fi` : `  echo; fi`,
   ].join('\n');
 }
 
 export function parsePathFacts(out: string): PathFacts {
-  const [head, sha, b64] = out.split('\n');
+  const [head, shaLine, b64] = out.split('\n');
+  const sha = shaLine?.split(' ')[0];
   if (head === 'absent') return { exists: false };
   if (head.startsWith('link|')) return { exists: true, type: 'link', linkTarget: head.slice(5) };
   const [ftype, mode, owner, group, size] = head.split('|');
@@ -57,6 +59,15 @@ export async function gatherPath(ctx: ModuleContext, path: string, withContent =
   const r = await ctx.exec(pathFactsScript(path, withContent));
   if (r.code !== 0) throw new Error(`cannot inspect ${path}: ${r.stderr.trim()}`);
   return parsePathFacts(r.stdout);
+}
+
+/**
+ * Facts for a file about to hold `bytes` (copy, template): its old content, for the plan's diff,
+ * is fetched only when the checksums differ, so an unchanged file costs one small look.
+ */
+export async function gatherPathFor(ctx: ModuleContext, path: string, bytes: Buffer | undefined): Promise<PathFacts> {
+  const f = await gatherPath(ctx, path, false);
+  return f.type === 'file' && (!bytes || f.sha256 !== sha256(bytes)) ? gatherPath(ctx, path, true) : f;
 }
 
 export function isBinary(buf: Buffer): boolean {

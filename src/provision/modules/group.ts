@@ -39,6 +39,7 @@ export function planGroup(a: GroupArgs, f: GroupFacts): Planned {
 
 export default defineModule<GroupArgs, GroupFacts>({
   name: 'group',
+  batchFacts: true,
   schema: {
     type: 'object',
     additionalProperties: false,

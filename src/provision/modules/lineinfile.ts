@@ -131,6 +131,7 @@ const common = {
 
 export const lineinfile = defineModule<LineArgs, PathFacts>({
   name: 'lineinfile',
+  batchFacts: true,
   schema: {
     type: 'object',
     additionalProperties: false,
@@ -145,6 +146,7 @@ export const lineinfile = defineModule<LineArgs, PathFacts>({
 
 export const blockinfile = defineModule<BlockArgs, PathFacts>({
   name: 'blockinfile',
+  batchFacts: true,
   schema: {
     type: 'object',
     additionalProperties: false,
@@ -186,6 +188,7 @@ export function editReplace(text: string, a: ReplaceArgs): string {
 
 export const replace = defineModule<ReplaceArgs, PathFacts>({
   name: 'replace',
+  batchFacts: true,
   schema: {
     type: 'object',
     additionalProperties: false,

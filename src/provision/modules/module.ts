@@ -22,6 +22,8 @@ export interface Step {
   display?: string;
   /** Exit codes other than 0 that mean success (e.g. ufw delete of a missing rule). */
   okCodes?: number[];
+  /** The step only looks (wait_for): running it does not make the host's facts stale. */
+  readOnly?: boolean;
 }
 
 export interface Planned {
@@ -68,6 +70,11 @@ export interface Module<A = any, F = any> {
    * evaluator over the task's variables, returns the arguments the module validates and plans.
    */
   renderArgs?(raw: Record<string, unknown>, rendered: Record<string, any>, evaluate: TaskEvaluator): Record<string, any>;
+  /**
+   * Its facts only read the host, with no wait and no side effect: the runner may gather them
+   * ahead of the task, batched with other tasks' (prefetch.ts).
+   */
+  batchFacts?: boolean;
   /** A plan cannot know whether its steps change anything (command, shell): report them as changes. */
   changesDecidedAtApply?: boolean;
   /** A task may give this module a bare string (`command: "systemctl daemon-reload"`): the argument it fills. */

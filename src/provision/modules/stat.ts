@@ -5,6 +5,7 @@ import { shellQuote } from '../transport/transport.ts';
 
 export const stat = defineModule<{ path: string }, PathFacts>({
   name: 'stat',
+  batchFacts: true,
   schema: { type: 'object', additionalProperties: false, required: ['path'], properties: { path: { type: 'string' } } },
   facts: (a, ctx) => gatherPath(ctx, a.path, false),
   plan: (a, f) => noChange({ stat: { path: a.path, exists: f.exists, isdir: f.type === 'directory', isreg: f.type === 'file', islnk: f.type === 'link', mode: f.mode, pw_name: f.owner, gr_name: f.group, size: f.size, checksum: f.sha256, lnk_target: f.linkTarget } }),
@@ -12,6 +13,7 @@ export const stat = defineModule<{ path: string }, PathFacts>({
 
 export const slurp = defineModule<{ src: string }, { content?: string; error?: string }>({
   name: 'slurp',
+  batchFacts: true,
   schema: { type: 'object', additionalProperties: false, required: ['src'], properties: { src: { type: 'string' } } },
   async facts(a, ctx) {
     const r = await ctx.exec(`base64 -w0 < ${shellQuote(a.src)}`);

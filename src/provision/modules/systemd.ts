@@ -89,6 +89,7 @@ export function parseShow(out: string): UnitFacts {
 
 export default defineModule<SystemdArgs, UnitFacts>({
   name: 'systemd',
+  batchFacts: true,
   schema: {
     type: 'object',
     additionalProperties: false,

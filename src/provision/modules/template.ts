@@ -2,17 +2,18 @@
 import { readFileSync } from 'node:fs';
 import { defineModule } from './module.ts';
 import { contentSchema, planContent, type ContentArgs } from './copy.ts';
-import { gatherPath, type PathFacts } from './files.ts';
+import { gatherPathFor, type PathFacts } from './files.ts';
 import { renderText } from '../template.ts';
 
 export default defineModule<ContentArgs, PathFacts>({
   name: 'template',
+  batchFacts: true,
   schema: { ...contentSchema({ src: { type: 'string' } }), required: ['src', 'dest'] },
   prepare(args, ctx) {
     const file = ctx.findFile('templates', args.src!);
     const text = renderText(readFileSync(file, 'utf8'), ctx.vars, { file });
     return { ...args, _bytes: Buffer.from(text) };
   },
-  facts: (args, ctx) => gatherPath(ctx, args.dest),
+  facts: (args, ctx) => gatherPathFor(ctx, args.dest, args._bytes),
   plan: planContent,
 });

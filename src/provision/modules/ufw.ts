@@ -298,6 +298,7 @@ const PORTS = '^[0-9]+([:-][0-9]+)?(,[0-9]+([:-][0-9]+)?)*$';
 
 export default defineModule<UfwArgs, UfwFacts>({
   name: 'ufw',
+  batchFacts: true,
   schema: {
     type: 'object',
     additionalProperties: false,

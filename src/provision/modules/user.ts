@@ -100,6 +100,7 @@ const NAME = '^[a-z_][a-z0-9_-]{0,31}$';
 
 export default defineModule<UserArgs, UserFacts>({
   name: 'user',
+  batchFacts: true,
   schema: {
     type: 'object',
     additionalProperties: false,

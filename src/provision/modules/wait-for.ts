@@ -24,7 +24,7 @@ export function planWaitFor(a: WaitArgs): Planned {
   const what = a.path ? `path ${a.path} ${up ? 'present' : 'absent'}` : `port ${a.host ?? '127.0.0.1'}:${a.port} ${up ? 'open' : 'closed'}`;
   const cond = up ? probe : `! { ${probe}; }`;
   const script = `sleep ${a.delay ?? 0}; end=$(( $(date +%s) + ${timeout} )); until ${cond}; do [ $(date +%s) -ge $end ] && { echo "timed out after ${timeout}s waiting for ${what}" >&2; exit 1; }; sleep 0.2; done`;
-  return { changes: [], steps: [{ script, display: `wait for ${what} (timeout ${timeout}s)` }], result: { waited_for: what } };
+  return { changes: [], steps: [{ script, display: `wait for ${what} (timeout ${timeout}s)`, readOnly: true }], result: { waited_for: what } };
 }
 
 export default defineModule<WaitArgs, {}>({
