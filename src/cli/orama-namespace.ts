@@ -7,6 +7,7 @@ import { ProvisionError } from '../provision/errors.ts';
 import { openStore, stateFromArg } from '../store/open.ts';
 import { disableWebrtc, enableWebrtc } from '../namespace/webrtc.ts';
 import { webrtcStatus, formatStatus } from '../namespace/status.ts';
+import { approve, interactive } from './approve.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -18,6 +19,8 @@ const OPTIONS = {
   plan: { type: 'boolean' },
   json: { type: 'boolean' },
   'accept-new-host-keys': { type: 'boolean' },
+  yes: { type: 'boolean', short: 'y' },
+  'no-batch': { type: 'boolean' },
 } as const;
 
 export function defaultInventory(): string {
@@ -46,13 +49,24 @@ export async function namespaceCommand(argv: string[]): Promise<number> {
         plan: values.plan,
         json: values.json,
         acceptNewHostKeys: values['accept-new-host-keys'],
+        batch: !values['no-batch'],
       };
       if (verb === 'webrtc-status') {
         const s = await webrtcStatus(o);
         process.stdout.write(values.json ? JSON.stringify(s, null, 2) + '\n' : formatStatus(s));
         return s.healthy ? 0 : 1;
       }
-      const r = verb === 'enable' ? await enableWebrtc(o) : await disableWebrtc(o);
+      const change = verb === 'enable' ? enableWebrtc : disableWebrtc;
+      if (!values.plan && !values.yes && !values.json && interactive()) {
+        // A person at a terminal: the plan (it stores nothing), their yes, then the change.
+        const planned = await change({ ...o, plan: true });
+        if (planned.failed) return 1;
+        if (planned.changes.length && !(await approve(`for namespace "${values.namespace}"`))) {
+          process.stderr.write('\nCancelled: nothing was changed.\n');
+          return 1;
+        }
+      }
+      const r = await change(o);
       if (r.failed) return 1;
       if (values.plan) return r.changes.length ? 2 : 0;
       if (!values.json) process.stdout.write(`\nWebRTC ${verb}d for namespace "${values.namespace}". Status: orama namespace webrtc-status --namespace ${values.namespace}\n`);

@@ -1,6 +1,7 @@
 // `orama-provision` — the engine's command line: apply / plan playbooks, and the test cluster.
 import { ProvisionError } from '../provision/errors.ts';
-import { apply, applyPlanFile, plan } from '../provision/engine.ts';
+import { apply, applyApproved, applyPlanFile, plan } from '../provision/engine.ts';
+import { approve, interactive } from './approve.ts';
 import { parseExtraVars, parseProvisionArgs } from './provision-args.ts';
 
 export async function main(argv: string[]): Promise<number> {
@@ -43,6 +44,18 @@ async function provision(verb: 'apply' | 'plan', argv: string[]): Promise<number
     if (r.failed) return 1;
     return r.changes.length ? 2 : 0;
   }
+  if (!a.yes && !a.json && interactive()) {
+    // A person at a terminal: the plan first, then their yes, then exactly that plan.
+    const planned = await plan(o);
+    if (planned.failed) return 1;
+    if (!planned.changes.length) return 0;
+    if (!(await approve(`on ${Object.keys(planned.fingerprints).length} host(s)`))) {
+      process.stderr.write('\nApply cancelled: nothing was changed.\n');
+      return 1;
+    }
+    const r = await applyApproved(o, planned.fingerprints);
+    return r.failed ? 1 : 0;
+  }
   const r = await apply(o);
   return r.failed ? 1 : 0;
 }
@@ -66,5 +79,7 @@ options:
       --no-batch            ask each task's facts in its own round trip (default: the coming
                             tasks' facts in one batch per host; the plan is the same either way)
       --timings             print where the time went: start-up, connect, facts, tasks, batches
+  -y, --yes                 (apply) no approval question; it is asked only when stdin and stdout
+                            are a terminal: the plan is shown, only "yes" applies exactly it
   -v                        more detail (task source positions)
 `;

@@ -13,8 +13,9 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 const USAGE = `usage:
-  orama namespace enable webrtc  --namespace NAME [--plan] [-i INVENTORY] [--state PATH|URL]
-  orama namespace disable webrtc --namespace NAME [--plan]
+  orama namespace enable webrtc  --namespace NAME [--plan] [--yes] [-i INVENTORY] [--state PATH|URL]
+  orama namespace disable webrtc --namespace NAME [--plan] [--yes]
+      (at a terminal, the plan is shown and only "yes" goes on; --yes skips the question)
   orama namespace webrtc-status  --namespace NAME [--json]
   orama token mint    --namespace NAME --subject SUB [--owner] [--ttl SECONDS]
   orama apikey create --namespace NAME --subject SUB [--owner]

@@ -20,6 +20,7 @@ export interface ProvisionArgs {
   acceptNewHostKeys: boolean;
   batch: boolean;
   timings: boolean;
+  yes: boolean;
 }
 
 export function parseProvisionArgs(argv: string[]): ProvisionArgs {
@@ -40,6 +41,7 @@ export function parseProvisionArgs(argv: string[]): ProvisionArgs {
       'accept-new-host-keys': { type: 'boolean' },
       'no-batch': { type: 'boolean' },
       timings: { type: 'boolean' },
+      yes: { type: 'boolean', short: 'y' },
     },
   });
   if (positionals.length !== 1) throw new ProvisionError(`expected exactly one PLAYBOOK (or plan file), got ${positionals.length ? positionals.join(' ') : 'none'}`);
@@ -61,6 +63,7 @@ export function parseProvisionArgs(argv: string[]): ProvisionArgs {
     acceptNewHostKeys: values['accept-new-host-keys'] ?? false,
     batch: !values['no-batch'],
     timings: values.timings ?? false,
+    yes: values.yes ?? false,
   };
 }
 

@@ -32,6 +32,8 @@ export interface WebrtcOptions {
   json?: boolean;
   out?: NodeJS.WritableStream;
   acceptNewHostKeys?: boolean;
+  /** Fact prefetch (default on); off for the batched-vs-unbatched plan comparison. */
+  batch?: boolean;
 }
 
 function checkNamespace(ns: string) {
@@ -40,7 +42,7 @@ function checkNamespace(ns: string) {
 
 function run(o: WebrtcOptions, name: string, extraVars: object): Promise<RunResult> {
   // Typed vars (vars.ts) go to the engine as plain variables.
-  const opts = { playbook: playbook(name), inventory: o.inventory, extraVars: extraVars as Record<string, unknown>, json: o.json, out: o.out, acceptNewHostKeys: o.acceptNewHostKeys, redactor: new Redactor() };
+  const opts = { playbook: playbook(name), inventory: o.inventory, extraVars: extraVars as Record<string, unknown>, json: o.json, out: o.out, acceptNewHostKeys: o.acceptNewHostKeys, batch: o.batch, redactor: new Redactor() };
   return o.plan ? plan(opts) : apply(opts);
 }
 

@@ -27,6 +27,8 @@ export interface EngineOptions {
   timings?: boolean;
   out?: NodeJS.WritableStream;
   redactor?: Redactor;
+  /** The saved plan being applied (named in errors). */
+  planFile?: string;
 }
 
 function runner(mode: 'plan' | 'apply', o: EngineOptions, quiet = false) {
@@ -63,6 +65,14 @@ export async function apply(o: EngineOptions): Promise<RunResult> {
   return runner('apply', o).run();
 }
 
+/** Applies what was planned (and approved): refuses, changing nothing, if a host's plan is different now. */
+export async function applyApproved(o: EngineOptions, fingerprints: Record<string, string>, since = 'it was shown'): Promise<RunResult> {
+  const now = await runner('plan', o, true).run();
+  const stale = staleHosts(fingerprints, now.fingerprints);
+  if (stale.length) throw new ProvisionError(`the plan is stale: ${stale.join(', ')} changed since ${since}; nothing was applied. Run plan again.`, o.planFile ? { file: o.planFile } : undefined);
+  return runner('apply', o).run();
+}
+
 /** Applies a saved plan: re-plans quietly, refuses if any host's plan changed, then applies. */
 export async function applyPlanFile(file: string, o: Omit<EngineOptions, 'playbook' | 'inventory'> & { parseExtra: (args: string[]) => Record<string, unknown> }): Promise<RunResult> {
   const saved = readPlanFile(file);
@@ -76,10 +86,5 @@ export async function applyPlanFile(file: string, o: Omit<EngineOptions, 'playbo
     forks: saved.options.forks ?? o.forks,
     extraVars: o.parseExtra(saved.options.extra),
   };
-  const now = await runner('plan', opts, true).run();
-  const stale = staleHosts(saved.fingerprints, now.fingerprints);
-  if (stale.length) {
-    throw new ProvisionError(`the plan is stale: ${stale.join(', ')} changed since it was made (${saved.created}); nothing was applied. Run plan again.`, { file });
-  }
-  return runner('apply', opts).run();
+  return applyApproved({ ...opts, planFile: file }, saved.fingerprints, `it was made (${saved.created})`);
 }

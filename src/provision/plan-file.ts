@@ -3,7 +3,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { ProvisionError } from './errors.ts';
 import type { PlannedChange } from './report.ts';
-import { totals } from './report.ts';
+import { groupChanges, totals } from './report.ts';
 import type { Redactor } from './secret.ts';
 
 export const PLAN_FORMAT = 1;
@@ -24,7 +24,7 @@ export function writePlanFile(path: string, p: Omit<PlanFile, 'format' | 'create
     format: PLAN_FORMAT,
     created: new Date().toISOString(),
     ...p,
-    totals: totals(changes.map((c) => c.change)),
+    totals: totals(groupChanges(changes).map((c) => c.change)),
     changes: changes.map((c) => ({ host: c.host, task: c.task, place: c.place, ...c.change })),
   };
   writeFileSync(path, redactor.scrub(JSON.stringify(redactor.scrubValue(file), null, 2)) + '\n', { mode: 0o600 });

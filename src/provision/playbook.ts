@@ -67,8 +67,45 @@ export interface Play {
 const TASK_KEYWORDS = [
   'name', 'when', 'loop', 'loop_control', 'register', 'notify', 'listen', 'tags', 'become', 'ignore_errors',
   'changed_when', 'failed_when', 'no_log', 'retries', 'until', 'delay', 'run_once', 'delegate_to', 'vars',
-  'block', 'rescue', 'always', 'check_mode', 'meta',
+  'block', 'rescue', 'always', 'check_mode', 'meta', 'args',
 ];
+
+/** Ansible keywords we do not have, each with what to write instead (an error, never ignored). */
+const WITH_LOOP = 'use `loop:` (with_items flattens one level: `loop: "{{ x | flatten(levels=1) }}"`; with_dict: `loop: "{{ x | dict2items }}"`; with_list: `loop: "{{ x }}"`)';
+const UNSUPPORTED_TASK_KEYWORDS: Record<string, string> = {
+  async: 'tasks run to completion here; run long work as a systemd unit (`systemd: { name, state: started }`) and `wait_for` its port or file',
+  poll: 'tasks run to completion here (no async); see `async`',
+  environment: 'set the variables in the command (`command: "env NAME=value cmd"`) or in a unit\'s `Environment=`',
+  become_user: '`become` means root (sudo -n) here; run as another user with `command: "runuser -u USER -- cmd"` or a unit\'s `User=`',
+  become_method: '`become` is sudo -n here',
+  local_action: 'use `delegate_to: localhost` with the module as usual',
+  delegate_facts: 'facts are gathered per host once per play; register on the delegated task instead',
+  throttle: 'use the play\'s `serial:` or `--forks N`',
+  timeout: 'use the module\'s own timeout (wait_for `timeout:`) or `command: "timeout 30 cmd"`',
+  diff: '`--diff` on the command line (plans always show diffs)',
+  debugger: 'not supported; `-v` prints task positions, `--json` every event',
+  module_defaults: 'repeat the arguments on each task (or put them in a variable)',
+  collections: 'write the module\'s fully qualified name (ansible.builtin.*) or its short name',
+  remote_user: 'set `ansible_user` (or `user`) in the inventory',
+  connection: 'set `ansible_connection` (or `connection`) in the inventory',
+  any_errors_fatal: 'set it on the play',
+};
+for (const k of ['with_items', 'with_list', 'with_dict', 'with_fileglob', 'with_together', 'with_nested', 'with_sequence', 'with_subelements', 'with_indexed_items', 'with_random_choice', 'with_first_found', 'with_lines', 'with_inventory_hostnames', 'with_flattened']) UNSUPPORTED_TASK_KEYWORDS[k] = WITH_LOOP;
+const UNSUPPORTED_PLAY_KEYWORDS: Record<string, string> = {
+  remote_user: 'set `ansible_user` (or `user`) in the inventory',
+  connection: 'set `ansible_connection` (or `connection`) in the inventory',
+  strategy: 'plays run with Ansible\'s linear strategy (each task on every host, in parallel up to --forks)',
+  vars_prompt: 'pass the value with `-e name=value` (or `-e @file.yml`; mark secrets with !secret)',
+  environment: 'set the variables in the commands or in the units',
+  become_user: '`become` means root (sudo -n) here',
+  become_method: '`become` is sudo -n here',
+  order: 'hosts run in inventory order',
+  force_handlers: 'notified handlers are kept on the host until they ran: the next apply runs them (docs/engine.md, Handlers)',
+  collections: 'write modules by their fully qualified name (ansible.builtin.*) or their short name',
+  module_defaults: 'repeat the arguments on each task (or put them in a variable)',
+  gather_subset: 'the facts are gathered once, all of them (docs/engine.md)',
+  ignore_unreachable: 'an unreachable host is reported and the others go on; not configurable',
+};
 /** Task-level inclusions (static here, as imports; their `when`, `tags` and `vars` apply to what they bring in). */
 const INCLUDE_TASKS = ['import_tasks', 'include_tasks', 'ansible.builtin.import_tasks', 'ansible.builtin.include_tasks'];
 const INCLUDE_ROLE = ['import_role', 'include_role', 'ansible.builtin.import_role', 'ansible.builtin.include_role'];
@@ -178,6 +215,9 @@ export class PlaybookLoader {
   }
 
   private play(p: Record<string, any>, file: string): Play {
+    for (const k of Object.keys(p ?? {})) {
+      if (UNSUPPORTED_PLAY_KEYWORDS[k]) throw new ProvisionError(`play keyword "${k}" is not supported: ${UNSUPPORTED_PLAY_KEYWORDS[k]}`, placeOf(p, k) ?? { file }, { key: k });
+    }
     validate(playSchema, p, 'play');
     const place = placeOf(p) ?? { file };
     const playTags = list(p.tags);
@@ -303,6 +343,9 @@ export class PlaybookLoader {
 
   private task(t: Record<string, any>, dir: string, inherit: { tags: string[]; role?: Role; vars?: Record<string, unknown>; become?: boolean }): Task {
     const place = placeOf(t) ?? {};
+    for (const k of Object.keys(t)) {
+      if (UNSUPPORTED_TASK_KEYWORDS[k]) throw new ProvisionError(`task keyword "${k}" is not supported: ${UNSUPPORTED_TASK_KEYWORDS[k]}`, placeOf(t, k) ?? place, { task: t.name, key: k });
+    }
     validate(taskSchema, t, 'task', { task: t.name });
     const moduleKeys = Object.keys(t).filter((k) => !TASK_KEYWORDS.includes(k));
     const name = t.name ?? (moduleKeys[0] ? `${moduleKeys[0]}` : t.block ? 'block' : t.meta ? `meta: ${t.meta}` : 'task');
@@ -358,6 +401,11 @@ export class PlaybookLoader {
     if (freeForm && typeof args === 'string') args = { [freeForm]: args };
     if (args === null) args = {};
     if (typeof args !== 'object' || Array.isArray(args)) throw new ProvisionError(`arguments of module ${key} must be a mapping`, placeOf(t, key), { task: name, key });
+    // Ansible's `args:` beside the module (`command: foo` + `args: { chdir, creates }`): merged in.
+    if (t.args !== undefined) {
+      if (!t.args || typeof t.args !== 'object' || Array.isArray(t.args)) throw new ProvisionError('args must be a mapping of the module\'s arguments', placeOf(t, 'args'), { task: name, key: 'args' });
+      args = { ...t.args, ...args };
+    }
     validateArgsStatic(module, args, placeOf(t, key) ?? place, name);
     return { ...base, kind: 'module', module, args };
   }

@@ -34,6 +34,43 @@ export interface PlanTotals {
   run: number;
 }
 
+/** The version of the `plan` event and of `plan --json`'s shape (docs/engine.md); bumped on any incompatible change. */
+export const PLAN_FORMAT_VERSION = '1.0';
+
+/** "(content, mode 0644 → 0640; 2 unchanged attributes hidden)" — what a change line says beside its resource. */
+export function describeChange(c: Change, sensitive = false): string {
+  const parts = [sensitive && c.detail ? '(sensitive)' : c.detail, c.unchanged ? `${c.unchanged} unchanged attribute${c.unchanged === 1 ? '' : 's'} hidden` : undefined].filter(Boolean);
+  return parts.length ? `  (${parts.join('; ')})` : '';
+}
+
+/**
+ * One line per resource and host, as Terraform shows a resource once: a unit enabled and started
+ * is `~ systemd unit x (enabled: disabled → enabled; state: inactive → started)`.
+ */
+export function groupChanges(changes: PlannedChange[]): PlannedChange[] {
+  const out: PlannedChange[] = [];
+  const at = new Map<string, PlannedChange>();
+  const join = (a?: string, b?: string) => [...new Set([...(a ? a.split('; ') : []), ...(b ? [b] : [])])].join('; ') || undefined;
+  for (const c of changes) {
+    const key = `${c.host}\0${c.change.resource}`;
+    const prev = at.get(key);
+    // Changed again after it was changed or created: still one resource, created or changed.
+    if (prev && c.change.action === '~' && (prev.change.action === '~' || prev.change.action === '+')) {
+      prev.change = {
+        ...prev.change,
+        detail: join(prev.change.detail, c.change.detail),
+        diff: prev.change.diff && c.change.diff && prev.change.diff !== c.change.diff ? `${prev.change.diff}\n${c.change.diff}` : prev.change.diff ?? c.change.diff,
+        unchanged: Math.max(prev.change.unchanged ?? 0, c.change.unchanged ?? 0) || undefined,
+      };
+      continue;
+    }
+    const copy = { ...c, change: { ...c.change } };
+    at.set(key, copy);
+    out.push(copy);
+  }
+  return out;
+}
+
 export function totals(changes: Change[]): PlanTotals {
   const t = { add: 0, change: 0, destroy: 0, run: 0 };
   for (const c of changes) {
@@ -90,7 +127,7 @@ export class Reporter {
     if (info.msg) line += `: ${info.noLog ? '(sensitive)' : info.msg}`;
     this.write(line);
     for (const c of changes) {
-      this.write(`    ${this.paint(c.action, c.action === 'run' ? '!' : c.action)} ${c.resource}${c.detail ? `  (${info.noLog ? '(sensitive)' : c.detail})` : ''}`);
+      this.write(`    ${this.paint(c.action, c.action === 'run' ? '!' : c.action)} ${c.resource}${describeChange(c, info.noLog)}`);
       if (c.diff && (this.opts.diff || info.planned) && !info.noLog) {
         const lines = c.diff.split('\n');
         if (lines.length > DIFF_MAX_LINES && !this.opts.diff) this.write(`        (diff of ${lines.length} lines not shown; --diff shows it)`);
@@ -122,9 +159,12 @@ export class Reporter {
     }
   }
 
-  plan(changes: PlannedChange[], incomplete: string[] = []) {
+  plan(planned: PlannedChange[], incomplete: string[] = []) {
+    const changes = groupChanges(planned);
     const t = totals(changes.map((c) => c.change));
-    this.event('plan', { ...t, incomplete, changes: changes.map((c) => ({ host: c.host, task: c.task, ...c.change })) });
+    // Terraform's flags: complete = every host was planned; applyable = complete and something to do.
+    const complete = incomplete.length === 0;
+    this.event('plan', { format_version: PLAN_FORMAT_VERSION, complete, applyable: complete && changes.length > 0, ...t, incomplete, changes: changes.map((c) => ({ host: c.host, task: c.task, ...c.change })) });
     if (this.opts.json) return;
     this.write('');
     if (incomplete.length) this.write(`Plan INCOMPLETE: ${incomplete.join(', ')} failed or unreachable; what they would change is unknown.`);
@@ -137,7 +177,7 @@ export class Reporter {
     for (const [host, list] of byHost) {
       const ht = totals(list.map((c) => c.change));
       this.write(`${host}: ${ht.add} to add, ${ht.change} to change, ${ht.destroy} to destroy${ht.run ? `, ${ht.run} commands to run` : ''}`);
-      for (const c of list) this.write(`  ${this.paint(c.change.action, c.change.action === 'run' ? '!' : c.change.action.padEnd(1))} ${c.change.resource}${c.change.detail ? `  (${c.change.detail})` : ''}`);
+      for (const c of list) this.write(`  ${this.paint(c.change.action, c.change.action === 'run' ? '!' : c.change.action.padEnd(1))} ${c.change.resource}${describeChange(c.change)}`);
     }
     this.write(`\nPlan: ${t.add} to add, ${t.change} to change, ${t.destroy} to destroy.${t.run ? ` ${t.run} commands would run.` : ''}`);
   }

@@ -58,6 +58,8 @@ class HostRun {
   /** Every command on the host goes through it: fact answers, and what makes them stale. */
   prefetch: Prefetch;
   planHash = createHash('sha256');
+  /** Resources this plan changes on the host so far (task.ts: a later task that needs one is "known after apply"). */
+  plannedResources = new Set<string>();
   constructor(public host: Host, public transport: Transport, batch: boolean) {
     this.facts = new FactCache(transport);
     this.prefetch = new Prefetch(transport, batch);
@@ -437,6 +439,7 @@ export class Runner {
       findFile: (kind, name) => this.findFile(play, task, kind, name),
       registered: r.registered,
       planHash: r.planHash,
+      plannedResources: target.plannedResources,
     }, task, ctx, item);
   }
 

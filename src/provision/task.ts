@@ -33,6 +33,8 @@ export interface TaskRun {
   registered: Record<string, unknown>;
   /** Everything the host planned: what `apply plan.json` compares. */
   planHash: Hash;
+  /** Resources earlier tasks of this plan change on the target ("file /etc/x"): see Planned.needs. */
+  plannedResources: Set<string>;
 }
 
 const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
@@ -98,7 +100,12 @@ export async function runModuleTask(run: TaskRun, task: ModuleTask, ctx: Record<
     attempts++;
     const prepared = module.prepare ? await module.prepare(args, mctx) : args;
     const facts = await module.facts(prepared, factCtx);
-    const planned: Planned = module.plan(prepared, facts);
+    let planned: Planned = module.plan(prepared, facts);
+    if (!realRun && planned.failed && planned.needs && run.plannedResources.has(planned.needs)) {
+      // The file (group, …) it needs is made by an earlier task of this very plan: not a failure.
+      planned = { changes: [{ action: '~', resource: planned.needs, detail: 'known after apply: an earlier task of this plan creates it' }], steps: [] };
+    }
+    if (!realRun) for (const c of planned.changes) if (c.action !== '-' && c.action !== 'run') run.plannedResources.add(c.resource);
     if (planned.setFacts) Object.assign(run.registered, planned.setFacts);
     let result: Record<string, unknown> = { ...(planned.result ?? {}), changed: planned.changes.length > 0 };
     let failedMsg = planned.failed;

@@ -128,12 +128,26 @@ env.addFilter('map', function (this: unknown, seq: unknown[], ...args: unknown[]
   const f = env.getFilter(String(name));
   return items.map((x) => f.call(this, x, ...rest));
 });
+// Ansible's flatten(levels=N): lists inside lists, all levels unless told.
+env.addFilter('flatten', function (seq: unknown[], ...args: unknown[]) {
+  const kw = args.length && (args[args.length - 1] as { __keywords?: boolean })?.__keywords ? (args.pop() as Record<string, unknown>) : {};
+  const levels = Number(kw.levels ?? args[0] ?? Infinity);
+  return (seq ?? []).flat(levels);
+});
 env.addFilter('map_attr', (v: Record<string, unknown>[], attr: string) => (v ?? []).map((x) => x?.[attr]));
 env.addFilter('mandatory', (v: unknown) => {
   if (v === undefined || v === null) throw new Error('mandatory variable is not defined');
   return v;
 });
 (env as any).addTest('truthy', (v: unknown) => Boolean(v));
+// Ansible's tests on registered results (`when: result is changed`) and on strings.
+const res = (v: unknown) => (v ?? {}) as { changed?: boolean; failed?: boolean; skipped?: boolean; results?: { changed?: boolean; failed?: boolean }[] };
+(env as any).addTest('changed', (v: unknown) => Boolean(res(v).changed));
+(env as any).addTest('failed', (v: unknown) => Boolean(res(v).failed));
+for (const name of ['succeeded', 'success']) (env as any).addTest(name, (v: unknown) => !res(v).failed);
+(env as any).addTest('skipped', (v: unknown) => Boolean(res(v).skipped));
+(env as any).addTest('match', (v: unknown, re: string) => new RegExp(`^(?:${re})`).test(String(v)));
+(env as any).addTest('search', (v: unknown, re: string) => new RegExp(re).test(String(v)));
 
 // ---- lookups (controller side, as in Ansible) ----
 // A looked-up secret is a plain string inside templates; the sink (the run's Redactor) learns it

@@ -31,17 +31,42 @@ t.test('FQCN and aliases resolve to our modules', async (t) => {
     - service: { name: ssh.service, state: started }
     - ansible.builtin.systemd_service: { name: ssh.service, enabled: true }
     - ansible.builtin.command: "true"
+    - ansible.builtin.package: { name: curl, state: present }
 `);
-  t.same((play.tasks as ModuleTask[]).map((x) => x.module), ['file', 'copy', 'lineinfile', 'blockinfile', 'user', 'group', 'systemd', 'systemd', 'command']);
+  t.same((play.tasks as ModuleTask[]).map((x) => x.module), ['file', 'copy', 'lineinfile', 'blockinfile', 'user', 'group', 'systemd', 'systemd', 'command', 'apt']);
   t.same((play.tasks[8] as ModuleTask).args, { cmd: 'true' }, 'free-form command as in Ansible');
   t.same(play.vars, { port: 8089, name: 'web' }, "vars_files, then the play's vars on top");
 });
 
 t.test('what is refused says what to write', async (t) => {
   t.throws(() => load('- hosts: all\n  tasks:\n    - community.general.ufw: { rule: allow, port: "22" }\n'), /community\.general\.ufw.*write `ufw: \{ set: NAME, rules:/);
+  t.throws(() => load('- hosts: all\n  tasks:\n    - ansible.builtin.get_url: { url: "http://x/y", dest: /tmp/y }\n'), /module "ansible\.builtin\.get_url" is not supported; put the file in the role's files\/ and use `copy: \{ src: NAME/);
+  t.throws(() => load('- hosts: all\n  tasks:\n    - unarchive: { src: a.tgz, dest: /opt }\n'), /module "unarchive" is not supported; use `copy` for the archive and `command: \{ cmd: "tar -xf/);
   t.throws(() => load('- hosts: all\n  tasks:\n    - ansible.builtin.nope: {}\n'), /unknown module or keyword "ansible\.builtin\.nope".*also as ansible\.builtin\.NAME/);
   t.throws(() => load('- hosts: all\n  vars_files: [missing.yml]\n  tasks: []\n'), /vars_files: missing\.yml not found/);
   t.throws(() => load('- hosts: all\n  tasks: []\n  handlers:\n    - block: [{ debug: { msg: x } }]\n'), /handler .* must run a module \(a block cannot be a handler\)/);
+});
+
+t.test('Ansible keywords we do not have are errors that say what to write', async (t) => {
+  const task = (yaml: string) => `- hosts: all\n  tasks:\n    - name: t\n${yaml}`;
+  t.throws(() => load(task('      command: "echo {{ item }}"\n      with_items: [a, b]\n')), /task keyword "with_items" is not supported: use `loop:` \(with_items flattens one level: `loop: "\{\{ x \| flatten\(levels=1\) \}\}"`/);
+  t.throws(() => load(task('      command: "sleep 100"\n      async: 300\n      poll: 0\n')), /task keyword "async" is not supported: tasks run to completion here; run long work as a systemd unit/);
+  t.throws(() => load(task('      command: "env"\n      environment: { A: "1" }\n')), /task keyword "environment" is not supported: set the variables in the command/);
+  t.throws(() => load(task('      command: "id"\n      become_user: postgres\n')), /task keyword "become_user" is not supported: .*runuser -u USER/);
+  t.throws(() => load(task('      local_action: { module: command, cmd: "true" }\n')), /task keyword "local_action" is not supported: use `delegate_to: localhost`/);
+  t.throws(() => load('- hosts: all\n  remote_user: deploy\n  tasks: []\n'), /play keyword "remote_user" is not supported: set `ansible_user`/);
+  t.throws(() => load('- hosts: all\n  strategy: free\n  tasks: []\n'), /play keyword "strategy" is not supported: plays run with Ansible's linear strategy/);
+  t.throws(() => load('- hosts: all\n  vars_prompt: [{ name: pw }]\n  tasks: []\n'), /play keyword "vars_prompt" is not supported: pass the value with `-e name=value`/);
+  const e = (() => { try { load(task('      command: "x"\n      with_items: [a]\n')); } catch (err) { return (err as { describe(): string }).describe(); } })();
+  t.match(e, /\.yml:5:7, task "t", key "with_items"/, 'the error points at the keyword: file, line, column');
+});
+
+t.test("args: beside the module, and Ansible's flatten", async (t) => {
+  const [play] = load('- hosts: all\n  tasks:\n    - command: "make install"\n      args: { chdir: /src, creates: /usr/local/bin/x }\n');
+  t.same((play.tasks[0] as ModuleTask).args, { chdir: '/src', creates: '/usr/local/bin/x', cmd: 'make install' });
+  const { renderString } = await import('../../src/provision/template.ts');
+  t.same(renderString('{{ [[1, [2]], 3] | flatten }}', {}), [1, 2, 3]);
+  t.same(renderString('{{ [[1, [2]], 3] | flatten(levels=1) }}', {}), [1, [2], 3]);
 });
 
 t.test('an Ansible inventory connects as written: ansible_host, ansible_port, ansible_user, …', async (t) => {

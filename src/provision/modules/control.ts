@@ -11,7 +11,9 @@ export const setFact = defineModule<Record<string, unknown>, {}>({
 interface AssertArgs {
   that: boolean[];
   fail_msg?: string;
+  msg?: string;
   success_msg?: string;
+  quiet?: boolean;
   /** Kept for messages: the expressions as written (set by the runner before rendering). */
   _exprs?: string[];
 }
@@ -22,7 +24,8 @@ export const assert = defineModule<AssertArgs, {}>({
     type: 'object',
     additionalProperties: false,
     required: ['that'],
-    properties: { that: { type: ['array', 'string'], items: { type: ['boolean', 'string'] } }, fail_msg: { type: 'string' }, success_msg: { type: 'string' }, _exprs: {} },
+    // Ansible's arguments: msg is fail_msg's alias; quiet only shortens Ansible's own output.
+    properties: { that: { type: ['array', 'string'], items: { type: ['boolean', 'string'] } }, fail_msg: { type: 'string' }, msg: { type: 'string' }, success_msg: { type: 'string' }, quiet: { type: 'boolean' }, _exprs: {} },
   },
   // `that` holds bare Jinja2 expressions, evaluated against the task's variables (not rendered).
   renderArgs(raw, rendered, evaluate) {
@@ -33,7 +36,7 @@ export const assert = defineModule<AssertArgs, {}>({
   facts: async () => ({}),
   plan(a) {
     const bad = a.that.findIndex((v) => !v);
-    if (bad >= 0) return { changes: [], steps: [], failed: a.fail_msg ?? `assertion failed: ${a._exprs?.[bad] ?? `#${bad + 1}`}` };
+    if (bad >= 0) return { changes: [], steps: [], failed: a.fail_msg ?? a.msg ?? `assertion failed: ${a._exprs?.[bad] ?? `#${bad + 1}`}` };
     return noChange({ msg: a.success_msg ?? 'all assertions passed' });
   },
 });

@@ -47,13 +47,13 @@ export function planContent(args: ContentArgs, f: PathFacts): Planned {
   if (f.sha256 !== sha256(bytes)) {
     const attrs = attributeChanges(args.dest, f, { mode, owner: args.owner, group: args.group });
     return {
-      changes: [{ action: '~', resource, detail: ['content', ...attrs.detail].join(', '), diff: fileDiff(args.dest, f, bytes) }],
+      changes: [{ action: '~', resource, detail: ['content', ...attrs.detail].join(', '), diff: fileDiff(args.dest, f, bytes), unchanged: attrs.same }],
       steps: [writeStep({ ...args, path: args.dest, content: bytes, mode, existed: true })],
       result: { dest: args.dest },
     };
   }
   const attrs = attributeChanges(args.dest, f, { mode, owner: args.owner, group: args.group });
-  if (attrs.script.length) return { changes: [{ action: '~', resource, detail: attrs.detail.join(', ') }], steps: [{ script: attrs.script.join(' && ') }] };
+  if (attrs.script.length) return { changes: [{ action: '~', resource, detail: attrs.detail.join(', '), unchanged: attrs.same + 1 }], steps: [{ script: attrs.script.join(' && ') }] };
   return noChange({ dest: args.dest, checksum: f.sha256 });
 }
 

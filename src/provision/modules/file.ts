@@ -29,7 +29,7 @@ export function planFile(a: FileArgs, f: PathFacts): Planned {
   }
   const kind = state === 'directory' ? 'directory' : 'file';
   if (!f.exists) {
-    if (state === 'file') return { changes: [], steps: [], failed: `file ${a.path} does not exist (state: file only sets attributes; use state: touch or copy/template to create it)` };
+    if (state === 'file') return { changes: [], steps: [], failed: `file ${a.path} does not exist (state: file only sets attributes; use state: touch or copy/template to create it)`, needs: `file ${a.path}` };
     const create = kind === 'directory' ? `mkdir -p ${p}` : `touch ${p}`;
     const m = mode ?? (kind === 'directory' ? '0755' : '0644');
     const attrs = attributeChanges(a.path, { exists: true }, { mode: m, owner: a.owner, group: a.group });
@@ -45,7 +45,7 @@ export function planFile(a: FileArgs, f: PathFacts): Planned {
     attrs.script.push(`chown -R ${shellQuote(`${a.owner ?? ''}${a.group ? ':' + a.group : ''}`)} ${p}`);
   }
   if (!attrs.detail.length) return noChange({ path: a.path, state, mode: f.mode, owner: f.owner, group: f.group });
-  return { changes: [{ action: '~', resource: `${kind} ${a.path}`, detail: attrs.detail.join(', ') }], steps: [{ script: attrs.script.join(' && ') }] };
+  return { changes: [{ action: '~', resource: `${kind} ${a.path}`, detail: attrs.detail.join(', '), unchanged: attrs.same }], steps: [{ script: attrs.script.join(' && ') }] };
 }
 
 export default defineModule<FileArgs, PathFacts>({

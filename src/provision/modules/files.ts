@@ -129,9 +129,10 @@ export function writeStep(o: WriteOptions): Step {
 }
 
 /** The mode/owner/group part shared by file and content modules. */
-export function attributeChanges(path: string, f: PathFacts, want: { mode?: string; owner?: string; group?: string }): { detail: string[]; script: string[] } {
+export function attributeChanges(path: string, f: PathFacts, want: { mode?: string; owner?: string; group?: string }): { detail: string[]; script: string[]; same: number } {
   const detail: string[] = [];
   const script: string[] = [];
+  const same = [want.mode && f.mode === want.mode, want.owner && f.owner === want.owner, want.group && f.group === want.group].filter(Boolean).length;
   const p = shellQuote(path);
   if (want.mode && f.mode !== want.mode) {
     detail.push(`mode ${f.mode ?? '-'} → ${want.mode}`);
@@ -145,5 +146,5 @@ export function attributeChanges(path: string, f: PathFacts, want: { mode?: stri
     detail.push(`group ${f.group ?? '-'} → ${want.group}`);
     script.push(`chgrp ${shellQuote(want.group)} ${p}`);
   }
-  return { detail, script };
+  return { detail, script, same };
 }

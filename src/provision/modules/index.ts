@@ -21,19 +21,22 @@ export const modules: Record<string, Module> = Object.fromEntries(
 );
 
 /** Ansible's names for modules we have under another name (their arguments are a subset of ours). */
-const ALIASES: Record<string, string> = { service: 'systemd', systemd_service: 'systemd' };
+const ALIASES: Record<string, string> = { service: 'systemd', systemd_service: 'systemd', package: 'apt' };
 
-/** Ansible modules whose arguments differ from ours: refused with what to write instead. */
+/** Ansible modules we do not have, or whose arguments differ from ours: refused with what to write instead. */
 const REFUSED: Record<string, string> = {
   'community.general.ufw': 'its rule/port/from_ip/delete arguments are not supported; write `ufw: { set: NAME, rules: [{ port, proto, from, to, interface }] }` — a desired set of rules (docs/engine.md)',
+  get_url: 'is not supported; put the file in the role\'s files/ and use `copy: { src: NAME, dest: … }` (the plan then shows its checksum), or `command: { cmd: "curl -fsSo DEST URL", creates: DEST }`',
+  unarchive: 'is not supported; use `copy` for the archive and `command: { cmd: "tar -xf ARCHIVE -C DIR", creates: DIR/SOME_FILE }`',
 };
 
 const PREFIXES = ['ansible.builtin.', 'ansible.legacy.'];
 
 /** A task key → the module it names, or why it names none (undefined: not a module name at all). */
 export function resolveModule(key: string): { name: string } | { refused: string } | undefined {
-  if (REFUSED[key]) return { refused: `module "${key}": ${REFUSED[key]}` };
   const short = PREFIXES.reduce((k, p) => (k.startsWith(p) ? k.slice(p.length) : k), key);
+  const refused = REFUSED[key] ?? REFUSED[short];
+  if (refused) return { refused: `module "${key}"${refused.startsWith('is ') ? ' ' : ': '}${refused}` };
   const name = ALIASES[short] ?? short;
   if (short !== key && !modules[name]) return undefined;
   return modules[name] ? { name } : undefined;

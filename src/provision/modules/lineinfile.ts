@@ -65,8 +65,8 @@ function insertAt(lines: string[], a: { insertafter?: string; insertbefore?: str
 }
 
 /** The text of the file (or why not), for modules that edit it. */
-function currentText(path: string, f: PathFacts, create: boolean | undefined): { text: string } | { failed: string } {
-  if (!f.exists) return create ? { text: '' } : { failed: `${path} does not exist (create: true makes it)` };
+function currentText(path: string, f: PathFacts, create: boolean | undefined): { text: string } | { failed: string; needs?: string } {
+  if (!f.exists) return create ? { text: '' } : { failed: `${path} does not exist (create: true makes it)`, needs: `file ${path}` };
   if (f.type !== 'file') return { failed: `${path} is a ${f.type}, not a file` };
   if (f.binary || f.content === undefined) return { failed: `${path} is binary or larger than the diff cap: not edited line by line` };
   return { text: f.content };
@@ -110,7 +110,7 @@ export function editBlock(text: string, a: BlockArgs): string {
 
 function planEdit(path: string, a: { create?: boolean; mode?: string | number; owner?: string; group?: string }, f: PathFacts, edit: (text: string) => string): Planned {
   const cur = currentText(path, f, a.create);
-  if ('failed' in cur) return { changes: [], steps: [], failed: cur.failed };
+  if ('failed' in cur) return { changes: [], steps: [], failed: cur.failed, needs: cur.needs };
   const next = edit(cur.text);
   // Nothing to write into a file that does not exist (state absent, create: true): no change.
   if (!f.exists && next === '') return { changes: [], steps: [], result: { path } };

@@ -13,6 +13,8 @@ export interface Change {
   resource: string;
   detail?: string;
   diff?: string;
+  /** Attributes the task manages that already match (the plan shows their count, not them). */
+  unchanged?: number;
 }
 
 export interface Step {
@@ -33,6 +35,11 @@ export interface Planned {
   result?: Record<string, unknown>;
   /** Set when the module decides at plan time that the task fails (assert, fail). */
   failed?: string;
+  /**
+   * The resource whose absence made it fail ("file /etc/x", "group web"): when an earlier task of
+   * the same plan creates it, the plan says "known after apply" instead of failing.
+   */
+  needs?: string;
   /** Variables the task sets for the host (set_fact). */
   setFacts?: Record<string, unknown>;
 }

@@ -75,6 +75,10 @@ export function planSystemd(a: SystemdArgs, f: UnitFacts): Planned {
       break;
   }
   if (!changes.length) return noChange({ name: a.name, ...f });
+  // What was asked and already holds (masked, enabled, started/stopped): counted on the unit's last change.
+  const asked = [a.masked !== undefined, a.enabled !== undefined, a.state === 'started' || a.state === 'stopped'].filter(Boolean).length;
+  const unitChanges = changes.filter((c) => c.resource === resource && !/^daemon-reload/.test(c.detail ?? ''));
+  if (unitChanges.length) unitChanges[unitChanges.length - 1].unchanged = Math.max(0, asked - unitChanges.filter((c) => /^(masked|unmasked|enabled|state:)/.test(c.detail ?? '')).length);
   return { changes, steps, result: { name: a.name } };
 }
 

@@ -11,7 +11,8 @@ export default defineModule<ContentArgs, PathFacts>({
   schema: { ...contentSchema({ src: { type: 'string' } }), required: ['src', 'dest'] },
   prepare(args, ctx) {
     const file = ctx.findFile('templates', args.src!);
-    const text = renderText(readFileSync(file, 'utf8'), ctx.vars, { file });
+    // ansible_managed: Ansible's default text, so a role's "# {{ ansible_managed }}" header renders the same.
+    const text = renderText(readFileSync(file, 'utf8'), { ansible_managed: 'Ansible managed', ...ctx.vars }, { file });
     return { ...args, _bytes: Buffer.from(text) };
   },
   facts: (args, ctx) => gatherPathFor(ctx, args.dest, args._bytes),

@@ -63,7 +63,7 @@ export function planUser(a: UserArgs, f: UserFacts): Planned {
   const groupExists = f.group?.name === groupName;
   if (!u) {
     // useradd --user-group refuses a group that already exists: join it instead. Another named group must exist.
-    if (!groupExists && groupName !== a.name) return { changes: [], steps: [], failed: `group ${groupName} does not exist: create it first (only a group named like the user is created with it)` };
+    if (!groupExists && groupName !== a.name) return { changes: [], steps: [], failed: `group ${groupName} does not exist: create it first (only a group named like the user is created with it)`, needs: `group ${groupName}` };
     const system = a.system ?? false;
     const createHome = a.create_home ?? !system;
     const home = a.home ?? (system ? '/nonexistent' : undefined);
@@ -82,7 +82,7 @@ export function planUser(a: UserArgs, f: UserFacts): Planned {
   const argv = ['usermod'];
   const detail: string[] = [];
   if (a.group !== undefined && !(groupExists && f.group!.gid === u.gid)) {
-    if (!groupExists) return { changes: [], steps: [], failed: `group ${a.group} does not exist: create it first` };
+    if (!groupExists) return { changes: [], steps: [], failed: `group ${a.group} does not exist: create it first`, needs: `group ${a.group}` };
     argv.push('--gid', a.group);
     detail.push(`group gid ${u.gid} → ${a.group}`);
   }
