@@ -13,7 +13,8 @@ import { openStore, stateFromArg } from '../store/open.ts';
 import { StoreError, type JwtAlg, type Store } from '../store/store.ts';
 import { generateJwtKey, mintToken, verificationKeyText } from '../webrtc/tokens.ts';
 import { syncApiKeys } from '../namespace/webrtc.ts';
-import { defaultInventory } from './orama-namespace.ts';
+import { environmentOf } from './orama-namespace.ts';
+import { resolveEnvironment } from './environment.ts';
 import { ProvisionError } from '../provision/errors.ts';
 
 const USAGE = `usage:
@@ -33,6 +34,7 @@ const OPTIONS = {
   alg: { type: 'string' },
   out: { type: 'string' },
   state: { type: 'string' },
+  env: { type: 'string' },
   id: { type: 'string' },
   inventory: { type: 'string', short: 'i' },
   plan: { type: 'boolean' },
@@ -62,7 +64,7 @@ async function namespaceKey(store: Store, namespace: string, alg: string | undef
   return store.putJwtKeyIfAbsent(generateJwtKey(namespace, (alg as JwtAlg | undefined) ?? 'HS256'));
 }
 
-type Values = { inventory?: string; plan?: boolean; 'accept-new-host-keys'?: boolean };
+type Values = { env?: string; inventory?: string; state?: string; plan?: boolean; 'accept-new-host-keys'?: boolean };
 
 /**
  * Copies the namespace's API key records to its cluster when the namespace has WebRTC there
@@ -82,7 +84,7 @@ async function toCluster(store: Store, namespace: string, values: Values, always
   let r;
   try {
     r = await syncApiKeys({
-      namespace, store, inventory: values.inventory ?? defaultInventory(), baseDomain: '', plan: values.plan,
+      namespace, store, inventory: environmentOf(values).inventory, baseDomain: '', plan: values.plan,
       out: process.stderr, acceptNewHostKeys: values['accept-new-host-keys'],
     });
   } catch (e) {
@@ -110,7 +112,8 @@ export async function authCommand(noun: 'token' | 'apikey', argv: string[]): Pro
   try {
     const namespace = need(values.namespace, 'namespace');
     if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(namespace)) throw new UsageError(`--namespace: invalid namespace name "${namespace}"`);
-    const open = async () => (store = await openStore(stateFromArg(values.state)));
+    // The store only: token and apikey list work without an inventory (no cluster needed).
+    const open = async () => (store = await openStore(stateFromArg(values.state ?? (values.env ? resolveEnvironment({ env: values.env }).state : undefined))));
     switch (`${noun} ${verb}`) {
       case 'token mint': {
         const subject = need(values.subject, 'subject');

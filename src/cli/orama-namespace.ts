@@ -8,10 +8,12 @@ import { openStore, stateFromArg } from '../store/open.ts';
 import { disableWebrtc, enableWebrtc } from '../namespace/webrtc.ts';
 import { webrtcStatus, formatStatus } from '../namespace/status.ts';
 import { approve, interactive } from './approve.ts';
+import { resolveEnvironment, type Environment } from './environment.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 const OPTIONS = {
+  env: { type: 'string' },
   namespace: { type: 'string', short: 'n' },
   inventory: { type: 'string', short: 'i' },
   state: { type: 'string' },
@@ -23,12 +25,14 @@ const OPTIONS = {
   'no-batch': { type: 'boolean' },
 } as const;
 
-export function defaultInventory(): string {
-  const env = process.env.ORAMA_INVENTORY;
-  if (env) return env;
-  const testCluster = join(root, 'inventory', 'test-cluster.yml');
-  if (existsSync(testCluster)) return testCluster;
-  throw new ProvisionError('no inventory: pass -i INVENTORY or set ORAMA_INVENTORY (inventory/test-cluster.yml appears after `orama-provision cluster up`)');
+/** The environment of a command (environment.ts), its inventory checked to exist. */
+export function environmentOf(flags: { env?: string; inventory?: string; state?: string; 'base-domain'?: string }): Environment {
+  const e = resolveEnvironment({ env: flags.env, inventory: flags.inventory, state: flags.state, baseDomain: flags['base-domain'] });
+  if (!existsSync(e.inventory)) {
+    const hint = e.inventory === join(root, 'inventory', 'test-cluster.yml') ? ' (it appears after `orama-provision cluster up`)' : '';
+    throw new ProvisionError(`inventory ${e.inventory} of environment "${e.name}" does not exist${hint}`);
+  }
+  return e;
 }
 
 export async function namespaceCommand(argv: string[]): Promise<number> {
@@ -39,13 +43,14 @@ export async function namespaceCommand(argv: string[]): Promise<number> {
     if (!['enable', 'disable', 'webrtc-status'].includes(verb)) throw new ProvisionError(`orama namespace: unknown verb "${verb ?? ''}" (enable webrtc, disable webrtc, webrtc-status)`);
     const { values } = parseArgs({ args, options: OPTIONS, strict: true });
     if (!values.namespace) throw new ProvisionError('--namespace NAME is required');
-    const store = await openStore(stateFromArg(values.state), { migrate: true });
+    const env = environmentOf(values);
+    const store = await openStore(stateFromArg(env.state), { migrate: true });
     try {
       const o = {
         namespace: values.namespace,
-        inventory: values.inventory ?? defaultInventory(),
+        inventory: env.inventory,
         store,
-        baseDomain: values['base-domain'] ?? process.env.ORAMA_BASE_DOMAIN ?? 'orama.test',
+        baseDomain: env.baseDomain,
         plan: values.plan,
         json: values.json,
         acceptNewHostKeys: values['accept-new-host-keys'],

@@ -3,6 +3,8 @@ export async function main(argv: string[]): Promise<number> {
   const [noun, ...rest] = argv;
   switch (noun) {
     case 'namespace': return (await import('./orama-namespace.ts')).namespaceCommand(rest);
+    case 'monitor': return (await import('./orama-monitor.ts')).monitorCommand(rest);
+    case 'inspector': return (await import('./orama-inspector.ts')).inspectorCommand(rest);
     case 'token':
     case 'apikey': return (await import('./orama-auth.ts')).authCommand(noun, rest);
     case undefined: case '-h': case '--help':
@@ -12,11 +14,13 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-const USAGE = `usage:
+const USAGE = `usage (every command takes --env NAME: inventory/environments/NAME.yml, default local):
   orama namespace enable webrtc  --namespace NAME [--plan] [--yes] [-i INVENTORY] [--state PATH|URL]
   orama namespace disable webrtc --namespace NAME [--plan] [--yes]
       (at a terminal, the plan is shown and only "yes" goes on; --yes skips the question)
   orama namespace webrtc-status  --namespace NAME [--json]
+  orama monitor report [--env E] [--namespace NAME] [--json]   (probes on the nodes; exit 1 unless healthy)
+  orama inspector      [--env E] [--namespace NAME] [--json]   (cross-node checks with fixes; exit 1 on an error)
   orama token mint    --namespace NAME --subject SUB [--owner] [--ttl SECONDS]
   orama apikey create --namespace NAME --subject SUB [--owner]
   orama apikey revoke --namespace NAME --id KEY_ID

@@ -14,6 +14,8 @@ export const ARTIFACTS = {
   sfu: 'src/sfu/main.ts',
   gateway: 'src/gateway/main.ts',
   seed: 'src/namespace/seed-main.ts',
+  /** Not installed: `orama monitor` sends it to a node's Node runtime on stdin (probe-main.ts). */
+  probe: 'src/namespace/probe-main.ts',
 } as const;
 export type ArtifactName = keyof typeof ARTIFACTS;
 

@@ -11,7 +11,7 @@ import { checkSfuConfigFile, type SfuConfigFile } from '../sfu/config.ts';
 import { checkGatewayConfigFile, type GatewayConfigFile } from '../gateway/config.ts';
 import type { ApiKeyRecord, JwtKey } from '../store/store.ts';
 import { internalKey } from '../webrtc/sfu-api.ts';
-import { credentialsDir, serviceUser } from '../webrtc/names.ts';
+import { SERVICES, credentialsDir, serviceUser, unitName, webrtcDir, type Service } from '../webrtc/names.ts';
 import { DEFAULT_TURN_TTL_SECONDS } from '../webrtc/credentials.ts';
 import type { Artifacts } from './artifacts.ts';
 import { TURN_NODE_COUNT, type Decision, type NodePlan } from './decide.ts';
@@ -36,11 +36,19 @@ export function clusterVars(file = join(dirname(fileURLToPath(import.meta.url)),
 /** The namespace's service users on every node (roles turn, sfu, gateway; removed by disable). */
 export const webrtcUsers = (ns: string) => ({ turn: serviceUser('turn', ns), sfu: serviceUser('sfu', ns), gateway: serviceUser('gateway', ns) });
 
+/** Its directory, units and credential directories on a node: the roles' defaults alias these (one rule, names.ts). */
+export const webrtcNames = (ns: string) => ({
+  dir: webrtcDir(ns),
+  units: Object.fromEntries(SERVICES.map((s) => [s, unitName(s, ns)])) as Record<Service, string>,
+  credentials: Object.fromEntries(SERVICES.map((s) => [s, credentialsDir(s, ns)])) as Record<Service, string>,
+});
+
 export interface EnableVars {
   namespace: string;
   base_domain: string;
   webrtc_nodes: Record<string, NodePlan>;
   webrtc_users: ReturnType<typeof webrtcUsers>;
+  webrtc_names: ReturnType<typeof webrtcNames>;
   sfu_ips: string[];
   artifacts: Artifacts;
   turn_secret: Secret;
@@ -139,6 +147,7 @@ export function enableVars(i: EnableInput): EnableVars {
     base_domain: i.baseDomain,
     webrtc_nodes: i.decision.nodes,
     webrtc_users: webrtcUsers(ns),
+    webrtc_names: webrtcNames(ns),
     sfu_ips: i.nodes.map((n) => n.wgIp),
     artifacts: i.artifacts,
     turn_secret: new Secret(i.turnSecret),

@@ -18,7 +18,7 @@ import { buildArtifacts } from './artifacts.ts';
 import { TURN_NODE_COUNT, chooseTurnNodes, decide } from './decide.ts';
 import { loadCluster, type Cluster } from './nodes.ts';
 import { turnTlsMaterial } from './tls.ts';
-import { TURN_TTL, enableVars, seedUser, webrtcUsers } from './vars.ts';
+import { TURN_TTL, enableVars, seedUser, webrtcNames, webrtcUsers } from './vars.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const playbook = (name: string) => join(root, 'playbooks', name);
@@ -105,7 +105,7 @@ export async function syncApiKeys(o: WebrtcOptions): Promise<RunResult> {
 export async function disableWebrtc(o: WebrtcOptions): Promise<RunResult> {
   checkNamespace(o.namespace);
   loadCluster(o.inventory);
-  const result = await run(o, 'webrtc-disable.yml', { namespace: o.namespace, base_domain: o.baseDomain, artifacts: await buildArtifacts(), webrtc_users: webrtcUsers(o.namespace), seed_user: seedUser() });
+  const result = await run(o, 'webrtc-disable.yml', { namespace: o.namespace, base_domain: o.baseDomain, artifacts: await buildArtifacts(), webrtc_users: webrtcUsers(o.namespace), webrtc_names: webrtcNames(o.namespace), seed_user: seedUser() });
   if (!o.plan && !result.failed) {
     // Nodes first, records after: a failed disable leaves the records that let a re-run finish.
     await o.store.releasePorts(o.namespace);

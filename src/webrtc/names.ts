@@ -16,6 +16,11 @@ export function unitName(service: Service, ns: string): string {
   return `${UNIT_PREFIX[service]}@${ns}.service`;
 }
 
+/** A namespace's config directory on a node (its services' configs, coturn's TLS pair). */
+export function webrtcDir(ns: string): string {
+  return `/etc/orama/webrtc/${ns}`;
+}
+
 /** Where systemd puts the unit's LoadCredential= files while it runs ($CREDENTIALS_DIRECTORY). */
 export function credentialsDir(service: Service, ns: string): string {
   return `/run/credentials/${unitName(service, ns)}`;
@@ -34,3 +39,6 @@ export function serviceUser(service: Service, ns: string): string {
   const hash = createHash('sha256').update(ns).digest('hex').slice(0, 8);
   return `${prefix}${ns.slice(0, 31 - prefix.length - 8).replace(/-+$/, '')}-${hash}`;
 }
+
+/** The Node runtime the runtime role installs on every node (roles/runtime: runtime_dir). */
+export const NODE_RUNTIME = '/opt/orama/runtime/node';

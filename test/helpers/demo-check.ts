@@ -2,7 +2,7 @@
 // from a gateway, allocates a relay on coturn with them and sends datagrams through it to a
 // listener on the SFU media range of another node, which counts what arrives.
 import { execFileSync } from 'node:child_process';
-import { TurnClient } from './turn-client.ts';
+import { TurnClient } from '../../src/webrtc/turn-client.ts';
 import { eventually, exitCode, udpListener } from './cluster-shell.ts';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';

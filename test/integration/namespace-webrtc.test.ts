@@ -13,7 +13,7 @@ import { rebootClusterNode, sshExec } from '../../src/cluster/cluster.ts';
 import { clusterSuite } from '../helpers/cluster-suite.ts';
 import { recapChanged, run } from '../helpers/cli.ts';
 import { turnCredential } from '../../src/webrtc/credentials.ts';
-import { TurnClient } from '../helpers/turn-client.ts';
+import { TurnClient } from '../../src/webrtc/turn-client.ts';
 import { eventually, exitCode, udpListener } from '../helpers/cluster-shell.ts';
 
 const NS = 'itest';

@@ -16,7 +16,7 @@ import t, { type Test } from 'tap';
 import { turnCredential } from '../../src/webrtc/credentials.ts';
 import { TURNSERVER, requireTool } from '../helpers/sfu-netns.ts';
 import { tempDir } from '../helpers/tmp.ts';
-import { TurnClient, type TurnClientOptions, type TurnResult } from '../helpers/turn-client.ts';
+import { TurnClient, type TurnClientOptions, type TurnResult } from '../../src/webrtc/turn-client.ts';
 
 requireTool(TURNSERVER, 'coturn');
 

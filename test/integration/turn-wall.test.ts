@@ -19,7 +19,7 @@ import Database from 'better-sqlite3';
 import { clientNetns, clusterSuite } from '../helpers/cluster-suite.ts';
 import { dbCredentialsDir } from '../../src/cluster/inventory.ts';
 import { onNode, exitCode, eventually, udpListener } from '../helpers/cluster-shell.ts';
-import { TurnClient } from '../helpers/turn-client.ts';
+import { TurnClient } from '../../src/webrtc/turn-client.ts';
 import { turnCredential } from '../../src/webrtc/credentials.ts';
 
 const A = 'wall-a';

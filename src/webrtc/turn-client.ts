@@ -1,4 +1,5 @@
-// A small TURN client for the TURN wall's attack tests. Those tests drive a real coturn with real
+// A small TURN client: the TURN wall's attack tests and `orama monitor`'s TURN probe (run on a node)
+// use it. The attack tests drive a real coturn with real
 // gateway credentials (TURN REST usernames, see src/webrtc/credentials.ts) and assert what it
 // refuses: relays to internal addresses, TCP relays, IPv4-mapped IPv6 peers, stale credentials.
 // Browsers and wrtc hide these answers, so this speaks the protocol itself:

@@ -1,0 +1,188 @@
+// Operating a namespace on the real test cluster: `orama monitor report` from real probes run on
+// the nodes (SFU /health over WireGuard, a TURN binding and allocation with a credential from the
+// namespace's secret, the gateway's /health, rooms from the cluster database), and what it says
+// when a part is broken on purpose: a stopped SFU, a stopped coturn, a node that cannot be reached.
+// One namespace is enabled for the whole suite.
+import t from 'tap';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import YAML from 'yaml';
+import { sshExec } from '../../src/cluster/cluster.ts';
+import { unitName } from '../../src/webrtc/names.ts';
+import { clusterSuite } from '../helpers/cluster-suite.ts';
+import { tempDir } from '../helpers/tmp.ts';
+import Database from 'better-sqlite3';
+import type { MonitorReport } from '../../src/namespace/monitor.ts';
+import type { InspectorReport } from '../../src/namespace/inspector.ts';
+
+const NS = 'ops';
+
+t.test('operating a namespace', async (t) => {
+  const { cluster, orama, base, state: state_ } = await clusterSuite();
+  t.equal(base.code, 0, 'node-base applied: ' + base.out.slice(-1500));
+  await orama('namespace', 'disable', 'webrtc', '--namespace', NS); // leftovers of an interrupted run
+  t.teardown(() => orama('namespace', 'disable', 'webrtc', '--namespace', NS));
+  const e = await orama('namespace', 'enable', 'webrtc', '--namespace', NS);
+  t.equal(e.code, 0, e.out.slice(-3000));
+
+  const report = async (...extra: string[]) => {
+    const r = await orama('monitor', 'report', '--namespace', NS, '--json', ...extra);
+    let j: MonitorReport | undefined;
+    try {
+      j = JSON.parse(r.stdout);
+    } catch {}
+    return { code: r.code, out: r.out, j: j! };
+  };
+  const row = (j: MonitorReport, node: string) => j.namespaces[0].nodes.find((n) => n.node === node)!;
+
+  await t.test('monitor report: every part up, from real probes', async (t) => {
+    const r = await report();
+    t.equal(r.code, 0, r.out.slice(-3000));
+    t.equal(r.j.format_version, '1.0');
+    t.ok(r.j.healthy, 'healthy');
+    t.same(r.j.nodes.map((n) => [n.node, n.reachable, n.db_up]), cluster.hosts.map((h) => [h.name, true, true]), 'every node reachable, its database answers');
+    const ns = r.j.namespaces[0];
+    t.equal(ns.namespace, NS);
+    t.equal(ns.turn_nodes.length, 2, 'two TURN nodes');
+    for (const n of ns.nodes) {
+      t.ok(n.sfu_up && n.gateway_up, `${n.node}: SFU and gateway answer /health`);
+      t.equal(n.turn_up, ns.turn_nodes.includes(n.node) ? true : null, `${n.node}: TURN allocated where it runs, "-" elsewhere`);
+      t.equal(n.peers, 0, `${n.node}: no peers yet`);
+      t.equal(n.rooms, 0, `${n.node}: no rooms (cluster database)`);
+      t.match(n.ports, { sfu_signal: /^\d+$/, sfu_media: /^\d+-\d+$/ }, `${n.node}: port blocks (operator store)`);
+      if (n.turn_up) t.ok(typeof n.relay_allocations === 'number', `${n.node}: relay allocations counted`);
+    }
+    const text = await orama('monitor', 'report', '--namespace', NS);
+    t.match(text.out, /operator store:\s+\/var\/lib\/orama\/state\.db\s+\(namespaces, secrets, port blocks\)\n\s+cluster database:\s+rqlite .*\(rooms\)/, 'the text names which store each column comes from');
+    t.match(text.out, /^environment local\n/, 'and which environment (the suite\'s ORAMA_* say what local says)');
+    t.match(text.out, /namespace ops: enabled .*; healthy/);
+    t.notMatch(text.out + JSON.stringify(r.j), /credential|password/i, 'no TURN credential or database password in the report');
+  });
+
+  await t.test('a stopped SFU is a finding on that node only', async (t) => {
+    const unit = unitName('sfu', NS);
+    await sshExec('node2', `systemctl stop ${unit}`);
+    t.teardown(() => sshExec('node2', `systemctl start ${unit}`).then(() => {}));
+    const r = await report();
+    t.equal(r.code, 1, 'exit 1: not healthy');
+    t.equal(row(r.j, 'node2').sfu_up, false);
+    t.match(row(r.j, 'node2').problems.join('\n'), /sfu \/health/, 'the problem names the SFU');
+    t.ok(row(r.j, 'node1').sfu_up && row(r.j, 'node3').sfu_up, 'the other nodes are still up');
+    await sshExec('node2', `systemctl start ${unit}`);
+  });
+
+  await t.test('a stopped coturn: turn_up false there, the TURN probe says what failed', async (t) => {
+    const first = (await report()).j.namespaces[0].turn_nodes[0];
+    const unit = unitName('turn', NS);
+    await sshExec(first, `systemctl stop ${unit}`);
+    t.teardown(() => sshExec(first, `systemctl start ${unit}`).then(() => {}));
+    const r = await report();
+    t.equal(r.code, 1);
+    t.equal(row(r.j, first).turn_up, false);
+    t.match(row(r.j, first).problems.join('\n'), /TURN: binding 0 timeout/, 'no answer to the binding');
+    const other = r.j.namespaces[0].turn_nodes[1];
+    t.equal(row(r.j, other).turn_up, true, 'the other TURN node still allocates');
+    await sshExec(first, `systemctl start ${unit}`);
+  });
+
+  await t.test('an unreachable node is a finding, not a crash', async (t) => {
+    const inv = YAML.parse(readFileSync(cluster.inventory, 'utf8'));
+    inv.all.hosts.node3.address = '10.77.0.250'; // on the cluster's bridge, nobody there
+    const file = join(tempDir(t, 'ops-inv-'), 'inventory.yml');
+    writeFileSync(file, YAML.stringify(inv));
+    const r = await report('-i', file);
+    t.equal(r.code, 1);
+    const n3 = r.j.nodes.find((n) => n.node === 'node3')!;
+    t.equal(n3.reachable, false);
+    t.match(n3.error, /10\.77\.0\.250/, 'the error names the address');
+    t.ok(r.j.nodes.filter((n) => n.node !== 'node3').every((n) => n.reachable), 'the others were probed');
+  });
+
+  const inspector = async (...extra: string[]) => {
+    const r = await orama('inspector', '--namespace', NS, '--json', ...extra);
+    let j: InspectorReport | undefined;
+    try {
+      j = JSON.parse(r.stdout);
+    } catch {}
+    return { code: r.code, out: r.out, j: j! };
+  };
+  const only = (j: InspectorReport, check: string) => j.findings.filter((f) => f.check === check);
+
+  await t.test('inspector: a converged cluster has no findings', async (t) => {
+    const r = await inspector();
+    t.equal(r.code, 0, r.out.slice(-3000));
+    t.same(r.j.findings, [], 'no findings');
+    t.same(r.j.checks, ['reachability', 'sfu-coverage', 'turn-redundancy', 'units', 'firewall', 'dns', 'cluster-state', 'turn-secret', 'gateway-credential']);
+    const text = await orama('inspector', '--namespace', NS);
+    t.match(text.out, /no findings\nOK/);
+  });
+
+  await t.test('inspector: each check, broken on purpose, finds exactly that', async (t) => {
+    const turnNodes = (await report()).j.namespaces[0].turn_nodes;
+    const conf = `/etc/orama/webrtc/${NS}/turnserver.conf`;
+    const state = `/var/lib/orama/namespaces/${NS}/cluster_state.json`;
+
+    await t.test('a stray open port', async (t) => {
+      await sshExec('node1', 'ufw allow 4444/tcp >/dev/null');
+      t.teardown(() => sshExec('node1', 'ufw delete allow 4444/tcp >/dev/null').then(() => {}));
+      const r = await inspector();
+      t.equal(r.code, 1);
+      t.same(r.j.findings.map((f) => [f.check, f.node]), [['firewall', 'node1']], 'one finding: the firewall of node1');
+      t.match(r.j.findings[0].message, /extra open port on node1: allow proto tcp from any to any port 4444 \(in no orama set\)/);
+    });
+
+    await t.test('an edited cluster_state.json', async (t) => {
+      await sshExec('node2', `cp ${state} ${state}.bak && sed -i 's/"gateway_port": [0-9]*/"gateway_port": 1/' ${state}`);
+      t.teardown(() => sshExec('node2', `mv ${state}.bak ${state}`).then(() => {}));
+      const r = await inspector();
+      t.equal(r.code, 1);
+      t.same(r.j.findings.map((f) => [f.check, f.node]), [['cluster-state', 'node2']]);
+      t.match(r.j.findings[0].message, /gateway_port 1 \(store: \d+\)/);
+    });
+
+    await t.test('a changed TURN secret on one node (compared by hash, never shown)', async (t) => {
+      const n = turnNodes[0];
+      await sshExec(n, `cp ${conf} ${conf}.bak && sed -i 's/^static-auth-secret=.*/static-auth-secret=not-the-namespace-secret/' ${conf}`);
+      t.teardown(() => sshExec(n, `mv ${conf}.bak ${conf}`).then(() => {}));
+      const r = await inspector();
+      t.equal(r.code, 1);
+      t.same(only(r.j, 'turn-secret').map((f) => f.node), [n], 'the node whose config differs');
+      t.same(r.j.findings.filter((f) => f.check !== 'turn-secret'), [], 'and nothing else (coturn still runs with the secret it loaded)');
+      t.notMatch(r.out, /not-the-namespace-secret/, 'no secret in the report');
+    });
+
+    await t.test('a deleted DNS record', async (t) => {
+      const db = new Database(state_, {});
+      db.prepare("DELETE FROM webrtc_dns_records WHERE namespace = ? AND rowid = (SELECT MIN(rowid) FROM webrtc_dns_records WHERE namespace = ?)").run(NS, NS);
+      db.close();
+      const r = await inspector();
+      t.equal(r.code, 1);
+      t.same(r.j.findings.map((f) => f.check), ['dns']);
+      t.match(r.j.findings[0].message, /turn\.ns-ops A records \[[^\]]*\] ≠ the TURN nodes' addresses/);
+    });
+
+    await t.test('a stopped gateway', async (t) => {
+      const unit = unitName('gateway', NS);
+      await sshExec('node3', `systemctl stop ${unit}`);
+      t.teardown(() => sshExec('node3', `systemctl start ${unit}`).then(() => {}));
+      const r = await inspector();
+      t.equal(r.code, 1);
+      t.ok(only(r.j, 'units').some((f) => f.node === 'node3' && f.message.includes(unit)), 'the unit is not active');
+      t.ok(only(r.j, 'gateway-credential').some((f) => f.node === 'node3'), 'and that gateway issues no credentials');
+      t.same([...new Set(r.j.findings.map((f) => f.check))].sort(), ['dns', 'gateway-credential', 'units'], 'nothing else (the DNS record is still gone)');
+    });
+
+    await t.test('enable converges everything again', async (t) => {
+      const e = await orama('namespace', 'enable', 'webrtc', '--namespace', NS);
+      t.equal(e.code, 0, e.out.slice(-2000));
+      const r = await inspector();
+      t.equal(r.code, 0, r.out.slice(-2000));
+    });
+  });
+
+  await t.test('bad input: an unknown namespace', async (t) => {
+    const r = await orama('monitor', 'report', '--namespace', 'nosuchns');
+    t.equal(r.code, 1);
+    t.match(r.out, /--namespace "nosuchns": no WebRTC for it in the operator store of environment "\S+" \(known: .*ops/);
+  });
+});

@@ -1,0 +1,66 @@
+// `--env NAME`: inventory, operator store and base domain from inventory/environments/NAME.yml;
+// flags win, then the file, then ORAMA_* variables, then `local`. Bad names and files are clear
+// errors that name the file, key or the known environments.
+import t from 'tap';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describeEnvironment, knownEnvironments, loadEnvironment, resolveEnvironment } from '../../src/cli/environment.ts';
+import { ProvisionError } from '../../src/provision/errors.ts';
+import { orama } from '../helpers/cli.ts';
+import { tempDir } from '../helpers/tmp.ts';
+
+const described = (fn: () => unknown) => {
+  try {
+    fn();
+  } catch (e) {
+    return e instanceof ProvisionError ? e.describe() : String(e);
+  }
+  return 'no error';
+};
+
+t.test('the repository ships local (the default) and vagrant', async (t) => {
+  t.ok(knownEnvironments().includes('local') && knownEnvironments().includes('vagrant'));
+  const local = loadEnvironment('local');
+  t.match(local, { name: 'local', state: '/var/lib/orama/state.db', baseDomain: 'orama.test' });
+  t.match(local.inventory, /\/inventory\/test-cluster\.yml$/, 'relative to the environment file');
+});
+
+t.test('precedence: flag, --env file, ORAMA_*, local', async (t) => {
+  const dir = join(tempDir(t, 'envs-'), 'environments');
+  mkdirSync(dir);
+  writeFileSync(join(dir, 'local.yml'), 'inventory: /inv/local.yml\nstate: /s/local.db\nbase_domain: local.test\n');
+  writeFileSync(join(dir, 'devnet.yml'), 'inventory: ../devnet.yml\nstate: http://10.0.0.1:4001,http://10.0.0.2:4001\nbase_domain: devnet.example\n');
+  const saved = { ...process.env };
+  t.teardown(() => void (process.env = saved));
+  delete process.env.ORAMA_INVENTORY;
+  delete process.env.ORAMA_STATE;
+  delete process.env.ORAMA_BASE_DOMAIN;
+  t.match(resolveEnvironment({}, dir), { name: 'local', inventory: '/inv/local.yml', state: '/s/local.db', baseDomain: 'local.test' }, 'no flags: local');
+  t.match(resolveEnvironment({ env: 'devnet' }, dir), { name: 'devnet', inventory: join(dir, '..', 'devnet.yml'), state: 'http://10.0.0.1:4001,http://10.0.0.2:4001', baseDomain: 'devnet.example' }, 'a URL state stays a URL');
+  process.env.ORAMA_STATE = '/s/from-env.db';
+  t.equal(resolveEnvironment({}, dir).state, '/s/from-env.db', 'ORAMA_STATE over local');
+  t.equal(resolveEnvironment({ env: 'devnet' }, dir).state, 'http://10.0.0.1:4001,http://10.0.0.2:4001', 'an explicit --env over ORAMA_STATE');
+  t.equal(resolveEnvironment({ env: 'devnet', state: '/s/flag.db' }, dir).state, '/s/flag.db', 'a flag over everything');
+  t.equal(describeEnvironment(resolveEnvironment({ env: 'devnet', state: '/s/flag.db' }, dir)), 'devnet (state from the command line)', 'a report says what overrode the environment');
+  t.equal(describeEnvironment(resolveEnvironment({}, dir)), 'local (state from ORAMA_STATE)');
+});
+
+t.test('bad environments say what is wrong', async (t) => {
+  const dir = join(tempDir(t, 'envs-'), 'environments');
+  mkdirSync(dir);
+  writeFileSync(join(dir, 'local.yml'), 'inventory: a.yml\nstate: s.db\nbase_domain: x.test\n');
+  writeFileSync(join(dir, 'typo.yml'), 'inventory: a.yml\nstate: s.db\nbase_domian: x.test\n');
+  writeFileSync(join(dir, 'empty.yml'), 'inventory: ""\nstate: s.db\nbase_domain: x.test\n');
+  t.match(described(() => loadEnvironment('devnet', dir)), /--env "devnet": no such environment \(known: empty, local, typo;/);
+  t.match(described(() => loadEnvironment('Dev Net', dir)), /lowercase letters, digits and dashes/);
+  t.match(described(() => loadEnvironment('typo', dir)), /typo\.yml:3:1.*unknown key "base_domian" \(an environment has inventory, state, base_domain\)/);
+  t.match(described(() => loadEnvironment('empty', dir)), /empty\.yml:1:\d+.*"inventory" must be a non-empty string/);
+});
+
+t.test('every orama command takes --env; an unknown one changes nothing and lists the known', async (t) => {
+  for (const args of [['namespace', 'enable', 'webrtc', '--namespace', 'x', '--env', 'nope'], ['namespace', 'webrtc-status', '--namespace', 'x', '--env', 'nope'], ['apikey', 'list', '--namespace', 'x', '--env', 'nope']]) {
+    const r = await orama(args);
+    t.equal(r.code, 1, args.join(' '));
+    t.match(r.out, /--env "nope": no such environment \(known: local, vagrant/, args.slice(0, 2).join(' '));
+  }
+});
