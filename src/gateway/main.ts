@@ -6,6 +6,29 @@ import { openStore } from '../store/open.ts';
 import { buildGateway } from './app.ts';
 import { loadGatewayConfigFile } from './config.ts';
 
+/**
+ * Checks the store now and every `everyMs` while it is down: one warning when it goes, one line
+ * when it is back (never one per failed request).
+ */
+export function watchStore(store: { ping(): Promise<void> }, log: (msg: string) => void, everyMs = 5000): { stop(): void } {
+  let down = false;
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const check = async () => {
+    try {
+      await store.ping();
+      if (down) log('cluster database reachable again');
+      down = false;
+    } catch (e) {
+      if (!down) log(`WARNING: cluster database unreachable (${(e as Error).message}); answering 503 and retrying every ${everyMs / 1000} s`);
+      down = true;
+    }
+    if (!stopped) timer = setTimeout(check, down ? everyMs : everyMs * 6).unref();
+  };
+  void check();
+  return { stop: () => ((stopped = true), timer && clearTimeout(timer)) };
+}
+
 export async function main(argv: string[]): Promise<number> {
   let configPath: string | undefined;
   try {
@@ -21,9 +44,12 @@ export async function main(argv: string[]): Promise<number> {
   let app;
   try {
     const { config, store: storeConfig } = await loadGatewayConfigFile(configPath);
-    const store = await openStore(storeConfig);
+    // The cluster database is migrated by orama-seed; the gateway never waits for it to start: a
+    // node booted while the database has no quorum serves 503 (health, credentials) and retries.
+    const store = await openStore(storeConfig, { migrate: storeConfig.driver === 'sqlite' });
     app = await buildGateway(config, { store, tokenCache: process.env.ORAMA_GATEWAY_TOKEN_CACHE === '0' ? 0 : undefined });
-    app.addHook('onClose', async () => { await store.close(); });
+    const watch = watchStore(store, (m) => process.stderr.write(`orama-webrtc-gateway: ${m}\n`));
+    app.addHook('onClose', async () => { watch.stop(); await store.close(); });
     await app.listen({ host: config.listen.host, port: config.listen.port });
     const addr = app.server.address() as { address: string; port: number };
     process.stdout.write(`orama-webrtc-gateway: namespace ${config.namespace} listening on ${addr.address}:${addr.port}\n`);
