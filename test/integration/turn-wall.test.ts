@@ -16,6 +16,8 @@ import t from 'tap';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import YAML from 'yaml';
+import { root } from '../helpers/cli.ts';
 import { clientNetns, clusterSuite } from '../helpers/cluster-suite.ts';
 import { dbCredentialsDir } from '../../src/cluster/inventory.ts';
 import { onNode, exitCode, eventually, udpListener } from '../helpers/cluster-shell.ts';
@@ -236,7 +238,8 @@ for i in range(3): s.sendto(b"mesh-test", ("${to.wg_ip}", ${c.port}))'`);
     // The secrets themselves, from the controller: none may appear on any process's command line.
     const credDir = dbCredentialsDir(cluster.config);
     const secrets = readdirSync(credDir).map((f) => readFileSync(join(credDir, f), 'utf8').trim());
-    t.equal(secrets.length, 5, `five database users' passwords on the controller (${credDir})`);
+    const users = (YAML.parse(readFileSync(join(root, 'roles', 'rqlite', 'defaults', 'main.yml'), 'utf8')).rqlite_users as { name: string }[]).map((u) => u.name);
+    t.same(readdirSync(credDir).sort(), [...users].sort(), `a password on the controller for each database user of roles/rqlite (${credDir})`);
     const db = new Database(state, { readonly: true });
     secrets.push(...(db.prepare('SELECT turn_secret FROM namespace_webrtc_config').all() as { turn_secret: string }[]).map((r) => r.turn_secret));
     db.close();
