@@ -5,6 +5,8 @@ set -euo pipefail
 
 # Our roles run coturn as orama-namespace-turn@NS; Debian's own unit would grab 3478 first.
 systemctl mask coturn.service >/dev/null 2>&1
+# The same for Knot: roles/dns runs it as orama-dns.service with our config.
+systemctl mask knot.service >/dev/null 2>&1
 
 # Nodes have no route to a mirror: apt's timers would fail and leave the system "degraded".
 systemctl mask apt-daily.timer apt-daily-upgrade.timer >/dev/null 2>&1

@@ -131,3 +131,20 @@ export function namespaceFirewall(nodes: Record<string, NodePlan>, wgIps: Record
     p.firewall = rules;
   }
 }
+
+/** The namespace's DNS zone, served by every node's Knot (roles/dns_zone). */
+export const zoneName = (ns: string, baseDomain: string) => `ns-${ns}.${baseDomain}`;
+
+/**
+ * What the zone says: turn.ns-NS.BASE → the TURN nodes' public addresses (what the gateway's TURN
+ * URLs can name), ns-NS.BASE → every node's (each runs a gateway). The operator store keeps the
+ * same records.
+ */
+export function dnsRecords(ns: string, baseDomain: string, d: Decision, nodes: { name: string; publicIp: string }[]): { name: string; type: 'A'; value: string; ttl: number }[] {
+  const zone = zoneName(ns, baseDomain);
+  const ip = (n: string) => nodes.find((x) => x.name === n)!.publicIp;
+  return [
+    ...d.turnNodes.map((n) => ({ name: `turn.${zone}`, type: 'A' as const, value: ip(n), ttl: 60 })),
+    ...nodes.map((n) => ({ name: zone, type: 'A' as const, value: n.publicIp, ttl: 60 })),
+  ];
+}

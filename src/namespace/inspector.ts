@@ -20,7 +20,7 @@ import type { Store } from '../store/store.ts';
 import { mintToken } from '../webrtc/tokens.ts';
 import { webrtcDir } from '../webrtc/names.ts';
 import { buildArtifacts } from './artifacts.ts';
-import { GATEWAY_PORT_OFFSET, chooseTurnNodes, decide } from './decide.ts';
+import { GATEWAY_PORT_OFFSET, chooseTurnNodes, decide, zoneName } from './decide.ts';
 import { turnTlsMaterial } from './tls.ts';
 import { loadCluster } from './nodes.ts';
 import { runProbe } from './monitor.ts';
@@ -46,6 +46,9 @@ export interface InspectorReport {
   ok: boolean;
 }
 
+/** The base domain a namespace was enabled with, from its stored records (ns-NS.BASE). */
+const baseDomainOf = (records: { name: string }[], ns: string) => records.map((r) => r.name.split(`ns-${ns}.`)[1]).find(Boolean) ?? '';
+
 export const CHECKS = ['reachability', 'sfu-coverage', 'turn-redundancy', 'units', 'firewall', 'dns', 'cluster-state', 'turn-secret', 'gateway-credential'] as const;
 
 const sha256 = (v: string) => createHash('sha256').update(v).digest('hex');
@@ -61,6 +64,8 @@ export async function inspect(o: { environment: string; inventory: string; store
   const { rqliteHttpPort, rqliteClientDir } = clusterVars();
   const program = readFileSync((await buildArtifacts()).probe, 'utf8');
   const enabledNs = new Set((await o.store.listWebrtcConfigs()).map((c) => c.namespace));
+  const dns = new Map<string, { name: string; value: string }[]>();
+  for (const c of configs) dns.set(c.namespace, await o.store.listDnsRecords(c.namespace));
   const tokens = new Map<string, string>();
   for (const c of configs) {
     const key = await o.store.getJwtKey(c.namespace);
@@ -81,6 +86,7 @@ export async function inspect(o: { environment: string; inventory: string; store
         const mine = allocations.filter((a) => a.namespace === c.namespace && a.node === h.name);
         const signal = mine.find((a) => a.kind === 'sfu_signal')?.portStart;
         checks.push({ id: `${c.namespace}/state`, kind: 'read', path: `/var/lib/orama/namespaces/${c.namespace}/cluster_state.json` });
+        for (const name of new Set((dns.get(c.namespace) ?? []).map((r) => r.name))) checks.push({ id: `${c.namespace}/dns/${name}`, kind: 'dns', server: pub, name });
         if (mine.some((a) => a.kind === 'turn_listen')) checks.push({ id: `${c.namespace}/secret`, kind: 'config_hash', path: `${webrtcDir(c.namespace)}/turnserver.conf`, key: 'static-auth-secret' });
         if (signal) {
           checks.push({ id: `${c.namespace}/sfu`, kind: 'http', url: `http://${wg}:${signal}/health` });
@@ -179,10 +185,20 @@ export async function inspect(o: { environment: string; inventory: string; store
       if (diffs.length) add({ check: 'cluster-state', severity: 'error', namespace: ns, node: host.name, message: `cluster_state.json on ${host.name} disagrees with the operator store: ${diffs.join(', ')}`, fix: `orama namespace enable webrtc --namespace ${ns} (rewrites it from the store)` });
     }
 
-    // dns (records: no DNS server answers them yet)
-    const records = (await o.store.listDnsRecords(ns)).filter((r) => r.name.startsWith(`turn.ns-${ns}.`)).map((r) => r.value).sort();
+    // dns: the operator store's records ↔ the TURN nodes, and what each node's DNS server answers ↔ the records.
+    const zone = zoneName(ns, baseDomainOf(dns.get(ns) ?? [], ns));
+    const stored = dns.get(ns) ?? [];
+    const records = stored.filter((r) => r.name === `turn.${zone}`).map((r) => r.value).sort();
     const wantIps = turnNodes.map(ip).filter(Boolean).sort() as string[];
     if (JSON.stringify(records) !== JSON.stringify(wantIps)) add({ check: 'dns', severity: 'error', namespace: ns, message: `turn.ns-${ns} A records [${records.join(', ')}] ≠ the TURN nodes' addresses [${wantIps.join(', ')}] (operator store)`, fix: `orama namespace enable webrtc --namespace ${ns} (rewrites the records)` });
+    for (const { host, results } of live) {
+      for (const name of new Set(stored.map((r) => r.name))) {
+        const want = stored.filter((r) => r.name === name).map((r) => r.value).sort();
+        const a = results![`${ns}/dns/${name}`] as R | undefined;
+        const got = a?.ok ? (a.addresses as string[]) : undefined;
+        if (JSON.stringify(got) !== JSON.stringify(want)) add({ check: 'dns', severity: 'error', namespace: ns, node: host.name, message: `the DNS server on ${host.name} answers ${name} with ${got ? `[${got.join(', ')}]` : a?.error ?? 'nothing'}, the operator store says [${want.join(', ')}]`, fix: `orama namespace enable webrtc --namespace ${ns} (rewrites the zone); systemctl status orama-dns.service on ${host.name}` });
+      }
+    }
 
     // turn-secret: by hash, on each TURN node and in the cluster database, against the operator store.
     const storeHash = sha256(c.turnSecret.reveal());

@@ -6,6 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { Resolver } from 'node:dns/promises';
 import { TurnClient } from '../webrtc/turn-client.ts';
 
 export type ProbeCheck =
@@ -18,7 +19,9 @@ export type ProbeCheck =
   | { id: string; kind: 'read'; path: string }
   /** `key=value` in a config file (turnserver.conf): the sha256 of the value, never the value. */
   | { id: string; kind: 'config_hash'; path: string; key: string }
-  | { id: string; kind: 'units'; pattern: string };
+  | { id: string; kind: 'units'; pattern: string }
+  /** An A query to one server (the node's own Knot). */
+  | { id: string; kind: 'dns'; server: string; name: string };
 
 export type ProbeResult =
   | { ok: boolean; status?: number; body?: unknown; error?: string }
@@ -27,7 +30,8 @@ export type ProbeResult =
   | { ok: boolean; count?: number; error?: string }
   | { ok: boolean; text?: string; error?: string }
   | { ok: boolean; sha256?: string; error?: string }
-  | { ok: boolean; units?: { unit: string; active: string }[]; error?: string };
+  | { ok: boolean; units?: { unit: string; active: string }[]; error?: string }
+  | { ok: boolean; addresses?: string[]; error?: string };
 
 const sha256 = (v: unknown) => createHash('sha256').update(String(v)).digest('hex');
 
@@ -109,6 +113,16 @@ function configHash(path: string, key: string): ProbeResult {
   }
 }
 
+async function dnsA(server: string, name: string): Promise<ProbeResult> {
+  const r = new Resolver({ timeout: TIMEOUT_MS, tries: 1 });
+  r.setServers([server]);
+  try {
+    return { ok: true, addresses: (await r.resolve4(name)).sort() };
+  } catch (e) {
+    return { ok: false, error: (e as NodeJS.ErrnoException).code ?? (e as Error).message };
+  }
+}
+
 function units(pattern: string): ProbeResult {
   try {
     const out = execFileSync('systemctl', ['list-units', '--all', '--plain', '--no-legend', '--no-pager', pattern], { encoding: 'utf8' });
@@ -129,6 +143,7 @@ export async function probe(checks: ProbeCheck[]): Promise<Record<string, ProbeR
         : c.kind === 'relay_sockets' ? relaySockets(c.min, c.max)
         : c.kind === 'read' ? read(c.path)
         : c.kind === 'config_hash' ? configHash(c.path, c.key)
+        : c.kind === 'dns' ? await dnsA(c.server, c.name)
         : units(c.pattern);
     }),
   );

@@ -1,6 +1,7 @@
 // The extra variables `orama namespace enable|disable webrtc` hands the playbooks, as one typed
 // object built from the decision — the contract between the controller's decisions and the roles
 // (roles/turn, sfu, gateway, webrtc_firewall, cluster_state read exactly these names).
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,7 +15,7 @@ import { internalKey } from '../webrtc/sfu-api.ts';
 import { SERVICES, credentialsDir, serviceUser, unitName, webrtcDir, type Service } from '../webrtc/names.ts';
 import { DEFAULT_TURN_TTL_SECONDS } from '../webrtc/credentials.ts';
 import type { Artifacts } from './artifacts.ts';
-import { TURN_NODE_COUNT, type Decision, type NodePlan } from './decide.ts';
+import { TURN_NODE_COUNT, type Decision, type NodePlan, dnsRecords, zoneName } from './decide.ts';
 import type { ClusterNode } from './nodes.ts';
 import type { TurnTls } from './tls.ts';
 
@@ -60,6 +61,8 @@ export interface EnableVars {
   /** Each node's sfu.json and gateway.json, built and validated here (the roles render them as JSON). */
   webrtc_configs: Record<string, { sfu: SfuConfigFile; gateway: GatewayConfigFile }>;
   sfu_drain_deadline_s: number;
+  /** The namespace's zone (roles/dns_zone): its name, a serial that changes with its content, NS names, records. */
+  dns_zone: { name: string; serial: number; nameservers: { name: string; ip: string }[]; records: { name: string; type: 'A'; value: string; ttl: number }[] };
 }
 
 export interface EnableInput {
@@ -133,6 +136,15 @@ export function serviceConfigs(i: EnableInput): EnableVars['webrtc_configs'] {
   return out;
 }
 
+function dnsZone(ns: string, i: EnableInput): EnableVars['dns_zone'] {
+  const name = zoneName(ns, i.baseDomain);
+  const records = dnsRecords(ns, i.baseDomain, i.decision, i.nodes);
+  const nameservers = i.nodes.map((n) => ({ name: `${n.name}.${name}`, ip: n.publicIp }));
+  // Deterministic (a no-op apply rewrites nothing), different whenever the content is.
+  const serial = parseInt(createHash('sha256').update(JSON.stringify({ records, nameservers })).digest('hex').slice(0, 8), 16) % 2 ** 31;
+  return { name, serial, nameservers, records };
+}
+
 export function enableVars(i: EnableInput): EnableVars {
   const ns = i.namespace;
   const jwtVerify = i.jwtKey ? (i.jwtKey.alg === 'HS256' ? i.jwtKey.signingKey.reveal() : i.jwtKey.publicKey!) : '(known after apply)';
@@ -158,5 +170,6 @@ export function enableVars(i: EnableInput): EnableVars {
     turn_tls: Object.fromEntries(i.tls),
     webrtc_configs: serviceConfigs(i),
     sfu_drain_deadline_s: SFU_DRAIN_DEADLINE_S,
+    dns_zone: dnsZone(ns, i),
   };
 }

@@ -15,7 +15,7 @@ import { Secret } from '../secret/secret.ts';
 import { generateJwtKey } from '../webrtc/tokens.ts';
 import { NAMESPACE_RE } from '../webrtc/names.ts';
 import { buildArtifacts } from './artifacts.ts';
-import { TURN_NODE_COUNT, chooseTurnNodes, decide } from './decide.ts';
+import { TURN_NODE_COUNT, chooseTurnNodes, decide, dnsRecords, zoneName } from './decide.ts';
 import { loadCluster, type Cluster } from './nodes.ts';
 import { turnTlsMaterial } from './tls.ts';
 import { TURN_TTL, enableVars, seedUser, webrtcNames, webrtcUsers } from './vars.ts';
@@ -84,8 +84,7 @@ export async function enableWebrtc(o: WebrtcOptions): Promise<RunResult> {
   const result = await run(o, 'webrtc-enable.yml', vars);
   if (!o.plan && !result.failed) {
     await o.store.putWebrtcConfig({ namespace: ns, enabled: true, turnSecret: new Secret(secret), sfuNodeCount: cluster.nodes.length, turnNodeCount: TURN_NODE_COUNT, turnTtl: TURN_TTL });
-    const ips = decision.turnNodes.map((n) => cluster.nodes.find((x) => x.name === n)!.publicIp);
-    await o.store.setDnsRecords(ns, ips.map((ip) => ({ name: `turn.ns-${ns}.${o.baseDomain}`, type: 'A' as const, value: ip, ttl: 60 })));
+    await o.store.setDnsRecords(ns, dnsRecords(ns, o.baseDomain, decision, cluster.nodes));
   }
   return result;
 }
@@ -105,7 +104,7 @@ export async function syncApiKeys(o: WebrtcOptions): Promise<RunResult> {
 export async function disableWebrtc(o: WebrtcOptions): Promise<RunResult> {
   checkNamespace(o.namespace);
   loadCluster(o.inventory);
-  const result = await run(o, 'webrtc-disable.yml', { namespace: o.namespace, base_domain: o.baseDomain, artifacts: await buildArtifacts(), webrtc_users: webrtcUsers(o.namespace), webrtc_names: webrtcNames(o.namespace), seed_user: seedUser() });
+  const result = await run(o, 'webrtc-disable.yml', { namespace: o.namespace, base_domain: o.baseDomain, artifacts: await buildArtifacts(), webrtc_users: webrtcUsers(o.namespace), webrtc_names: webrtcNames(o.namespace), seed_user: seedUser(), dns_zone: { name: zoneName(o.namespace, o.baseDomain) } });
   if (!o.plan && !result.failed) {
     // Nodes first, records after: a failed disable leaves the records that let a re-run finish.
     await o.store.releasePorts(o.namespace);

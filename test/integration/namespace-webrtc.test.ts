@@ -64,7 +64,8 @@ t.test('namespace webrtc on the test cluster', async (t) => {
     t.equal(status.healthy, true);
     t.equal(status.nodes.filter((n: any) => n.sfu_up).length, 3, 'SFU on all 3 nodes');
     t.equal(status.nodes.filter((n: any) => n.turn_up).length, 2, 'TURN on 2 nodes');
-    t.equal(status.dns.length, 2, 'turn.ns-itest A records for both TURN nodes');
+    t.equal(status.dns.filter((d: { name: string }) => d.name.startsWith('turn.')).length, 2, 'turn.ns-itest A records for both TURN nodes');
+    t.equal(status.dns.filter((d: { name: string }) => d.name === 'ns-itest.orama.test').length, 3, 'ns-itest A records for the three gateways');
     for (const h of cluster.hosts) {
       const listen = await sh(h.name, `ss -Hltn 'sport = :${status.nodes.find((n: any) => n.node === h.name).ports.sfu_signal}' | awk '{print $4}'`);
       t.match(listen, `${h.wgIp}:`, `${h.name}: the SFU listens on its WireGuard address`);

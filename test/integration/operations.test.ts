@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import YAML from 'yaml';
 import { sshExec } from '../../src/cluster/cluster.ts';
 import { unitName } from '../../src/webrtc/names.ts';
-import { clusterSuite } from '../helpers/cluster-suite.ts';
+import { clientNetns, clusterSuite } from '../helpers/cluster-suite.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import Database from 'better-sqlite3';
 import type { MonitorReport } from '../../src/namespace/monitor.ts';
@@ -98,6 +98,27 @@ t.test('operating a namespace', async (t) => {
     t.ok(r.j.nodes.filter((n) => n.node !== 'node3').every((n) => n.reachable), 'the others were probed');
   });
 
+  await t.test("every node's DNS server answers the namespace's names, to the browsers' network", async (t) => {
+    const r = await report();
+    const ip = (n: string) => r.j.nodes.find((x) => x.node === n)!.public_ip;
+    const turnIps = r.j.namespaces[0].turn_nodes.map(ip).sort();
+    const all = r.j.nodes.map((n) => n.public_ip).sort();
+    const { netns, sh, remove } = clientNetns(cluster, 'odns', 62);
+    t.teardown(remove);
+    const dig = (server: string, name: string) => sh(`ip netns exec ${netns} kdig +short +time=2 +retry=1 @${server} ${name} A`).trim().split('\n').filter(Boolean).sort();
+    for (const n of r.j.nodes) {
+      t.same(dig(n.public_ip, `turn.ns-${NS}.orama.test`), turnIps, `${n.node}: turn.ns-${NS} → the TURN nodes`);
+      t.same(dig(n.public_ip, `ns-${NS}.orama.test`), all, `${n.node}: ns-${NS} → every gateway`);
+    }
+    t.match(sh(`ip netns exec ${netns} kdig +time=2 +retry=1 @${all[0]} ns-nosuchns.orama.test A`), /status: REFUSED/, 'a zone it does not have: refused, not invented');
+    // The server's unit meets the sandbox bar of the TURN wall (docs/security.md): its one capability is binding port 53.
+    const show = (await sshExec('node1', 'systemctl show -p User -p NoNewPrivileges -p ProtectSystem -p PrivateDevices -p CapabilityBoundingSet orama-dns.service')).stdout;
+    const p = Object.fromEntries(show.trim().split('\n').map((l) => l.split(/=(.*)/s).slice(0, 2)));
+    t.same([p.User, p.NoNewPrivileges, p.ProtectSystem, p.PrivateDevices, p.CapabilityBoundingSet], ['knot', 'yes', 'strict', 'yes', 'cap_net_bind_service']);
+    const score = Number((await sshExec('node1', "systemd-analyze security orama-dns.service 2>/dev/null | sed -n 's/.*Overall exposure level for .*: \\([0-9.]*\\).*/\\1/p'")).stdout.trim());
+    t.ok(score > 0 && score <= 2.5, `orama-dns: systemd-analyze security ${score} (goal ≤ 2.5)`);
+  });
+
   const inspector = async (...extra: string[]) => {
     const r = await orama('inspector', '--namespace', NS, '--json', ...extra);
     let j: InspectorReport | undefined;
@@ -157,8 +178,9 @@ t.test('operating a namespace', async (t) => {
       db.close();
       const r = await inspector();
       t.equal(r.code, 1);
-      t.same(r.j.findings.map((f) => f.check), ['dns']);
-      t.match(r.j.findings[0].message, /turn\.ns-ops A records \[[^\]]*\] ≠ the TURN nodes' addresses/);
+      t.same([...new Set(r.j.findings.map((f) => f.check))], ['dns'], 'only dns findings');
+      t.match(r.j.findings[0].message, /turn\.ns-ops A records \[[^\]]*\] ≠ the TURN nodes' addresses/, 'the store lost a TURN record');
+      t.equal(r.j.findings.filter((f) => /the DNS server on node\d answers turn\.ns-ops\.orama\.test with/.test(f.message)).length, 3, "and every node's server still answers what the store no longer says");
     });
 
     await t.test('a stopped gateway', async (t) => {
@@ -184,5 +206,13 @@ t.test('operating a namespace', async (t) => {
     const r = await orama('monitor', 'report', '--namespace', 'nosuchns');
     t.equal(r.code, 1);
     t.match(r.out, /--namespace "nosuchns": no WebRTC for it in the operator store of environment "\S+" \(known: .*ops/);
+  });
+  await t.test('disable removes the zone from every node', async (t) => {
+    const ips = (await report()).j.nodes.map((n) => n.public_ip);
+    const d = await orama('namespace', 'disable', 'webrtc', '--namespace', NS);
+    t.equal(d.code, 0, d.out.slice(-2000));
+    const { netns, sh, remove } = clientNetns(cluster, 'odns', 63);
+    t.teardown(remove);
+    for (const ip of ips) t.match(sh(`ip netns exec ${netns} kdig +time=2 +retry=1 @${ip} turn.ns-${NS}.orama.test A`), /status: REFUSED/, `${ip}: no zone any more`);
   });
 });
