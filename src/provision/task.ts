@@ -99,7 +99,8 @@ export async function runModuleTask(run: TaskRun, task: ModuleTask, ctx: Record<
   for (;;) {
     attempts++;
     const prepared = module.prepare ? await module.prepare(args, mctx) : args;
-    const facts = await module.facts(prepared, factCtx);
+    // A retry (until:) must see the host as it is now, not the batch's answer from before.
+    const facts = await module.facts(prepared, attempts > 1 ? mctx : factCtx);
     let planned: Planned = module.plan(prepared, facts);
     if (!realRun && planned.failed && planned.needs && run.plannedResources.has(planned.needs)) {
       // The file (group, …) it needs is made by an earlier task of this very plan: not a failure.

@@ -109,3 +109,29 @@ t.test('batch framing returns every byte of every script, exit codes included', 
   t.same(got, direct, 'each result is what running the script alone gives');
   t.equal(parseBatch(out.replace(/---/, '-'), requests.length), undefined, 'a damaged reply is refused (its tasks then ask one by one)');
 });
+
+t.test('a retried task (until:) asks the host again instead of reusing a batched answer', async (t) => {
+  const d = tempDir(t, 'retry-');
+  const marker = join(d, 'appears-later');
+  writeFileSync(join(d, 'inv.yml'), 'all:\n  hosts:\n    localhost: { connection: local }\n');
+  writeFileSync(join(d, 'p.yml'), `- hosts: all
+  gather_facts: false
+  tasks:
+    - name: another look, so the two are asked in one batch
+      stat: { path: ${d} }
+    - name: wait for it
+      stat: { path: ${marker} }
+      register: st
+      until: st.stat.exists
+      retries: 10
+      delay: 1
+`);
+  let out = '';
+  const sink = { write: (s: string) => ((out += s), true) } as unknown as NodeJS.WritableStream;
+  // The marker appears while the run waits for it: the batch (asked first) said it was absent.
+  const later = setTimeout(() => writeFileSync(marker, 'x'), 1500);
+  t.teardown(() => clearTimeout(later));
+  const r = await apply({ playbook: join(d, 'p.yml'), inventory: join(d, 'inv.yml'), out: sink, timings: true });
+  t.notOk(r.failed, out);
+  t.match(out, /TIMINGS: .*; 1 fact batches answered 2 scripts/, 'both looks were asked in one batch');
+});
