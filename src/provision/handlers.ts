@@ -1,12 +1,22 @@
 // Handler notifications survive failures: each notification is written to the host as soon as
 // it is made and removed only after the handler ran, so a failed apply cannot lose a restart
-// (ansible/ansible#10498). The next apply (or plan) of the play picks them up.
-import type { Transport } from './transport/transport.ts';
+// (ansible/ansible#10498). The next apply (or plan) of the same play picks them up.
+// One file per play (its rendered name and playbook directory: `webrtc for namespace a` and `… b`
+// are two plays), written through a temp file of its own: two runs on one host — two namespaces
+// enabled at once — neither corrupt nor run each other's notifications.
+import { createHash } from 'node:crypto';
+import { shellQuote, type Transport } from './transport/transport.ts';
 
-export const PENDING_FILE = '/var/lib/orama-provision/pending-handlers.json';
+export const PENDING_DIR = '/var/lib/orama-provision/pending';
 
-export async function loadPending(t: Pick<Transport, 'exec'>, become: boolean): Promise<string[]> {
-  const r = await t.exec(`cat ${PENDING_FILE} 2>/dev/null || true`, { become });
+export function pendingFile(play: { name: string; dir: string }): string {
+  const slug = play.name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 48) || 'play';
+  const hash = createHash('sha256').update(`${play.dir}\0${play.name}`).digest('hex').slice(0, 12);
+  return `${PENDING_DIR}/${slug}-${hash}.json`;
+}
+
+export async function loadPending(t: Pick<Transport, 'exec'>, become: boolean, file: string): Promise<string[]> {
+  const r = await t.exec(`cat ${shellQuote(file)} 2>/dev/null || true`, { become });
   try {
     const v = JSON.parse(r.stdout || '[]');
     return Array.isArray(v) ? v.map(String) : [];
@@ -15,10 +25,11 @@ export async function loadPending(t: Pick<Transport, 'exec'>, become: boolean): 
   }
 }
 
-export async function savePending(t: Pick<Transport, 'exec'>, become: boolean, names: string[]): Promise<void> {
+export async function savePending(t: Pick<Transport, 'exec'>, become: boolean, file: string, names: string[]): Promise<void> {
+  const f = shellQuote(file);
   const script = names.length
-    ? `mkdir -p ${PENDING_FILE.replace(/\/[^/]+$/, '')} && cat > ${PENDING_FILE}.tmp && mv -f ${PENDING_FILE}.tmp ${PENDING_FILE}`
-    : `rm -f ${PENDING_FILE}`;
+    ? `mkdir -p ${PENDING_DIR} && tmp=$(mktemp ${f}.XXXXXX) && cat > "$tmp" && mv -f "$tmp" ${f}`
+    : `rm -f ${f}`;
   const r = await t.exec(script, { stdin: JSON.stringify([...new Set(names)].sort()), become });
-  if (r.code !== 0) throw new Error(`cannot record pending handlers in ${PENDING_FILE}: ${r.stderr.trim()}`);
+  if (r.code !== 0) throw new Error(`cannot record pending handlers in ${file}: ${r.stderr.trim()}`);
 }

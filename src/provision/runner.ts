@@ -15,7 +15,7 @@ import { emptyStats, Reporter, type HostStats, type PlannedChange } from './repo
 import { LocalTransport } from './transport/local.ts';
 import { SshTransport } from './transport/ssh.ts';
 import { UnreachableError, type ExecOptions, type Transport } from './transport/transport.ts';
-import { loadPending, savePending } from './handlers.ts';
+import { loadPending, pendingFile, savePending } from './handlers.ts';
 import { runModuleTask, speculateFactScript } from './task.ts';
 import { Prefetch, type FactRequest } from './prefetch.ts';
 import { modules } from './modules/index.ts';
@@ -51,7 +51,7 @@ class HostRun {
   unreachable = false;
   registered: Record<string, unknown> = {};
   notified = new Set<string>();
-  /** Persisted on the host until the handler ran. */
+  /** The current play's notifications, persisted on the host until the handler ran. */
   pending = new Set<string>();
   base: Record<string, unknown> = {};
   facts: FactCache;
@@ -177,7 +177,9 @@ export class Runner {
   private async connect(r: HostRun, play: Play) {
     try {
       await r.transport.connect();
-      const pending = await loadPending(r.prefetch, this.become(play, r));
+      // This play's notifications only (handlers.ts: one file per play).
+      r.pending = new Set();
+      const pending = await loadPending(r.prefetch, this.become(play, r), pendingFile(play));
       const names = new Set(play.handlers.flatMap((h) => [h.name, ...h.listen]));
       for (const p of pending) {
         r.pending.add(p);
@@ -419,7 +421,7 @@ export class Runner {
     if (this.o.mode === 'apply') {
       const before = r.pending.size;
       for (const n of task.notify) r.pending.add(n);
-      if (r.pending.size !== before) await savePending(r.prefetch, this.become(play, r), [...r.pending]);
+      if (r.pending.size !== before) await savePending(r.prefetch, this.become(play, r), pendingFile(play), [...r.pending]);
     }
   }
 
@@ -471,7 +473,7 @@ export class Runner {
         await this.runTaskOnHost(play, { ...h, when: h.when }, r);
         if (r.active && this.o.mode === 'apply') {
           for (const n of [h.name, ...h.listen]) r.pending.delete(n);
-          await savePending(r.prefetch, this.become(play, r), [...r.pending]);
+          await savePending(r.prefetch, this.become(play, r), pendingFile(play), [...r.pending]);
         }
       });
     }

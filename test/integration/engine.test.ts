@@ -88,7 +88,7 @@ t.test('engine on the test cluster', async (t) => {
     const r = await cli(['apply', join(fx, 'site.yml'), '-i', inv, '-e', 'app_port=4200', '-e', 'fail_now=true', '--limit', 'node2']);
     t.equal(r.code, 1, 'apply failed');
     t.match(r.out, /failing because fail_now is set/);
-    t.match(await sh('node2', 'cat /var/lib/orama-provision/pending-handlers.json'), 'restart app', 'notification persisted on the host');
+    t.match(await sh('node2', 'cat /var/lib/orama-provision/pending/*.json'), 'restart app', 'notification persisted on the host (one file per play)');
     t.equal(Number(await sh('node2', 'wc -l < /etc/orama-engine-test/restarts 2>/dev/null || echo 0')), before, 'handler did not run yet');
     const p = await cli(['plan', join(fx, 'site.yml'), '-i', inv, '-e', 'app_port=4200', '--limit', 'node2']);
     t.match(p.out, /handler "restart app" was notified by an earlier run/, 'the plan says the pending handler will run');
@@ -96,7 +96,7 @@ t.test('engine on the test cluster', async (t) => {
     t.equal(again.code, 0, again.out.slice(-1500));
     t.match(again.out, /TASK \[handler: restart app\]/);
     t.equal(Number(await sh('node2', 'wc -l < /etc/orama-engine-test/restarts')), before + 1, 'handler ran once on the next apply');
-    t.equal(await sh('node2', 'test -e /var/lib/orama-provision/pending-handlers.json && echo yes || echo no'), 'no', 'pending list cleared');
+    t.equal(await sh('node2', 'ls /var/lib/orama-provision/pending/ | wc -l'), '0', 'pending list cleared');
     await cli(['apply', join(fx, 'site.yml'), '-i', inv, '--limit', 'node2']);
   });
 

@@ -1,7 +1,7 @@
 // ufw facts: /etc/ufw/user.rules tuple lines → rule keys, and the keys' round trip back to the exact
 // words `ufw delete` needs (ufw deletes by the same words it added).
 import t from 'tap';
-import { keyToSpec, parseUfwFacts, parseUserRules, planUfw, ruleKey, type UfwRule } from '../../src/provision/modules/ufw.ts';
+import { keyToSpec, parseUfwFacts, parseUserRules, planUfw, ruleKey, UFW_LOCK, type UfwRule } from '../../src/provision/modules/ufw.ts';
 
 const hex = (s: string) => Buffer.from(s, 'utf8').toString('hex');
 
@@ -63,7 +63,8 @@ t.test('keys round-trip to the words the rule was added with', async (t) => {
   t.equal(keyToSpec(EXTENDED_KEY), 'allow in on wg0 proto udp from 10.0.0.1 port 49152:49951 to 10.0.0.2 port 20000:20499');
   t.equal(keyToSpec('allow any/any from any on wg0'), 'allow in on wg0 from any to any');
   const added = planUfw({ set: 'sfu-mesh', rules: [EXTENDED] }, { installed: true, enabled: true, defaultIncoming: 'deny', rules: [] });
-  t.equal(added.steps[0].script, `ufw ${keyToSpec(EXTENDED_KEY)} comment orama:sfu-mesh`, 'add and delete use the same words');
+  t.equal(added.steps[0].display, `ufw ${keyToSpec(EXTENDED_KEY)} comment orama:sfu-mesh`, 'add and delete use the same words');
+  t.equal(added.steps[0].script, `flock -w 120 ${UFW_LOCK} ufw ${keyToSpec(EXTENDED_KEY)} comment orama:sfu-mesh`, 'every ufw command holds the per-node ufw lock (two runs on one node take turns)');
 });
 
 t.test('the user.rules of a converged host plans nothing; dropping the rule deletes exactly it', async (t) => {
@@ -73,5 +74,5 @@ t.test('the user.rules of a converged host plans nothing; dropping the rule dele
   t.same(planUfw({ set: 'sfu-mesh', rules: [EXTENDED] }, facts).steps, []);
   t.same(planUfw({ set: 'node-base', rules: [{ port: 22, proto: 'tcp' }, { from: '10.0.0.0/24' }] }, facts).steps, []);
   const removed = planUfw({ set: 'sfu-mesh', rules: [] }, facts);
-  t.same(removed.steps.map((s) => s.script), ['ufw delete allow in on wg0 proto udp from 10.0.0.1 port 49152:49951 to 10.0.0.2 port 20000:20499']);
+  t.same(removed.steps.map((s) => s.display), ['ufw delete allow in on wg0 proto udp from 10.0.0.1 port 49152:49951 to 10.0.0.2 port 20000:20499']);
 });

@@ -216,6 +216,13 @@ export function expandRules(rules: UfwRule[]): (UfwRule & { from?: string })[] {
   return rules.flatMap((r) => (Array.isArray(r.from) ? r.from.map((from) => ({ ...r, from })) : [r as UfwRule & { from?: string }]));
 }
 
+/**
+ * ufw rewrites /etc/ufw/user.rules on every command and takes no lock: two runs on one node (two
+ * namespaces enabled at once) are serialised here, per node, by flock(1).
+ */
+export const UFW_LOCK = '/run/lock/orama-provision-ufw.lock';
+const locked = (cmd: string): Step => ({ script: `flock -w 120 ${UFW_LOCK} ${cmd}`, display: cmd });
+
 export function planUfw(args: UfwArgs, f: UfwFacts): Planned {
   if (!f.installed) return { changes: [], steps: [], failed: 'ufw is not installed (/etc/ufw/ufw.conf missing)' };
   const a = { ...args, rules: args.rules && expandRules(args.rules) };
@@ -234,7 +241,7 @@ export function planUfw(args: UfwArgs, f: UfwFacts): Planned {
     for (const [key, r] of desired) {
       if (ours.has(key) || anyOwner.has(key)) continue;
       changes.push({ action: '+', resource: `ufw rule ${key}`, detail: `set ${a.set}` });
-      steps.push({ script: `ufw ${ruleSpec(r)} comment ${shellQuote(tag)}` });
+      steps.push(locked(`ufw ${ruleSpec(r)} comment ${shellQuote(tag)}`));
     }
     const sshPort = a.ssh_port ?? f.sshPort ?? 22;
     const opensSsh = (k: string) => allowsSsh(k, sshPort);
@@ -245,13 +252,13 @@ export function planUfw(args: UfwArgs, f: UfwFacts): Planned {
     for (const key of ours) {
       if (desired.has(key)) continue;
       changes.push({ action: '-', resource: `ufw rule ${key}`, detail: `set ${a.set}: no longer desired, port closes` });
-      steps.push({ script: `ufw delete ${keyToSpec(key)}` });
+      steps.push(locked(`ufw delete ${keyToSpec(key)}`));
     }
   }
   for (const [dir, want, have] of [['incoming', a.default_incoming, f.defaultIncoming], ['outgoing', a.default_outgoing, f.defaultOutgoing]] as const) {
     if (want && want !== have) {
       changes.push({ action: '~', resource: `ufw default ${dir}`, detail: `${have ?? '-'} → ${want}` });
-      steps.push({ script: `ufw default ${want} ${dir}` });
+      steps.push(locked(`ufw default ${want} ${dir}`));
     }
   }
   if (a.state === 'enabled' && !f.enabled) {
@@ -263,10 +270,10 @@ export function planUfw(args: UfwArgs, f: UfwFacts): Planned {
       return { changes: [], steps: [], failed: `refusing to enable ufw: no rule allows ssh port ${sshPort}/tcp, the engine would lock itself out (add { port: ${sshPort}, proto: tcp } to rules)` };
     }
     changes.push({ action: '~', resource: 'ufw', detail: 'disabled → enabled' });
-    steps.push({ script: 'ufw --force enable' });
+    steps.push(locked('ufw --force enable'));
   } else if (a.state === 'disabled' && f.enabled) {
     changes.push({ action: '~', resource: 'ufw', detail: 'enabled → disabled' });
-    steps.push({ script: 'ufw disable' });
+    steps.push(locked('ufw disable'));
   }
   if (!changes.length) return noChange({ set: a.set, rules: f.rules.filter((r) => r.set === a.set).map((r) => r.key) });
   return { changes, steps };
