@@ -88,7 +88,10 @@ export async function runProbe(host: Host, program: string, checks: ProbeCheck[]
       if (v.__error) return { error: `probe failed: ${v.__error}` };
       return { results: v };
     } catch {
-      return { error: `probe failed (exit ${r.code}): ${(r.stderr || r.stdout).trim().split('\n').slice(-2).join(' | ') || 'no output'}` };
+      // The request (a TURN credential, a JWT) was on the same stdin: none of its values may reach a report.
+      let why = (r.stderr || r.stdout).trim().split('\n').slice(-2).join(' | ') || 'no output';
+      for (const c of checks) for (const v of [c.kind === 'turn' ? c.password : undefined, c.kind === 'http' ? c.headers?.authorization : undefined]) if (v) why = why.split(v).join('(sensitive)');
+      return { error: `probe failed (exit ${r.code}): ${why}` };
     }
   } catch (e) {
     return { error: (e as Error).message };

@@ -7,19 +7,11 @@ import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { evalCondition, pythonJson, renderString, renderText } from '../../src/provision/template.ts';
-import { ProvisionError } from '../../src/provision/errors.ts';
 import { apply } from '../../src/provision/engine.ts';
 import { batchScript, parseBatch } from '../../src/provision/prefetch.ts';
 import { tempDir } from '../helpers/tmp.ts';
+import { described } from '../helpers/described.ts';
 
-const described = (fn: () => unknown) => {
-  try {
-    fn();
-  } catch (e) {
-    return e instanceof ProvisionError ? e.describe() : String(e);
-  }
-  return 'no error';
-};
 
 t.test('undefined is an error, named; is defined and default let it through', async (t) => {
   const ctx = { node: {}, d: { a: { b: 2 } }, l: [1, 2], hostvars: { h: { wg: 'w' } }, r: { changed: true } };

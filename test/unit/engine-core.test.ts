@@ -6,23 +6,15 @@ import { writeFileSync } from 'node:fs';
 import { Inventory } from '../../src/provision/inventory.ts';
 import { PlaybookLoader } from '../../src/provision/playbook.ts';
 import { renderString, evalCondition } from '../../src/provision/template.ts';
-import { ProvisionError } from '../../src/provision/errors.ts';
 import { Redactor, Secret } from '../../src/provision/secret.ts';
 import { parseYaml } from '../../src/provision/source.ts';
 import { parseExtraVars } from '../../src/cli/provision-args.ts';
 import { apply } from '../../src/provision/engine.ts';
 import { tempDir } from '../helpers/tmp.ts';
+import { described } from '../helpers/described.ts';
 
 const fx = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures');
 const inv = Inventory.load(join(fx, 'inventory', 'hosts.yml'));
-const described = (fn: () => unknown) => {
-  try {
-    fn();
-  } catch (e) {
-    return e instanceof ProvisionError ? e.describe() : String(e);
-  }
-  return 'no error';
-};
 const names = (p: string) => inv.select(p).map((h) => h.name);
 
 t.test('host patterns', async (t) => {

@@ -5,18 +5,10 @@ import t from 'tap';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeEnvironment, knownEnvironments, loadEnvironment, resolveEnvironment } from '../../src/cli/environment.ts';
-import { ProvisionError } from '../../src/provision/errors.ts';
 import { orama } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
+import { described } from '../helpers/described.ts';
 
-const described = (fn: () => unknown) => {
-  try {
-    fn();
-  } catch (e) {
-    return e instanceof ProvisionError ? e.describe() : String(e);
-  }
-  return 'no error';
-};
 
 t.test('the repository ships local (the default) and vagrant', async (t) => {
   t.ok(knownEnvironments().includes('local') && knownEnvironments().includes('vagrant'));
