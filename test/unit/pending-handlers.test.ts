@@ -50,3 +50,32 @@ t.test("a failed play's notification survives, and another play's run neither ru
   t.notMatch(b.out, /restart pa/, "b's run never mentions a's handler");
   t.same(mine(), [], 'nothing pending afterwards (the files are gone)');
 });
+
+t.test('a pending handler whose condition no longer holds is dropped, not run (the unit it restarts is gone)', async (t) => {
+  const d = tempDir(t, 'pending-when-');
+  writeFileSync(join(d, 'inv.yml'), 'all:\n  hosts:\n    localhost: { connection: local }\n');
+  const play = (fail: boolean) => `- name: app of pw
+  hosts: all
+  gather_facts: false
+  tasks:
+    - copy: { dest: ${d}/pw.conf, content: "v{{ version }}\\n" }
+      notify: restart pw
+      when: running
+    - command: { cmd: "${fail ? 'false' : 'true'}" }
+  handlers:
+    - name: restart pw
+      command: { cmd: "sh -c 'echo ran >> ${d}/pw.restarts'" }
+      when: running
+`;
+  writeFileSync(join(d, 'fails.yml'), play(true));
+  writeFileSync(join(d, 'ok.yml'), play(false));
+  const file = pendingFile({ name: 'app of pw', dir: d });
+  t.teardown(() => rmSync(file, { force: true }));
+  const run = (pb: string, running: boolean) => provision(['apply', join(d, pb), '-i', join(d, 'inv.yml'), '-e', 'version=1', '-e', `running=${running}`]);
+  t.equal((await run('fails.yml', true)).code, 1, 'a run fails after notifying');
+  t.same(JSON.parse(readFileSync(file, 'utf8')), ['restart pw'], 'the restart is pending');
+  const next = await run('ok.yml', false);
+  t.equal(next.code, 0, 'the next run (the service is no longer here) succeeds');
+  t.notOk(existsSync(join(d, 'pw.restarts')), 'the pending restart was not run');
+  t.notOk(existsSync(file) && JSON.parse(readFileSync(file, 'utf8')).length, 'and is no longer pending');
+});

@@ -14,7 +14,8 @@ interface WaitArgs {
 
 export function planWaitFor(a: WaitArgs): Planned {
   const timeout = a.timeout ?? 60;
-  const up = (a.state ?? (a.path ? 'present' : 'started')) === 'started' || a.state === 'present';
+  const state = a.state ?? (a.path ? 'present' : 'started');
+  const up = state === 'started' || state === 'present';
   const probe = a.path
     ? `[ -e ${shellQuote(a.path)} ]`
     // ss lists listeners locally; for another host, bash's /dev/tcp is the portable probe.
