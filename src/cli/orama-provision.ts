@@ -11,6 +11,8 @@ export async function main(argv: string[]): Promise<number> {
       case 'apply':
       case 'plan':
         return await provision(verb, rest);
+      case 'front-cert':
+        return frontCert(rest);
       case 'cluster': {
         const { clusterCommand } = await import('../cluster/command.ts');
         return await clusterCommand(rest);
@@ -28,6 +30,17 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`orama-provision: ${e instanceof ProvisionError ? e.describe() : (e as Error).message}\n`);
     return 1;
   }
+}
+
+/** A CA (kept) and a certificate for *.DOMAIN for the HTTPS front of a cluster without a real one. */
+async function frontCert(argv: string[]): Promise<number> {
+  const { parseArgs } = await import('node:util');
+  const { values } = parseArgs({ args: argv, options: { domain: { type: 'string' }, dir: { type: 'string' } }, strict: true });
+  if (!values.domain || !values.dir) throw new ProvisionError('front-cert needs --domain DOMAIN (the base domain: the certificate names *.DOMAIN) and --dir DIR (where the CA and the certificate are kept)');
+  const { ensureFrontTls } = await import('../secret/ca.ts');
+  const f = ensureFrontTls(values.dir, values.domain);
+  process.stdout.write(`CA ${f.ca} (what browsers trust)\ncertificate ${f.cert} (*.${values.domain}, ${values.domain})\nin the inventory, for the group cluster (paths absolute or relative to the inventory file):\n  front_tls_cert: ${f.cert}\n  front_tls_key: ${f.key}\n`);
+  return 0;
 }
 
 async function provision(verb: 'apply' | 'plan', argv: string[]): Promise<number> {
@@ -65,6 +78,8 @@ const USAGE = `usage:
   orama-provision apply PLAYBOOK -i INVENTORY [options]                     exit 0 ok, 1 failed/unreachable hosts
   orama-provision apply plan.json                                           applies exactly that plan; refuses a stale one
   orama-provision cluster up|down [--wipe]|status|ssh N [CMD]|stop N|start N|reboot N
+  orama-provision front-cert --domain DOMAIN --dir DIR                      a CA (made once, kept) and a
+                            certificate for *.DOMAIN for the HTTPS front of a cluster without a real one
 
 options:
   -i, --inventory FILE      YAML inventory (group_vars/ and host_vars/ beside it are read)

@@ -15,6 +15,8 @@ export interface ClusterConfig {
   ifPrefix: string;            // host-side veth names: `${ifPrefix}${i}p`, `${ifPrefix}${i}i`
   netnsPrefix: string;
   tag: string;                 // iptables comment and cgroup prefix: what `down` removes
+  /** The domain the front's certificate names (*.baseDomain); inventory/environments/local.yml agrees. */
+  baseDomain: string;
 }
 
 export interface NodeConfig {
@@ -59,6 +61,7 @@ export function clusterConfig(opts: ClusterOptions = {}): ClusterConfig {
     ifPrefix: short,
     netnsPrefix: `otc-${name}-`,
     tag: `orama-test-cluster:${name}`,
+    baseDomain: process.env.ORAMA_CLUSTER_BASE_DOMAIN ?? 'orama.test',
   };
 }
 
@@ -87,4 +90,6 @@ export function nodeConfig(c: ClusterConfig, index: number): NodeConfig {
 }
 
 export const keyPath = (c: ClusterConfig) => join(c.stateDir, 'id_ed25519');
+/** The cluster's own CA and the front's certificate (src/secret/ca.ts), kept with its state. */
+export const tlsDir = (c: ClusterConfig) => join(c.stateDir, 'tls');
 export const knownHostsPath = (c: ClusterConfig) => join(c.stateDir, 'known_hosts');

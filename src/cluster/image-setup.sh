@@ -7,6 +7,8 @@ set -euo pipefail
 systemctl mask coturn.service >/dev/null 2>&1
 # The same for Knot: roles/dns runs it as orama-dns.service with our config.
 systemctl mask knot.service >/dev/null 2>&1
+# And Caddy: roles/front runs it as orama-front.service (Debian's caddy.service would hold :80/:443).
+systemctl mask caddy.service >/dev/null 2>&1
 
 # Nodes have no route to a mirror: apt's timers would fail and leave the system "degraded".
 systemctl mask apt-daily.timer apt-daily-upgrade.timer >/dev/null 2>&1

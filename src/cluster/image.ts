@@ -12,7 +12,7 @@ import { run, umountUnder } from './host.ts';
 export const IMAGE_PACKAGES = [
   'systemd', 'systemd-sysv', 'dbus', 'openssh-server', 'sudo', 'ufw', 'iptables', 'nftables',
   'iproute2', 'iputils-ping', 'netcat-openbsd', 'procps', 'kmod', 'udev', 'ca-certificates',
-  'python3', 'coturn', 'knot', 'wireguard-tools', 'wireguard-go', 'libstdc++6', 'curl',
+  'python3', 'coturn', 'knot', 'caddy', 'wireguard-tools', 'wireguard-go', 'libstdc++6', 'curl',
 ];
 const SUITE = 'bookworm';
 // From the repository's root (two levels up, from src/cluster/ and from the bundled dist/cli/ alike).

@@ -16,7 +16,8 @@ export interface SfuNode {
 /** The file as written by the namespace orchestrator (and docs/gateway.md). */
 export interface GatewayConfigFile {
   namespace: string;
-  listen: { host: string; port: number };
+  /** TCP (tests, a gateway without a front) or a Unix socket (the nodes: the HTTPS front proxies to it). */
+  listen: Listen;
   store: StoreConfig;
   jwt: { alg: JwtAlg; key_file: string };
   turn: { urls: string[]; ttl?: number };
@@ -33,9 +34,11 @@ export interface GatewayConfigFile {
 }
 
 /** What buildGateway needs: the file's settings with its secrets loaded. */
+export type Listen = { host: string; port: number } | { socket: string };
+
 export interface GatewayConfig {
   namespace: string;
-  listen: { host: string; port: number };
+  listen: Listen;
   jwt: VerificationKey;
   turn: { urls: string[]; ttl?: number };
   sfuNodes: SfuNode[];
@@ -61,8 +64,13 @@ export const configFileSchema = {
   properties: {
     namespace: { type: 'string', pattern: NAMESPACE_PATTERN },
     listen: {
-      type: 'object', additionalProperties: false, required: ['host', 'port'],
-      properties: { host: { type: 'string', minLength: 1 }, port: { type: 'integer', minimum: 0, maximum: 65535 } },
+      oneOf: [
+        {
+          type: 'object', additionalProperties: false, required: ['host', 'port'],
+          properties: { host: { type: 'string', minLength: 1 }, port: { type: 'integer', minimum: 0, maximum: 65535 } },
+        },
+        { type: 'object', additionalProperties: false, required: ['socket'], properties: { socket: { type: 'string', pattern: '^/' } } },
+      ],
     },
     store: {
       oneOf: [

@@ -50,9 +50,16 @@ export async function main(argv: string[]): Promise<number> {
     app = await buildGateway(config, { store, tokenCache: process.env.ORAMA_GATEWAY_TOKEN_CACHE === '0' ? 0 : undefined });
     const watch = watchStore(store, (m) => process.stderr.write(`orama-webrtc-gateway: ${m}\n`));
     app.addHook('onClose', async () => { watch.stop(); await store.close(); });
-    await app.listen({ host: config.listen.host, port: config.listen.port });
-    const addr = app.server.address() as { address: string; port: number };
-    process.stdout.write(`orama-webrtc-gateway: namespace ${config.namespace} listening on ${addr.address}:${addr.port}\n`);
+    if ('socket' in config.listen) {
+      // The HTTPS front (another system user) connects: the socket is as open as the front is
+      // public; its directory is the unit's RuntimeDirectory, so a stopped gateway leaves none behind.
+      await app.listen({ path: config.listen.socket, writableAll: true, readableAll: true });
+      process.stdout.write(`orama-webrtc-gateway: namespace ${config.namespace} listening on ${config.listen.socket}\n`);
+    } else {
+      await app.listen({ host: config.listen.host, port: config.listen.port });
+      const addr = app.server.address() as { address: string; port: number };
+      process.stdout.write(`orama-webrtc-gateway: namespace ${config.namespace} listening on ${addr.address}:${addr.port}\n`);
+    }
   } catch (e) {
     process.stderr.write(`orama-webrtc-gateway: ${(e as Error).message}\n`);
     await app?.close().catch(() => undefined);

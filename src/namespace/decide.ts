@@ -7,8 +7,6 @@ import type { UfwRule } from '../provision/modules/ufw.ts';
 import { PORT_PLAN, firstFreeBlock as storeFirstFreeBlock, type PortAllocation, type PortKind } from '../store/store.ts';
 
 export const TURN_NODE_COUNT = 2;
-/** The gateway port is derived from the SFU signaling block: 30000+k → 31000+k. */
-export const GATEWAY_PORT_OFFSET = 1000;
 /** TURN over TLS listens at 5349 (the standard port) + the namespace's offset in the TURN block. */
 export const TURN_TLS_PORT_BASE = 5349;
 export const turnTlsPort = (turnPort: number) => TURN_TLS_PORT_BASE + (turnPort - PORT_PLAN.turn_listen.rangeMin);
@@ -18,7 +16,6 @@ export interface NodePlan {
   sfu_signal_port: number;
   sfu_media_min: number;
   sfu_media_max: number;
-  gateway_port: number;
   turn_port?: number;
   /** TURN over TLS (TCP), when the node's inventory sets turn_tls_cert and turn_tls_key. */
   turn_tls_port?: number;
@@ -84,7 +81,7 @@ export function decide(ns: string, nodes: { name: string; wgIp: string }[], allo
     const hasTurn = turnNodes.includes(n.name);
     const [signal] = block('sfu_signal');
     const [mediaMin, mediaMax] = block('sfu_media');
-    const p: NodePlan = { has_turn: hasTurn, sfu_signal_port: signal, sfu_media_min: mediaMin, sfu_media_max: mediaMax, gateway_port: signal + GATEWAY_PORT_OFFSET, firewall: [] };
+    const p: NodePlan = { has_turn: hasTurn, sfu_signal_port: signal, sfu_media_min: mediaMin, sfu_media_max: mediaMax, firewall: [] };
     if (hasTurn) {
       p.turn_port = block('turn_listen')[0];
       [p.turn_relay_min, p.turn_relay_max] = block('turn_relay');
@@ -100,7 +97,8 @@ export function decide(ns: string, nodes: { name: string; wgIp: string }[], allo
  * The namespace's ufw set on every node — its part of the TURN wall on the WireGuard mesh, where
  * every namespace shares the same three addresses, so ports (and source ports) are what tell one
  * namespace's traffic from another's:
- * - public: the TURN listen port (udp, tcp; TLS when configured) and the gateway port;
+ * - public: the TURN listen port (udp, tcp; TLS when configured); the gateway has no port of its
+ *   own (a Unix socket behind the cluster's HTTPS front, whose 443 is in the node-base set);
  * - wg0: the SFU's signaling port from the cluster's gateways (the nodes' WireGuard addresses);
  *   the SFU's media range only from this namespace's TURN relay ports; on a TURN node, its relay
  *   range only from this namespace's SFU media ports.
@@ -116,7 +114,6 @@ export function namespaceFirewall(nodes: Record<string, NodePlan>, wgIps: Record
     const rules: UfwRule[] = [];
     if (p.turn_port !== undefined) rules.push({ port: String(p.turn_port), proto: 'udp' }, { port: String(p.turn_port), proto: 'tcp' });
     if (p.turn_tls_port !== undefined) rules.push({ port: String(p.turn_tls_port), proto: 'tcp' });
-    rules.push({ port: String(p.gateway_port), proto: 'tcp' });
     for (const m of names) {
       if (m === n) continue; // the node's own traffic arrives over lo
       rules.push({ interface: 'wg0', proto: 'tcp', from: wgIps[m], to: own, port: String(p.sfu_signal_port) });
@@ -132,8 +129,15 @@ export function namespaceFirewall(nodes: Record<string, NodePlan>, wgIps: Record
   }
 }
 
-/** The namespace's DNS zone, served by every node's Knot (roles/dns_zone). */
+/** The namespace's DNS zone, served by every node's Knot (roles/dns_zone), and its gateway's
+ * name behind the HTTPS front: https://ns-NAME.BASE/. */
 export const zoneName = (ns: string, baseDomain: string) => `ns-${ns}.${baseDomain}`;
+
+/** A node's own name in a namespace's zone (the zone's NS glue; TURN URLs by name). */
+export const nodeHostName = (node: string, zone: string) => `${node}.${zone}`;
+
+/** The base domain a namespace was enabled with, from its DNS records in the operator store. */
+export const baseDomainOf = (records: { name: string }[], ns: string) => records.map((r) => r.name.split(`ns-${ns}.`)[1]).find(Boolean) ?? '';
 
 /**
  * What the zone says: turn.ns-NS.BASE → the TURN nodes' public addresses (what the gateway's TURN

@@ -18,9 +18,9 @@ import { Inventory } from '../provision/inventory.ts';
 import { parseUserRules, ruleKey, expandRules, keyToSpec } from '../provision/modules/ufw.ts';
 import type { Store } from '../store/store.ts';
 import { mintToken } from '../webrtc/tokens.ts';
-import { webrtcDir } from '../webrtc/names.ts';
+import { gatewaySocket, webrtcDir } from '../webrtc/names.ts';
 import { buildArtifacts } from './artifacts.ts';
-import { GATEWAY_PORT_OFFSET, chooseTurnNodes, decide, zoneName } from './decide.ts';
+import { baseDomainOf, chooseTurnNodes, decide, zoneName } from './decide.ts';
 import { turnTlsMaterial } from './tls.ts';
 import { loadCluster } from './nodes.ts';
 import { runProbe } from './monitor.ts';
@@ -45,9 +45,6 @@ export interface InspectorReport {
   findings: Finding[];
   ok: boolean;
 }
-
-/** The base domain a namespace was enabled with, from its stored records (ns-NS.BASE). */
-const baseDomainOf = (records: { name: string }[], ns: string) => records.map((r) => r.name.split(`ns-${ns}.`)[1]).find(Boolean) ?? '';
 
 export const CHECKS = ['reachability', 'sfu-coverage', 'turn-redundancy', 'units', 'firewall', 'dns', 'cluster-state', 'turn-secret', 'gateway-credential'] as const;
 
@@ -91,7 +88,7 @@ export async function inspect(o: { environment: string; inventory: string; store
         if (signal) {
           checks.push({ id: `${c.namespace}/sfu`, kind: 'http', url: `http://${wg}:${signal}/health` });
           const token = tokens.get(c.namespace);
-          if (token) checks.push({ id: `${c.namespace}/cred`, kind: 'http', method: 'POST', url: `http://${pub}:${signal + GATEWAY_PORT_OFFSET}/v1/webrtc/turn/credentials`, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: '{}' });
+          if (token) checks.push({ id: `${c.namespace}/cred`, kind: 'http', method: 'POST', url: 'http://gateway/v1/webrtc/turn/credentials', socket: gatewaySocket(c.namespace), headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: '{}' });
         }
       }
       return { host: h, ...(await runProbe(h, program, checks, o.acceptNewHostKeys)) };
@@ -179,7 +176,7 @@ export async function inspect(o: { environment: string; inventory: string; store
       const diffs: string[] = [];
       if (v.has_sfu !== true) diffs.push(`has_sfu ${v.has_sfu} (store: true)`);
       if (Boolean(v.has_turn) !== Boolean(want?.has_turn)) diffs.push(`has_turn ${v.has_turn} (store: ${Boolean(want?.has_turn)})`);
-      for (const k of ['sfu_signal_port', 'sfu_media_min', 'sfu_media_max', 'turn_port', 'turn_relay_min', 'turn_relay_max', 'gateway_port'] as const) {
+      for (const k of ['sfu_signal_port', 'sfu_media_min', 'sfu_media_max', 'turn_port', 'turn_relay_min', 'turn_relay_max'] as const) {
         if (want && (want as unknown as Record<string, unknown>)[k] !== undefined && v.ports?.[k] !== (want as unknown as Record<string, unknown>)[k]) diffs.push(`${k} ${v.ports?.[k]} (store: ${(want as unknown as Record<string, unknown>)[k]})`);
       }
       if (diffs.length) add({ check: 'cluster-state', severity: 'error', namespace: ns, node: host.name, message: `cluster_state.json on ${host.name} disagrees with the operator store: ${diffs.join(', ')}`, fix: `orama namespace enable webrtc --namespace ${ns} (rewrites it from the store)` });

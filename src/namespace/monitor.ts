@@ -10,10 +10,10 @@ import { Inventory, type Host } from '../provision/inventory.ts';
 import { SshTransport } from '../provision/transport/ssh.ts';
 import type { PortAllocation, Store } from '../store/store.ts';
 import { issueTurnCredentials } from '../webrtc/credentials.ts';
-import { NODE_RUNTIME } from '../webrtc/names.ts';
+import { NODE_RUNTIME, gatewaySocket } from '../webrtc/names.ts';
 import { ProvisionError } from '../provision/errors.ts';
 import { buildArtifacts } from './artifacts.ts';
-import { GATEWAY_PORT_OFFSET } from './decide.ts';
+import { baseDomainOf, zoneName } from './decide.ts';
 import { clusterVars } from './vars.ts';
 import type { ProbeCheck, ProbeResult } from './probe-main.ts';
 
@@ -35,7 +35,10 @@ export interface NamespaceNodeReport {
   sfu_up: boolean;
   /** null: not a TURN node of the namespace. */
   turn_up: boolean | null;
+  /** The gateway's /health on its socket. */
   gateway_up: boolean;
+  /** The same through the node's HTTPS front, https://ns-NAME.BASE/health at the node's address. */
+  front_up: boolean;
   /** From the SFU's /health. */
   peers: number | null;
   /** UDP sockets bound in the namespace's relay range on this node (TURN nodes). */
@@ -108,7 +111,9 @@ export async function monitorReport(o: MonitorOptions): Promise<MonitorReport> {
   }
   const allocations = await o.store.listAllocations();
   const hosts = Inventory.load(o.inventory).select('cluster');
-  const { rqliteHttpPort, rqliteClientDir } = clusterVars();
+  const { rqliteHttpPort, rqliteClientDir, frontConfDir } = clusterVars();
+  const hostOf = new Map<string, string>();
+  for (const c of configs) hostOf.set(c.namespace, zoneName(c.namespace, baseDomainOf(await o.store.listDnsRecords(c.namespace), c.namespace)));
   const program = readFileSync((await buildArtifacts()).probe, 'utf8');
 
   const perNode = await Promise.all(
@@ -122,7 +127,10 @@ export async function monitorReport(o: MonitorOptions): Promise<MonitorReport> {
         const signal = at('sfu_signal')?.portStart;
         if (signal) {
           checks.push({ id: `${c.namespace}/sfu`, kind: 'http', url: `http://${wg}:${signal}/health` });
-          checks.push({ id: `${c.namespace}/gateway`, kind: 'http', url: `http://${pub}:${signal + GATEWAY_PORT_OFFSET}/health` });
+          checks.push({ id: `${c.namespace}/gateway`, kind: 'http', url: 'http://gateway/health', socket: gatewaySocket(c.namespace) });
+          // What a browser reaches: the node's HTTPS front, by the namespace's name, with the
+          // certificate the front was given, to this node's gateway.
+          checks.push({ id: `${c.namespace}/front`, kind: 'http', url: `https://${hostOf.get(c.namespace)}/health`, connect: pub, cert_file: `${frontConfDir}/cert.pem` });
         }
         const listen = at('turn_listen');
         const relay = at('turn_relay');
@@ -160,7 +168,7 @@ export async function monitorReport(o: MonitorOptions): Promise<MonitorReport> {
       if (error) problems.push(`unreachable: ${error}`);
       else {
         if (!here.some((a) => a.kind === 'sfu_signal')) problems.push('no SFU port block in the operator store');
-        for (const k of ['sfu', 'gateway']) {
+        for (const k of ['sfu', 'gateway', 'front']) {
           const x = r(k);
           if (x && !x.ok) problems.push(`${k} /health: ${x.status ? `HTTP ${x.status}` : x.error}`);
         }
@@ -172,6 +180,7 @@ export async function monitorReport(o: MonitorOptions): Promise<MonitorReport> {
         sfu_up: Boolean(r('sfu')?.ok),
         turn_up: isTurn ? Boolean(r('turn')?.ok) : null,
         gateway_up: Boolean(r('gateway')?.ok),
+        front_up: Boolean(r('front')?.ok),
         peers: typeof r('sfu')?.body?.peers === 'number' ? r('sfu')!.body.peers : null,
         relay_allocations: isTurn && typeof r('relay')?.count === 'number' ? r('relay')!.count : null,
         ports: Object.fromEntries(here.map((a) => [a.kind, range(a)])),
@@ -179,7 +188,7 @@ export async function monitorReport(o: MonitorOptions): Promise<MonitorReport> {
         problems,
       };
     });
-    const healthy = c.enabled && turnNodes.length >= 2 && rows.every((n) => n.sfu_up && n.gateway_up && n.turn_up !== false);
+    const healthy = c.enabled && turnNodes.length >= 2 && rows.every((n) => n.sfu_up && n.gateway_up && n.front_up && n.turn_up !== false);
     return { namespace: c.namespace, enabled: c.enabled, turn_nodes: turnNodes, nodes: rows, healthy };
   });
 
@@ -206,11 +215,11 @@ export function formatMonitor(r: MonitorReport): string {
     ...r.nodes.map((n) => pad([n.node, n.public_ip, n.wg_ip, n.reachable ? 'ok' : 'DOWN', up(n.db_up)], [6, 13, 10, 4, 8]) + (n.error ? `  (${n.error})` : '')),
   ];
   for (const ns of r.namespaces) {
-    const w = [6, 5, 5, 7, 5, 5, 12];
+    const w = [6, 5, 5, 7, 5, 5, 5, 12];
     lines.push('', `namespace ${ns.namespace}: ${ns.enabled ? 'enabled' : 'NOT enabled'} in the operator store; TURN nodes ${ns.turn_nodes.join(', ') || 'none'}; ${ns.healthy ? 'healthy' : 'NOT healthy'}`);
-    lines.push(pad(['node', 'sfu', 'turn', 'gateway', 'rooms', 'peers', 'relay allocs', 'port blocks (operator store)'], [...w, 0]));
+    lines.push(pad(['node', 'sfu', 'turn', 'gateway', 'front', 'rooms', 'peers', 'relay allocs', 'port blocks (operator store)'], [...w, 0]));
     for (const n of ns.nodes) {
-      lines.push(pad([n.node, up(n.sfu_up), up(n.turn_up), up(n.gateway_up), num(n.rooms), num(n.peers), num(n.relay_allocations), Object.entries(n.ports).map(([k, v]) => `${k}=${v}`).join(' ')], [...w, 0]));
+      lines.push(pad([n.node, up(n.sfu_up), up(n.turn_up), up(n.gateway_up), up(n.front_up), num(n.rooms), num(n.peers), num(n.relay_allocations), Object.entries(n.ports).map(([k, v]) => `${k}=${v}`).join(' ')], [...w, 0]));
       for (const p of n.problems) lines.push(`    ${n.node}: ${p}`);
     }
   }

@@ -26,6 +26,8 @@ export function loadCluster(inventoryFile: string): Cluster {
   const nodes = hosts.map((h) => {
     const vars = inv.varsOf(h);
     for (const k of ['public_ip', 'wg_ip']) if (!vars[k]) throw new ProvisionError(`host ${h.name} has no "${k}" variable`, inv.placeOfHost(h.name) ?? { file: inventoryFile });
+    const by = vars.turn_url_host;
+    if (by !== undefined && by !== 'address' && by !== 'name') throw new ProvisionError(`host ${h.name}: turn_url_host is ${JSON.stringify(by)}; it is "address" (turn:IP:PORT, the default) or "name" (turn:${h.name}.ns-NAME.BASE:PORT, for a TURN certificate naming a host)`, inv.placeOfHost(h.name) ?? { file: inventoryFile });
     return { name: h.name, publicIp: String(vars.public_ip), wgIp: String(vars.wg_ip), vars };
   });
   return { inventoryFile, nodes };

@@ -4,13 +4,21 @@
 // TURN on its public address with a credential derived from the namespace's secret, the cluster
 // database with the node's read-only `monitor` user — and prints one JSON object.
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { X509Certificate, createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { checkServerIdentity, type TLSSocket } from 'node:tls';
 import { Resolver } from 'node:dns/promises';
 import { TurnClient } from '../webrtc/turn-client.ts';
 
 export type ProbeCheck =
-  | { id: string; kind: 'http'; url: string; method?: 'GET' | 'POST'; headers?: Record<string, string>; body?: string }
+  /**
+   * `socket`: over this Unix socket (a gateway); `connect` + `cert_file`: an https URL's name
+   * checked at this address (the HTTPS front) — the server must present the certificate in
+   * cert_file, valid for the URL's host name.
+   */
+  | { id: string; kind: 'http'; url: string; method?: 'GET' | 'POST'; headers?: Record<string, string>; body?: string; socket?: string; connect?: string; cert_file?: string }
   | { id: string; kind: 'turn'; host: string; port: number; username: string; password: string }
   /** `hash`: every value comes back as its sha256 (a secret is compared, never sent). */
   | { id: string; kind: 'rqlite'; url: string; netrc: string; query: string; hash?: boolean }
@@ -38,12 +46,44 @@ const sha256 = (v: unknown) => createHash('sha256').update(String(v)).digest('he
 const TIMEOUT_MS = 3000;
 
 async function http(c: Extract<ProbeCheck, { kind: 'http' }>): Promise<ProbeResult> {
+  const url = new URL(c.url);
+  const tls = url.protocol === 'https:';
+  const expected = c.cert_file ? new X509Certificate(readFileSync(c.cert_file)).fingerprint256 : undefined;
   try {
-    const res = await fetch(c.url, { method: c.method ?? 'GET', headers: c.headers, body: c.body, signal: AbortSignal.timeout(TIMEOUT_MS) });
-    const text = await res.text();
-    let body: unknown = text.slice(0, 500);
+    const res = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const opts = {
+        method: c.method ?? 'GET', path: url.pathname + url.search, headers: { host: url.host, ...c.headers },
+        timeout: TIMEOUT_MS,
+        ...(c.socket ? { socketPath: c.socket } : { host: c.connect ?? url.hostname, port: url.port || (tls ? 443 : 80) }),
+        ...(tls ? {
+          servername: url.hostname,
+          // Checked by hand below: the certificate the front was given, for this name (a test CA
+          // is not in the node's trust store, and need not be).
+          rejectUnauthorized: !expected,
+        } : {}),
+      };
+      const req = (tls ? httpsRequest : httpRequest)(opts, (r: IncomingMessage) => {
+        let text = '';
+        r.setEncoding('utf8');
+        r.on('data', (d: string) => { if (text.length < 4096) text += d; });
+        r.on('end', () => resolve({ status: r.statusCode ?? 0, text }));
+        r.on('error', reject);
+      });
+      if (expected) {
+        req.on('socket', (s) => (s as TLSSocket).once('secureConnect', () => {
+          const peer = (s as TLSSocket).getPeerCertificate();
+          const wrongName = checkServerIdentity(url.hostname, peer);
+          if (peer.fingerprint256 !== expected) req.destroy(new Error(`the server at ${c.connect} presents another certificate (${peer.subject?.CN ?? '?'}) than ${c.cert_file}`));
+          else if (wrongName) req.destroy(new Error(`${c.cert_file} does not name ${url.hostname}`));
+        }));
+      }
+      req.on('timeout', () => req.destroy(new Error(`no answer within ${TIMEOUT_MS} ms`)));
+      req.on('error', reject);
+      req.end(c.body);
+    });
+    let body: unknown = res.text.slice(0, 500);
     try {
-      body = JSON.parse(text);
+      body = JSON.parse(res.text);
     } catch {}
     return { ok: res.status === 200, status: res.status, body };
   } catch (e) {

@@ -4,6 +4,7 @@ import { Inventory } from '../provision/inventory.ts';
 import { SshTransport } from '../provision/transport/ssh.ts';
 import type { Store } from '../store/store.ts';
 import { unitName } from '../webrtc/names.ts';
+import { baseDomainOf, zoneName } from './decide.ts';
 
 export interface NodeStatus {
   node: string;
@@ -22,6 +23,8 @@ export interface WebrtcStatus {
   namespace: string;
   enabled: boolean;
   turn_nodes: string[];
+  /** Where browsers and the REST API reach the namespace: its gateways behind the HTTPS front. */
+  url: string | null;
   dns: { name: string; value: string }[];
   nodes: NodeStatus[];
   healthy: boolean;
@@ -60,13 +63,14 @@ export async function webrtcStatus(o: { namespace: string; inventory: string; st
     }),
   );
   const healthy = Boolean(cfg?.enabled) && nodes.every((n) => n.sfu_up && n.gateway_up && n.turn_up !== false) && nodes.filter((n) => n.turn_up).length === turnNodes.length && turnNodes.length >= 2;
-  return { namespace: ns, enabled: Boolean(cfg?.enabled), turn_nodes: turnNodes, dns, nodes, healthy };
+  const url = dns.length ? `https://${zoneName(ns, baseDomainOf(dns, ns))}` : null;
+  return { namespace: ns, enabled: Boolean(cfg?.enabled), turn_nodes: turnNodes, url, dns, nodes, healthy };
 }
 
 export function formatStatus(s: WebrtcStatus): string {
   const yes = (v: boolean | null) => (v === null ? '-' : v ? 'up' : 'DOWN');
   const lines = [
-    `namespace ${s.namespace}: WebRTC ${s.enabled ? 'enabled' : 'not enabled'}; SFU coverage ${s.nodes.filter((n) => n.sfu_up).length}/${s.nodes.length}, TURN redundancy ${s.nodes.filter((n) => n.turn_up).length}/${s.turn_nodes.length || 2}`,
+    `namespace ${s.namespace}: WebRTC ${s.enabled ? 'enabled' : 'not enabled'}${s.url ? ` at ${s.url}/` : ''}; SFU coverage ${s.nodes.filter((n) => n.sfu_up).length}/${s.nodes.length}, TURN redundancy ${s.nodes.filter((n) => n.turn_up).length}/${s.turn_nodes.length || 2}`,
     '',
     'node    public_ip     wg_ip      sfu   turn  gateway  sfu /health  ports',
     ...s.nodes.map((n) => `${n.node.padEnd(7)} ${n.public_ip.padEnd(13)} ${n.wg_ip.padEnd(10)} ${yes(n.sfu_up).padEnd(5)} ${yes(n.turn_up).padEnd(5)} ${yes(n.gateway_up).padEnd(8)} ${n.sfu_health.padEnd(12)} ${Object.entries(n.ports).map(([k, v]) => `${k}=${v}`).join(' ')}${n.error ? `  (${n.error})` : ''}`),

@@ -41,3 +41,21 @@ export function turnTlsMaterial(cluster: Cluster, turnNodes: string[]): Map<stri
   }
   return out;
 }
+
+/**
+ * The HTTPS front's certificate (roles/front: `front_tls_cert`, a controller path, absolute or
+ * relative to the inventory file) must name the namespace's host, ns-NAME.BASE, on every node —
+ * checked before anything runs, so a wrong base domain fails `enable --plan`, not a browser.
+ */
+export function checkFrontCertificate(cluster: Cluster, host: string): void {
+  for (const h of cluster.nodes) {
+    const p = h.vars.front_tls_cert;
+    const where = `host ${h.name}`;
+    if (typeof p !== 'string' || !p) throw new ProvisionError(`${where}: front_tls_cert is not set: the HTTPS front needs a certificate naming ${host} (\`orama-provision cluster up\` writes one for the test cluster; docs/operations.md, "HTTPS front")`, { file: cluster.inventoryFile });
+    const file = resolve(dirname(cluster.inventoryFile), p);
+    let cert: X509Certificate;
+    try { cert = new X509Certificate(readFileSync(file)); } catch (e) { throw new ProvisionError(`${where}: front_tls_cert: cannot read a PEM certificate from ${file} (${(e as NodeJS.ErrnoException).code ?? 'not PEM'})`, { file: cluster.inventoryFile }); }
+    if (!cert.checkHost(host)) throw new ProvisionError(`${where}: front_tls_cert ${file} names ${cert.subjectAltName ?? cert.subject}, not ${host}: enable with the base domain the certificate is for (--base-domain, --env), or pass a certificate for *.<base domain>`, { file: cluster.inventoryFile });
+    if (Date.parse(cert.validTo) < Date.now()) throw new ProvisionError(`${where}: front_tls_cert ${file} expired on ${cert.validTo}`, { file: cluster.inventoryFile });
+  }
+}

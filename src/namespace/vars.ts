@@ -12,10 +12,10 @@ import { checkSfuConfigFile, type SfuConfigFile } from '../sfu/config.ts';
 import { checkGatewayConfigFile, type GatewayConfigFile } from '../gateway/config.ts';
 import type { ApiKeyRecord, JwtKey } from '../store/store.ts';
 import { internalKey } from '../webrtc/sfu-api.ts';
-import { SERVICES, credentialsDir, serviceUser, unitName, webrtcDir, type Service } from '../webrtc/names.ts';
+import { SERVICES, credentialsDir, gatewayRuntimeDir, gatewaySocket, serviceUser, unitName, webrtcDir, type Service } from '../webrtc/names.ts';
 import { DEFAULT_TURN_TTL_SECONDS } from '../webrtc/credentials.ts';
 import type { Artifacts } from './artifacts.ts';
-import { TURN_NODE_COUNT, type Decision, type NodePlan, dnsRecords, zoneName } from './decide.ts';
+import { TURN_NODE_COUNT, type Decision, type NodePlan, dnsRecords, nodeHostName, zoneName } from './decide.ts';
 import type { ClusterNode } from './nodes.ts';
 import type { TurnTls } from './tls.ts';
 
@@ -29,9 +29,9 @@ export const CLIENT_DIR = '/opt/orama/lib/client';
 /** Who orama-seed is in the cluster database: the `seed` user, its password file on the node (roles/rqlite). */
 export const seedUser = () => ({ username: 'seed', password_file: `${clusterVars().rqliteClientDir}/seed.password` });
 
-export function clusterVars(file = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'playbooks', 'vars', 'cluster.yml')): { rqliteHttpPort: number; rqliteClientDir: string } {
+export function clusterVars(file = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'playbooks', 'vars', 'cluster.yml')): { rqliteHttpPort: number; rqliteClientDir: string; frontConfDir: string } {
   const v = YAML.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
-  return { rqliteHttpPort: Number(v.rqlite_http_port), rqliteClientDir: String(v.rqlite_client_dir) };
+  return { rqliteHttpPort: Number(v.rqlite_http_port), rqliteClientDir: String(v.rqlite_client_dir), frontConfDir: String(v.front_conf_dir) };
 }
 
 /** The namespace's service users on every node (roles turn, sfu, gateway; removed by disable). */
@@ -42,6 +42,9 @@ export const webrtcNames = (ns: string) => ({
   dir: webrtcDir(ns),
   units: Object.fromEntries(SERVICES.map((s) => [s, unitName(s, ns)])) as Record<Service, string>,
   credentials: Object.fromEntries(SERVICES.map((s) => [s, credentialsDir(s, ns)])) as Record<Service, string>,
+  /** The gateway's RuntimeDirectory (under /run) and the socket in it the HTTPS front proxies to. */
+  gateway_runtime_dir: gatewayRuntimeDir(ns),
+  gateway_socket: gatewaySocket(ns),
 });
 
 export interface EnableVars {
@@ -78,10 +81,16 @@ export interface EnableInput {
   artifacts: Artifacts;
 }
 
-/** TURN URLs of the namespace, in the TURN nodes' inventory order: udp, tcp, then TLS if configured. */
-export function turnUrls(nodes: ClusterNode[], d: Decision): string[] {
+/**
+ * TURN URLs of the namespace, in the TURN nodes' inventory order: udp, tcp, then TLS if configured.
+ * By address, or — a TURN node with `turn_url_host: name` — by the node's name in the namespace's
+ * zone, NODE.ns-NAME.BASE (an A record every node's Knot serves: the zone's NS glue), which a TURN
+ * certificate can name (*.ns-NAME.BASE).
+ */
+export function turnUrls(nodes: ClusterNode[], d: Decision, zone: string): string[] {
   return d.turnNodes.flatMap((n) => {
-    const ip = nodes.find((x) => x.name === n)!.publicIp;
+    const node = nodes.find((x) => x.name === n)!;
+    const ip = node.vars.turn_url_host === 'name' ? nodeHostName(n, zone) : node.publicIp;
     const { turn_port: port, turn_tls_port: tlsPort } = d.nodes[n];
     return [`turn:${ip}:${port}?transport=udp`, `turn:${ip}:${port}?transport=tcp`, ...(tlsPort ? [`turns:${ip}:${tlsPort}?transport=tcp`] : [])];
   });
@@ -94,7 +103,7 @@ export function turnUrls(nodes: ClusterNode[], d: Decision): string[] {
  */
 export function serviceConfigs(i: EnableInput): EnableVars['webrtc_configs'] {
   const ns = i.namespace;
-  const urls = turnUrls(i.nodes, i.decision);
+  const urls = turnUrls(i.nodes, i.decision, zoneName(ns, i.baseDomain));
   const { rqliteHttpPort } = clusterVars();
   const out: EnableVars['webrtc_configs'] = {};
   for (const n of i.nodes) {
@@ -116,7 +125,9 @@ export function serviceConfigs(i: EnableInput): EnableVars['webrtc_configs'] {
     };
     const gateway: GatewayConfigFile = {
       namespace: ns,
-      listen: { host: n.publicIp, port: p.gateway_port },
+      listen: { socket: gatewaySocket(ns) },
+      // Only the front connects; it sets X-Forwarded-For to the client's address.
+      trust_proxy: true,
       store: { driver: 'rqlite', urls: i.nodes.map((x) => `http://${x.wgIp}:${rqliteHttpPort}`), username: 'gateway', password_file: `${gwCreds}/rqlite-password` },
       jwt: { alg: i.jwtKey?.alg ?? 'HS256', key_file: `${gwCreds}/jwt-key` },
       turn: { urls, ttl: TURN_TTL },
@@ -139,7 +150,7 @@ export function serviceConfigs(i: EnableInput): EnableVars['webrtc_configs'] {
 function dnsZone(ns: string, i: EnableInput): EnableVars['dns_zone'] {
   const name = zoneName(ns, i.baseDomain);
   const records = dnsRecords(ns, i.baseDomain, i.decision, i.nodes);
-  const nameservers = i.nodes.map((n) => ({ name: `${n.name}.${name}`, ip: n.publicIp }));
+  const nameservers = i.nodes.map((n) => ({ name: nodeHostName(n.name, name), ip: n.publicIp }));
   // Deterministic (a no-op apply rewrites nothing), different whenever the content is.
   const serial = parseInt(createHash('sha256').update(JSON.stringify({ records, nameservers })).digest('hex').slice(0, 8), 16) % 2 ** 31;
   return { name, serial, nameservers, records };

@@ -17,7 +17,7 @@ import { NAMESPACE_RE } from '../webrtc/names.ts';
 import { buildArtifacts } from './artifacts.ts';
 import { TURN_NODE_COUNT, chooseTurnNodes, decide, dnsRecords, zoneName } from './decide.ts';
 import { loadCluster, type Cluster } from './nodes.ts';
-import { turnTlsMaterial } from './tls.ts';
+import { checkFrontCertificate, turnTlsMaterial } from './tls.ts';
 import { TURN_TTL, enableVars, seedUser, webrtcNames, webrtcUsers } from './vars.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -51,6 +51,7 @@ async function decideAndPersist(o: WebrtcOptions, cluster: Cluster) {
   const ns = o.namespace;
   const names = cluster.nodes.map((n) => n.name);
   let allocations = await o.store.listAllocations();
+  checkFrontCertificate(cluster, zoneName(ns, o.baseDomain));
   const tls = turnTlsMaterial(cluster, chooseTurnNodes(names, allocations, ns));
   let d = decide(ns, cluster.nodes, allocations, new Set(tls.keys()));
   const cfg = await o.store.getWebrtcConfig(ns);

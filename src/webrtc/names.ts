@@ -42,3 +42,12 @@ export function serviceUser(service: Service, ns: string): string {
 
 /** The Node runtime the runtime role installs on every node (roles/runtime: runtime_dir). */
 export const NODE_RUNTIME = '/opt/orama/runtime/node';
+
+/**
+ * Where a namespace's gateway listens on a node: a Unix socket in its unit's RuntimeDirectory.
+ * The HTTPS front (roles/front, its Caddyfile) derives the same path from the request's host name
+ * ns-NAME.… — so enabling a namespace never touches the front's config (Caddy 2.6 closes every
+ * proxied WebSocket on a reload).
+ */
+export const gatewayRuntimeDir = (ns: string) => `orama-gateway-${ns}`;
+export const gatewaySocket = (ns: string) => `/run/${gatewayRuntimeDir(ns)}/http.sock`;

@@ -1,19 +1,27 @@
 // The product path end to end on the real test cluster: `orama namespace enable webrtc`, then
 // two headless Chromiums — in a network namespace that reaches ONLY the nodes' public addresses —
-// load the demo page from two different nodes' gateways, join one room and call each other:
-// signaling through the gateways to the room's SFU (affinity in rqlite), media through coturn to
-// the SFU on its WireGuard address. Then the room's SFU is stopped (systemctl stop → SIGTERM →
-// server-draining) and both browsers carry on through another node's SFU.
+// open https://ns-calls.orama.test/ as a person would: the name from the cluster's DNS (one
+// browser) or pinned to a node (the other, so two different fronts and gateways serve them), the
+// certificate trusted through an NSS database holding the cluster's CA, no certificate or
+// insecure-origin flag. They join one room and call each other: signaling over wss through the
+// front to the gateways and on to the room's SFU (affinity in rqlite), media through coturn to the
+// SFU on its WireGuard address. Enabling a second namespace meanwhile touches no socket of the
+// call (the front is never reloaded). No log line of a front or a gateway holds the token. Then
+// the room's SFU is stopped (systemctl stop → SIGTERM → server-draining) and both browsers carry
+// on through another node's SFU.
 import t from 'tap';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { sshExec } from '../../src/cluster/cluster.ts';
+import { unitName } from '../../src/webrtc/names.ts';
 import { clientNetns, clusterSuite } from '../helpers/cluster-suite.ts';
-import { launchInNetns, sendChat, waitChat, waitEvent, waitMedia } from '../helpers/browser.ts';
+import { launchInNetns, mediaStats, sendChat, waitChat, waitEvent, waitMedia } from '../helpers/browser.ts';
+import { frontCa, frontOf } from '../helpers/front.ts';
 
 const NS = 'calls';
+const OTHER = 'callsb';
 const ROOM = 'standup';
 
 
@@ -26,27 +34,39 @@ t.test('two browsers call each other through the cluster', async (t) => {
   const status = JSON.parse((await orama('namespace', 'webrtc-status', '--namespace', NS, '--json')).stdout);
   t.equal(status.healthy, true, 'namespace healthy');
   const token = (await orama('token', 'mint', '--namespace', NS, '--subject', 'host', '--owner')).stdout.trim();
-  const gateway = (i: number) => `http://${status.nodes[i].public_ip}:${Number(status.nodes[i].ports.sfu_signal) + 1000}`;
+  const ca = frontCa(cluster.inventory);
+  const host = new URL(status.url).hostname;
+  t.equal(status.url, `https://ns-${NS}.orama.test`, 'webrtc-status names the namespace\'s https address');
+  const front = frontOf(ca, status.url);
+  const ip = (i: number) => status.nodes[i].public_ip;
 
   // The browsers' network: one veth on the cluster's public bridge, no default route.
-  const { netns, sh, remove } = clientNetns(cluster, 'ocall', 60);
+  const { netns, nameserver, sh, remove } = clientNetns(cluster, 'ocall', 60);
   t.teardown(remove);
   t.match(sh(`ip -n ${netns} route get ${status.nodes[2].wg_ip} 2>&1 || true`), /unreachable/i, 'the browsers cannot reach any SFU address: media can only go through TURN');
+  const answers = sh(`ip netns exec ${netns} kdig +short @${nameserver} ${host} A`).trim().split('\n').sort();
+  t.same(answers, status.nodes.map((n: any) => n.public_ip).sort(), `from the browsers' network, ${host} resolves to every node's front`);
 
   const profile = mkdtempSync(join(tmpdir(), 'ocall-'));
-  const browser: Browser = await launchInNetns(profile, netns, [gateway(0), gateway(2)]);
-  t.teardown(async () => { await browser.close(); rmSync(profile, { recursive: true, force: true }); });
-  const join_ = async (name: string, gw: string): Promise<Page> => {
+  t.teardown(() => rmSync(profile, { recursive: true, force: true }));
+  // ada: the name as the cluster's DNS answers it; bob: pinned to node3, as a hosts-file line would.
+  const byDns: Browser = await launchInNetns(join(profile, 'a'), netns, { ca });
+  const pinned: Browser = await launchInNetns(join(profile, 'b'), netns, { ca, resolve: { [host]: ip(2) } });
+  t.teardown(async () => { await byDns.close(); await pinned.close(); });
+  const join_ = async (name: string, browser: Browser): Promise<Page> => {
     const page = await (await browser.newContext()).newPage();
     page.on('pageerror', (e) => t.comment(`${name} page error: ${e.message}`));
     page.on('console', (m) => t.comment(`${name} console: ${m.text()}`));
     page.on('requestfailed', (r) => t.comment(`${name} request failed: ${r.url()} ${r.failure()?.errorText}`));
-    await page.goto(`${gw}/v1/webrtc/client/demo.html?${new URLSearchParams({ room: ROOM, token, name, autojoin: '1' })}`);
+    // The token in the fragment: never sent, so never in a request line or a log.
+    await page.goto(`${status.url}/v1/webrtc/client/demo.html#${new URLSearchParams({ room: ROOM, token, name, autojoin: '1' })}`);
     await waitEvent(page, 'joined', 0, 20000);
     return page;
   };
-  const ada = await join_('ada', gateway(0));
-  const bob = await join_('bob', gateway(2));
+  const ada = await join_('ada', byDns);
+  const bob = await join_('bob', pinned);
+  t.equal(await ada.evaluate(() => window.isSecureContext && location.protocol), 'https:', 'the demo page is a secure https origin (trusted CA, no flags)');
+  t.notMatch(await ada.evaluate(() => location.href), /token/, 'the token is gone from the address bar once read');
 
   for (const [name, page] of [['ada', ada], ['bob', bob]] as const) {
     const s = await waitMedia(page, 1, 30000);
@@ -58,8 +78,41 @@ t.test('two browsers call each other through the cluster', async (t) => {
   await waitChat(bob, 'hello over the data channel');
   t.pass('a data-channel message crossed the SFU');
 
+  // Enabling another namespace while the call runs: the front's config never changes, so Caddy
+  // (which closes every proxied WebSocket on a reload) is neither reloaded nor restarted.
+  const frontPid = async () => Promise.all([1, 2, 3].map((n) => sshExec(`node${n}`, 'systemctl show -p MainPID --value orama-front.service').then((r) => r.stdout.trim())));
+  const pidsBefore = await frontPid();
+  const framesOf = async (page: Page) => Math.max(0, ...(await mediaStats(page)).videos.map((v) => v.framesDecoded));
+  const framesBefore = [await framesOf(ada), await framesOf(bob)];
+  const enabledAt = Date.now();
+  const other = await orama('namespace', 'enable', 'webrtc', '--namespace', OTHER);
+  t.equal(other.code, 0, `namespace ${OTHER} enabled during the call`);
+  t.teardown(() => orama('namespace', 'disable', 'webrtc', '--namespace', OTHER));
+  t.same(await frontPid(), pidsBefore, 'no front was restarted');
+  const otherHealth = await frontOf(ca, `https://ns-${OTHER}.orama.test`)(ip(1), '/health');
+  t.equal(otherHealth.status, 200, `ns-${OTHER} answers through the same fronts at once`);
+  await new Promise((r) => setTimeout(r, 2000));
+  for (const [name, page, before] of [['ada', ada, framesBefore[0]], ['bob', bob, framesBefore[1]]] as const) {
+    const events = await page.evaluate((t0) => (window as any).oramaDemo.events.filter((e: any) => e.t >= t0 && ['reconnected', 'draining', 'error'].includes(e.type)).map((e: any) => e.type), enabledAt);
+    t.same(events, [], `${name}: no reconnect, drain or error while ${OTHER} was enabled: the signaling socket stayed open`);
+    t.ok(await framesOf(page) > before, `${name}: video kept flowing`);
+  }
+  await sendChat(bob, 'still here');
+  await waitChat(ada, 'still here');
+  t.pass('the same signaling and data channel carry on');
+
+  // The plain gateway port is gone: the gateways listen on sockets behind the front only.
+  for (let n = 1; n <= 3; n++) {
+    const pid = (await sshExec(`node${n}`, `systemctl show -p MainPID --value ${unitName('gateway', NS)}`)).stdout.trim();
+    t.not(pid, '0', `node${n}: the gateway runs (pid ${pid})`);
+    const tcp = (await sshExec(`node${n}`, `ss -Hltnp | grep -c 'pid=${pid},' || true`)).stdout.trim();
+    t.equal(tcp, '0', `node${n}: the gateway listens on no TCP port`);
+    const unix = (await sshExec(`node${n}`, `ss -Hlxp | grep 'pid=${pid},' | awk '{print $5}'`)).stdout.trim();
+    t.equal(unix, `/run/orama-gateway-${NS}/http.sock`, `node${n}: only on its socket`);
+  }
+
   // Stop the room's SFU: its clients are told server-draining and come back through another SFU.
-  const rooms = await (await fetch(`${gateway(1)}/v1/webrtc/rooms`, { headers: { authorization: `Bearer ${token}` } })).json();
+  const rooms = (await front(ip(1), '/v1/webrtc/rooms', { headers: { authorization: `Bearer ${token}` } })).json();
   const first = rooms.rooms.find((r: any) => r.room_id === ROOM).sfu_node;
   t.ok(first, `room ${ROOM} is on ${first}`);
   t.equal(rooms.rooms.find((r: any) => r.room_id === ROOM).peers, 2, 'the room list shows both peers (from the SFU)');
@@ -71,8 +124,22 @@ t.test('two browsers call each other through the cluster', async (t) => {
     const s = await waitMedia(page, 1, 30000);
     t.ok(s.videos.some((v) => v.framesDecoded > 0), `${name} has video again after the move`);
   }
-  const moved = await (await fetch(`${gateway(1)}/v1/webrtc/rooms`, { headers: { authorization: `Bearer ${token}` } })).json();
+  const moved = (await front(ip(1), '/v1/webrtc/rooms', { headers: { authorization: `Bearer ${token}` } })).json();
   const second = moved.rooms.find((r: any) => r.room_id === ROOM).sfu_node;
   t.not(second, first, `the room moved from ${first} to ${second}`);
   await sshExec(first, `systemctl start orama-namespace-sfu@${NS}.service`);
+
+  // Tokens never reach a log: not the JWT (WebSocket subprotocol, Authorization, the demo page's
+  // fragment), not an API key (X-Api-Key), on any node, in the front's or the gateways' journal.
+  const key = (await orama('apikey', 'create', '--namespace', NS, '--subject', 'logcheck')).stdout.trim();
+  t.match(key, /^oak_/, 'an API key to look for');
+  const viaKey = await front(ip(0), '/v1/webrtc/turn/credentials', { method: 'POST', headers: { 'x-api-key': key } });
+  t.equal(viaKey.status, 200, 'the API key works through the front');
+  await front(ip(0), `/v1/webrtc/rooms?token=${encodeURIComponent(token)}`); // a careless client's query string
+  for (let n = 1; n <= 3; n++) {
+    const journal = (await sshExec(`node${n}`, `journalctl -b --no-pager -o cat -u orama-front.service -u ${unitName('gateway', NS)}`)).stdout;
+    t.ok(journal.includes('handled request'), `node${n}: the front logs requests`);
+    t.notOk(journal.includes(token), `node${n}: no log line of the front or the gateway holds the JWT`);
+    t.notOk(journal.includes(key), `node${n}: … nor the API key`);
+  }
 });

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { sshExec, startClusterNode, stopClusterNode } from '../../src/cluster/cluster.ts';
 import { unitName } from '../../src/webrtc/names.ts';
+import { frontCa } from '../helpers/front.ts';
 import { clientNetns, clusterSuite } from '../helpers/cluster-suite.ts';
 import { eventually } from '../helpers/cluster-shell.ts';
 import { launchInNetns, waitEvent, waitMedia } from '../helpers/browser.ts';
@@ -66,21 +67,25 @@ t.test('a cold-booted cluster serves calls again by itself', async (t) => {
 
   await t.test('two browsers call through the cold-booted cluster', async (t) => {
     const r = await monitor();
-    const gw = (n: string) => `http://${r.nodes.find((x) => x.node === n)!.public_ip}:${Number(row(r, n).ports.sfu_signal) + 1000}`;
+    const ip = (n: string) => r.nodes.find((x) => x.node === n)!.public_ip;
     const { netns, remove } = clientNetns(cluster, 'oboot', 61);
     t.teardown(remove);
     const profile = mkdtempSync(join(tmpdir(), 'oboot-'));
-    const browser = await launchInNetns(profile, netns, [gw('node1'), gw('node3')]);
-    t.teardown(async () => { await browser.close(); rmSync(profile, { recursive: true, force: true }); });
-    const join_ = async (name: string, url: string): Promise<Page> => {
+    t.teardown(() => rmSync(profile, { recursive: true, force: true }));
+    // Each browser pinned to one node's front (as a hosts-file line would): two gateways.
+    const host = `ns-${NS}.orama.test`;
+    const ca = frontCa(cluster.inventory);
+    const browsers = [await launchInNetns(join(profile, 'a'), netns, { ca, resolve: { [host]: ip('node1') } }), await launchInNetns(join(profile, 'b'), netns, { ca, resolve: { [host]: ip('node3') } })];
+    t.teardown(async () => { for (const b of browsers) await b.close(); });
+    const join_ = async (name: string, browser: (typeof browsers)[number]): Promise<Page> => {
       const page = await (await browser.newContext()).newPage();
       page.on('pageerror', (e) => t.comment(`${name} page error: ${e.message}`));
-      await page.goto(`${url}/v1/webrtc/client/demo.html?${new URLSearchParams({ room: 'after-boot', token, name, autojoin: '1' })}`);
+      await page.goto(`https://${host}/v1/webrtc/client/demo.html#${new URLSearchParams({ room: 'after-boot', token, name, autojoin: '1' })}`);
       await waitEvent(page, 'joined', 0, 30000);
       return page;
     };
-    const ada = await join_('ada', gw('node1'));
-    const bob = await join_('bob', gw('node3'));
+    const ada = await join_('ada', browsers[0]);
+    const bob = await join_('bob', browsers[1]);
     for (const [name, page] of [['ada', ada], ['bob', bob]] as const) {
       const s = await waitMedia(page, 1, 30000);
       t.ok(s.videos.some((v) => v.framesDecoded > 0), `${name} decodes the other's video`);

@@ -1,14 +1,13 @@
 // Real headless Debian Chromium (fake camera + microphone) running INSIDE the client network
 // namespace, the demo page + browser client, real coturn, two SFU processes in the SFU namespace
 // and the real gateway (JWT auth, credentials, room affinity, signaling proxy, the client and demo
-// page it serves) in the coturn namespace.
+// page it serves) behind the HTTPS front (Caddy with the nodes' Caddyfile) in the coturn namespace.
 // Proves: 2 and 3 browsers see and hear each other and exchange data-channel messages, every
 // selected candidate pair is relay, refresh-credentials arrives before expiry, and SIGTERM of
 // the SFU moves every browser to the second SFU.
-import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { CHROMIUM_ARGS, waitEvent, waitMedia, sendChat, waitChat, type DemoEvent } from '../helpers/browser.ts';
+import type { Browser, Page } from 'playwright-core';
+import { launchInNetns, waitEvent, waitMedia, sendChat, waitChat, type DemoEvent } from '../helpers/browser.ts';
 import t from 'tap';
 import { CHROMIUM, NetnsLab, TURNSERVER, requireTool } from '../helpers/sfu-netns.ts';
 
@@ -24,23 +23,19 @@ const { ns, addr } = topo;
 lab.startCoturn();
 const sfu1 = lab.startSfu('sfu1', { signalPort: 30001, mediaPorts: [20000, 20499], ttl: 8, drainDeadlineS: 5 });
 const sfu2 = lab.startSfu('sfu2', { signalPort: 30002, mediaPorts: [20500, 20999] });
-const gw = await lab.startGateway(8080, [`${addr.sfu}:30001`, `${addr.sfu}:30002`]);
+// As on the nodes: the gateway on its socket only, behind the HTTPS front (roles/front's
+// Caddyfile, Debian's caddy); the page is served from https://ns-<lab>.orama.test/.
+await lab.startGateway(8080, [`${addr.sfu}:30001`, `${addr.sfu}:30002`], { socket: true });
+const front = lab.startFront();
 await Promise.all([sfu1.url, sfu2.url].map((u) => lab.waitHttp(ns.turn, `${u}/health`, 30000)));
 await lab.waitLog('gateway-8080', /listening/);
+await lab.waitLog('front', /serving initial configuration/);
+const gw = { url: front.url };
 
-// Chromium runs in the client namespace: playwright talks to it over a pipe, which ip-netns-exec keeps.
-const wrapper = join(topo.dir, 'chromium-in-client-ns');
-writeFileSync(wrapper, `#!/bin/sh\nexec ip netns exec ${ns.client} ${CHROMIUM} "$@"\n`);
-chmodSync(wrapper, 0o755);
-// The page is served from the gateway's origin, as in production (there over https; here plain
-// http, so that origin is declared secure for getUserMedia).
-const browser: Browser = await chromium.launch({
-  executablePath: wrapper,
-  // Local Network Access checks would block the page from its own 10.91.x gateway (a private
-  // address); in production the gateway is a public address.
-  args: [...CHROMIUM_ARGS, `--unsafely-treat-insecure-origin-as-secure=${gw.url}`, '--disable-features=LocalNetworkAccessChecks'],
-  timeout: 30000,
-});
+// Chromium runs in the client namespace (playwright talks to it over a pipe, which ip-netns-exec
+// keeps) and trusts the lab's CA through an NSS database, as a person would: no certificate or
+// insecure-origin flag. The name resolves to the front as a hosts-file line would.
+const browser: Browser = await launchInNetns(join(topo.dir, 'browser'), ns.client, { ca: front.ca, resolve: { [front.host]: addr.turnPublic } });
 t.teardown(() => browser.close());
 
 async function participant(name: string, room: string): Promise<Page> {
@@ -50,7 +45,7 @@ async function participant(name: string, room: string): Promise<Page> {
   page.on('requestfailed', (r) => t.comment(`${name} request failed: ${r.url()} ${r.failure()?.errorText}`));
   // Owner tokens: whoever comes first into the room creates it.
   const q = new URLSearchParams({ room, token: await lab.token(name, true), name, autojoin: '1' });
-  await page.goto(`${gw.url}/v1/webrtc/client/demo.html?${q}`);
+  await page.goto(`${gw.url}/v1/webrtc/client/demo.html#${q}`);
   await waitEvent(page, 'joined');
   return page;
 }

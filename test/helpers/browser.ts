@@ -1,7 +1,8 @@
 // Headless Debian Chromium driving the demo page (src/client/demo.html): launch inside a network
 // namespace (playwright talks over a pipe, which ip-netns-exec keeps), join a room, read WebRTC
 // stats. Shared by the browser end-to-end suites.
-import { chmodSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 
@@ -14,14 +15,38 @@ export const CHROMIUM_ARGS = [
   '--disable-background-timer-throttling', '--disable-backgrounding-occluded-windows',
 ];
 
-/** Chromium inside netns `ns`; `origin` (plain http in tests) is declared secure for getUserMedia. */
-export async function launchInNetns(dir: string, ns: string, origins: string[]): Promise<Browser> {
+/**
+ * Trusts `caPem` the way a person does on Linux: a fresh HOME whose NSS database (Chromium ≥ 146
+ * reads ~/.local/share/pki/nssdb; certutil from libnss3-tools) holds the CA as a trusted issuer.
+ * Returns the HOME to launch Chromium with.
+ */
+export function trustingHome(dir: string, caPem: string): string {
+  const home = join(dir, 'home');
+  const db = join(home, '.local', 'share', 'pki', 'nssdb');
+  mkdirSync(db, { recursive: true });
+  writeFileSync(join(dir, 'ca.pem'), caPem);
+  execFileSync('certutil', ['-N', '-d', `sql:${db}`, '--empty-password']);
+  execFileSync('certutil', ['-A', '-d', `sql:${db}`, '-t', 'C,,', '-n', 'orama test cluster CA', '-i', join(dir, 'ca.pem')]);
+  return home;
+}
+
+/**
+ * Chromium inside netns `ns`, trusting the cluster's CA (no certificate or secure-origin flag:
+ * the demo page is a real https origin). Names resolve through the netns' resolv.conf (the
+ * cluster's DNS, clientNetns `nameserver`), unless `resolve` pins a host to one node's address
+ * (`--host-resolver-rules`, as a hosts-file line would) to pick which gateway a browser uses.
+ */
+export async function launchInNetns(dir: string, ns: string, opts: { ca: string; resolve?: Record<string, string> }): Promise<Browser> {
+  mkdirSync(dir, { recursive: true });
   const wrapper = join(dir, `chromium-in-${ns}`);
   writeFileSync(wrapper, `#!/bin/sh\nexec ip netns exec ${ns} ${CHROMIUM_BIN} "$@"\n`);
   chmodSync(wrapper, 0o755);
+  const home = trustingHome(dir, opts.ca);
+  const rules = Object.entries(opts.resolve ?? {}).map(([host, ip]) => `MAP ${host} ${ip}`).join(', ');
   return chromium.launch({
     executablePath: wrapper,
-    args: [...CHROMIUM_ARGS, `--unsafely-treat-insecure-origin-as-secure=${origins.join(',')}`, '--disable-features=LocalNetworkAccessChecks'],
+    args: [...CHROMIUM_ARGS, ...(rules ? [`--host-resolver-rules=${rules}`] : []), '--disable-features=LocalNetworkAccessChecks'],
+    env: { ...process.env, HOME: home },
     timeout: 30000,
   });
 }

@@ -2,9 +2,10 @@
 // and `orama` bound to the operator's state and the cluster's inventory — one source of truth per
 // cluster, so a suite's namespaces never collide with ports another namespace (bin/demo's) holds.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ensureClusterUp, type ClusterInfo } from '../../src/cluster/cluster.ts';
+import { nodeConfig } from '../../src/cluster/config.ts';
 import { orama as oramaCli, provision, type Run } from './cli.ts';
 
 export interface ClusterSuite {
@@ -27,14 +28,19 @@ export async function clusterSuite(): Promise<ClusterSuite> {
 
 /**
  * The browsers' network: a netns with one veth on the cluster's public bridge at .<octet>, no
- * default route (so it reaches only the nodes' public addresses). `sh` runs a host shell command;
- * `remove` deletes what this made (the veth goes with it).
+ * default route (so it reaches only the nodes' public addresses), and as its resolver the first
+ * node's Knot (/etc/netns/NAME/resolv.conf, which `ip netns exec` puts in place of
+ * /etc/resolv.conf): names like ns-NAME.orama.test resolve as the cluster's DNS answers them.
+ * `sh` runs a host shell command; `remove` deletes what this made (the veth goes with it).
  */
-export function clientNetns(cluster: ClusterInfo, prefix: string, octet: number): { netns: string; sh: (cmd: string) => string; remove: () => void } {
+export function clientNetns(cluster: ClusterInfo, prefix: string, octet: number): { netns: string; nameserver: string; sh: (cmd: string) => string; remove: () => void } {
   const c = cluster.config;
   const netns = `${prefix}-${process.pid}`;
   const veth = `${prefix}${process.pid % 100000}`;
+  const nameserver = nodeConfig(c, 1).publicIp;
   const sh = (cmd: string) => execFileSync('sh', ['-c', cmd], { encoding: 'utf8' });
   sh(`ip netns add ${netns} && ip link add ${veth}h type veth peer name ${veth}n && ip link set ${veth}n netns ${netns} && ip link set ${veth}h master ${c.pubBridge} up && ip -n ${netns} addr add ${c.pubNet}.${octet}/24 dev ${veth}n && ip -n ${netns} link set ${veth}n up && ip -n ${netns} link set lo up`);
-  return { netns, sh, remove: () => void sh(`ip link del ${veth}h 2>/dev/null; ip netns del ${netns} 2>/dev/null; true`) };
+  mkdirSync(`/etc/netns/${netns}`, { recursive: true });
+  writeFileSync(`/etc/netns/${netns}/resolv.conf`, `nameserver ${nameserver}\noptions timeout:2 attempts:2\n`);
+  return { netns, nameserver, sh, remove: () => { rmSync(`/etc/netns/${netns}`, { recursive: true, force: true }); sh(`ip link del ${veth}h 2>/dev/null; ip netns del ${netns} 2>/dev/null; true`); } };
 }

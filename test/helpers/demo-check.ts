@@ -1,9 +1,10 @@
 // Used by bin/demo: acts as a client of namespace NS — mints a token, fetches TURN credentials
-// from a gateway, allocates a relay on coturn with them and sends datagrams through it to a
+// from a gateway through a node's HTTPS front (the cluster's CA checked), allocates a relay on coturn with them and sends datagrams through it to a
 // listener on the SFU media range of another node, which counts what arrives.
 import { execFileSync } from 'node:child_process';
 import { TurnClient } from '../../src/webrtc/turn-client.ts';
 import { eventually, exitCode, udpListener } from './cluster-shell.ts';
+import { frontCa, frontFetch } from './front.ts';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -13,10 +14,10 @@ const orama = (...a: string[]) => execFileSync('node', [join(root, 'bin', 'orama
 const status = JSON.parse(orama('namespace', 'webrtc-status', '--namespace', ns, '--json'));
 const token = orama('token', 'mint', '--namespace', ns, '--subject', 'demo-user').trim();
 const gw = status.nodes[0];
-const url = `http://${gw.public_ip}:${Number(gw.ports.sfu_signal) + 1000}/v1/webrtc/turn/credentials`;
-const res = await fetch(url, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
-const creds = await res.json();
-console.log(`POST ${url} → ${res.status}`);
+const url = `${status.url}/v1/webrtc/turn/credentials`;
+const res = await frontFetch(frontCa(process.env.ORAMA_INVENTORY ?? join(root, 'inventory', 'test-cluster.yml')), gw.public_ip, url, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+const creds = res.json();
+console.log(`POST ${url} (the front on ${gw.node}, ${gw.public_ip}) → ${res.status}`);
 console.log(`  urls: ${creds.urls.join(', ')}\n  username: ${creds.username}\n  ttl: ${creds.ttl}`);
 const turn = status.nodes.find((n: any) => n.turn_up);
 const sfu = status.nodes.find((n: any) => n.node !== turn.node);
@@ -42,5 +43,3 @@ if (!got) {
 }
 console.log(`TURN relay allocated on ${turn.public_ip}:${turn.ports.turn_listen} (relayed address ${alloc.relayed.ip}:${alloc.relayed.port}) with the gateway's credentials; ${got} of 5 datagrams reached the SFU media port ${sfu.wg_ip}:${port} on ${sfu.node}.`);
 console.log(`\nWebRTC is enabled for namespace "${ns}": ${status.nodes.filter((n: any) => n.sfu_up).length} SFUs, ${status.nodes.filter((n: any) => n.turn_up).length} TURN servers, healthy=${status.healthy}.`);
-console.log(`A call in a browser that reaches ${gw.public_ip} (two tabs, same room): ${url.replace('/turn/credentials', '/client/demo.html')}?room=hello&token=<JWT>`);
-console.log(`  with a token from: node bin/orama.js token mint --namespace ${ns} --subject you`);

@@ -13,12 +13,16 @@ import { openSqliteStore } from '../../src/store/sqlite.ts';
 import { Secret } from '../../src/secret/secret.ts';
 import { generateJwtKey, mintToken, verificationKeyText, type JwtKey } from '../../src/webrtc/tokens.ts';
 import { clientAssets } from '../../src/client/assets.ts';
+import { ensureFrontTls } from '../../src/secret/ca.ts';
+import { renderText } from '../../src/provision/template.ts';
+import { gatewaySocket } from '../../src/webrtc/names.ts';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 
 export const REPO = resolve(import.meta.dirname, '../..');
 export const TURNSERVER = '/usr/bin/turnserver';
 export const CHROMIUM = '/usr/lib/chromium/chromium';
+export const CADDY = '/usr/bin/caddy';
 export const TSX_NODE = [process.execPath, '--import', 'tsx'];
 
 export function requireTool(path: string, pkg: string): void {
@@ -47,6 +51,8 @@ let counter = 0;
 export class NetnsLab {
   readonly topo: Topology;
   private readonly procs: { name: string; proc: ChildProcess; log: string }[] = [];
+  /** Directories under /run made for a gateway socket (removed by destroy). */
+  private readonly runtimeDirs: string[] = [];
   private readonly created: string[] = [];
 
   constructor() {
@@ -215,13 +221,20 @@ export class NetnsLab {
    * public one for clients; the internal one, reachable from the SFU namespace, for the rogue-peer
    * test). Its store is a SQLite file shared by the lab's gateways; `upstreams` are its SFU nodes.
    */
-  async startGateway(port: number, upstreams: string[]): Promise<{ proc: ChildProcess; url: string; internalUrl: string }> {
+  async startGateway(port: number, upstreams: string[], opts: { socket?: boolean } = {}): Promise<{ proc: ChildProcess; url: string; internalUrl: string }> {
     const { topo } = this;
     const state = await this.prepareGateway();
     const config = join(topo.dir, `gateway-${port}.json`);
+    // With `socket`, as on the nodes: the gateway listens on its socket only, behind startFront().
+    const socket = gatewaySocket(topo.namespace);
+    if (opts.socket) {
+      mkdirSync(dirname(socket), { recursive: true, mode: 0o755 });
+      this.runtimeDirs.push(dirname(socket));
+    }
     writeFileSync(config, JSON.stringify({
       namespace: topo.namespace,
-      listen: { host: '0.0.0.0', port },
+      listen: opts.socket ? { socket } : { host: '0.0.0.0', port },
+      ...(opts.socket ? { trust_proxy: true } : {}),
       store: { driver: 'sqlite', path: state.store },
       jwt: { alg: 'HS256', key_file: state.jwtKeyFile },
       turn: { urls: topo.turnUrls, ttl: 600 },
@@ -232,6 +245,26 @@ export class NetnsLab {
     }, null, 2));
     const proc = this.spawnIn(topo.ns.turn, `gateway-${port}`, [...TSX_NODE, 'src/gateway/main.ts', '--config', config]);
     return { proc, url: `http://${topo.addr.turnPublic}:${port}`, internalUrl: `http://${topo.addr.turnInternal}:${port}` };
+  }
+
+  /**
+   * The cluster's HTTPS front in the turn namespace, on its public address: Debian's caddy with
+   * roles/front's own Caddyfile (rendered here with the lab's paths), a certificate for
+   * *.orama.test from a CA of the lab's own (src/secret/ca.ts). It proxies
+   * https://ns-<lab namespace>.orama.test/ to the gateway started with `socket: true`.
+   */
+  startFront(): { proc: ChildProcess; url: string; host: string; ca: string } {
+    const { topo } = this;
+    requireTool(CADDY, 'caddy');
+    const tls = ensureFrontTls(join(topo.dir, 'tls'), 'orama.test');
+    const file = join(topo.dir, 'Caddyfile');
+    writeFileSync(file, renderText(readFileSync(join(REPO, 'roles/front/templates/Caddyfile.j2'), 'utf8'), {
+      public_ip: topo.addr.turnPublic, front_state_dir: 'unused', front_cert_file: tls.cert, front_key_file: tls.key, front_storage: join(topo.dir, 'caddy-data'),
+    }));
+    const env = { XDG_CONFIG_HOME: join(topo.dir, 'caddy-config'), XDG_DATA_HOME: join(topo.dir, 'caddy-data'), HOME: topo.dir };
+    const proc = this.spawnIn(topo.ns.turn, 'front', [CADDY, 'run', '--config', file, '--adapter', 'caddyfile'], { env });
+    const host = `ns-${topo.namespace}.orama.test`;
+    return { proc, url: `https://${host}`, host, ca: readFileSync(tls.ca, 'utf8') };
   }
 
   /** The SFU node (as the gateway names it, "sfu-<port>") that holds `room` in the lab's store. */
@@ -296,6 +329,7 @@ export class NetnsLab {
         ip('netns', 'del', name);
       } catch {}
     }
+    for (const d of this.runtimeDirs) rmSync(d, { recursive: true, force: true });
     rmSync(this.topo.dir, { recursive: true, force: true });
   }
 }

@@ -11,6 +11,7 @@ import YAML from 'yaml';
 import Database from 'better-sqlite3';
 import { rebootClusterNode, sshExec } from '../../src/cluster/cluster.ts';
 import { clusterSuite } from '../helpers/cluster-suite.ts';
+import { frontCa, frontOf } from '../helpers/front.ts';
 import { recapChanged, run } from '../helpers/cli.ts';
 import { turnCredential } from '../../src/webrtc/credentials.ts';
 import { TurnClient } from '../../src/webrtc/turn-client.ts';
@@ -79,9 +80,9 @@ t.test('namespace webrtc on the test cluster', async (t) => {
 
   await t.test('the gateway issues credentials coturn accepts; rooms are shared between nodes', async (t) => {
     const status = JSON.parse((await orama('namespace', 'webrtc-status', '--namespace', NS, '--json')).stdout);
-    const gw = (n: any) => `http://${n.public_ip}:${Number(n.ports.sfu_signal) + 1000}`;
+    const front = frontOf(frontCa(cluster.inventory), status.url);
     const tok = (await orama('token', 'mint', '--namespace', NS, '--subject', 'alice', '--owner')).stdout.trim();
-    const res = await fetch(`${gw(status.nodes[2])}/v1/webrtc/turn/credentials`, { method: 'POST', headers: { authorization: `Bearer ${tok}` } });
+    const res = await front(status.nodes[2].public_ip, `/v1/webrtc/turn/credentials`, { method: 'POST', headers: { authorization: `Bearer ${tok}` } });
     t.equal(res.status, 200);
     const creds = await res.json();
     t.match(creds.username, new RegExp(`^\\d+:${NS}:alice$`), 'username expiry:namespace:subject');
@@ -105,17 +106,17 @@ t.test('namespace webrtc on the test cluster', async (t) => {
     await client.close();
     const bad = await run('timeout', ['15', 'turnutils_uclient', '-c', '-n', '1', '-m', '1', '-u', creds.username, '-w', 'not-the-credential', '-e', sfuIp, '-p', port, turn.public_ip]);
     t.match(bad.out, /Cannot complete Allocation/, 'a wrong credential is refused by coturn');
-    const created = await fetch(`${gw(status.nodes[0])}/v1/webrtc/rooms`, { method: 'POST', headers: { authorization: `Bearer ${tok}`, 'content-type': 'application/json' }, body: JSON.stringify({ room_id: 'standup' }) });
+    const created = await front(status.nodes[0].public_ip, `/v1/webrtc/rooms`, { method: 'POST', headers: { authorization: `Bearer ${tok}`, 'content-type': 'application/json' }, body: JSON.stringify({ room_id: 'standup' }) });
     t.equal(created.status, 201);
-    const list = await (await fetch(`${gw(status.nodes[1])}/v1/webrtc/rooms`, { headers: { authorization: `Bearer ${tok}` } })).json();
+    const list = await (await front(status.nodes[1].public_ip, `/v1/webrtc/rooms`, { headers: { authorization: `Bearer ${tok}` } })).json();
     t.ok(list.rooms.some((r: any) => r.room_id === 'standup'), 'a room created through node1 is listed by node2 (rqlite)');
   });
 
   await t.test('API keys: made before enable or after, then revoked — every node\'s gateway follows', async (t) => {
     const status = JSON.parse((await orama('namespace', 'webrtc-status', '--namespace', NS, '--json')).stdout);
-    const gw = (n: any) => `http://${n.public_ip}:${Number(n.ports.sfu_signal) + 1000}`;
+    const front = frontOf(frontCa(cluster.inventory), status.url);
     const statuses = (key: string) => Promise.all(status.nodes.map(async (n: any) =>
-      (await fetch(`${gw(n)}/v1/webrtc/turn/credentials`, { method: 'POST', headers: { 'x-api-key': key } })).status));
+      (await front(n.public_ip, `/v1/webrtc/turn/credentials`, { method: 'POST', headers: { 'x-api-key': key } })).status));
     t.same(await statuses(earlyKey), [200, 200, 200], 'a key created before enable works on every node (seeded by enable)');
 
     const c = await orama('apikey', 'create', '--namespace', NS, '--subject', 'svc-late');
@@ -164,9 +165,9 @@ t.test('namespace webrtc on the test cluster', async (t) => {
     for (const out of [p.out, e.out]) t.notOk(keyLines.some((l) => out.includes(l)), 'no line of the private key in the plan or the apply output');
 
     const status = JSON.parse((await orama('namespace', 'webrtc-status', '--namespace', NS, '--json')).stdout);
-    const gw = (n: any) => `http://${n.public_ip}:${Number(n.ports.sfu_signal) + 1000}`;
+    const front = frontOf(frontCa(cluster.inventory), status.url);
     const tok = (await orama('token', 'mint', '--namespace', NS, '--subject', 'alice')).stdout.trim();
-    const credsOf = async () => (await fetch(`${gw(status.nodes[0])}/v1/webrtc/turn/credentials`, { method: 'POST', headers: { authorization: `Bearer ${tok}` } })).json();
+    const credsOf = async () => (await front(status.nodes[0].public_ip, `/v1/webrtc/turn/credentials`, { method: 'POST', headers: { authorization: `Bearer ${tok}` } })).json();
     const creds = await credsOf();
     const tlsUrls = creds.urls.filter((u: string) => u.startsWith('turns:'));
     t.equal(tlsUrls.length, 2, `a turns: URL per TURN node: ${creds.urls.join(' ')}`);
@@ -211,13 +212,14 @@ t.test('namespace webrtc on the test cluster', async (t) => {
 
   await t.test('disable removes services, files, firewall rules and state', async (t) => {
     const status = JSON.parse((await orama('namespace', 'webrtc-status', '--namespace', NS, '--json')).stdout);
-    const gwPort = Number(status.nodes[0].ports.sfu_signal) + 1000;
+    const signalPort = String(status.nodes[0].ports.sfu_signal);
     const d = await orama('namespace', 'disable', 'webrtc', '--namespace', NS);
     t.equal(d.code, 0, d.out.slice(-2000));
     for (const h of cluster.hosts) {
       t.equal(await sh(h.name, `systemctl is-active orama-namespace-sfu@${NS} orama-namespace-turn@${NS} orama-namespace-webrtc-gateway@${NS} | sort -u`), 'inactive', `${h.name}: services stopped`);
       t.equal(await sh(h.name, `test -e /etc/orama/webrtc/${NS} && echo yes || echo no`), 'no', `${h.name}: files and secrets removed`);
-      t.notMatch(await sh(h.name, 'ufw status'), String(gwPort), `${h.name}: namespace firewall rules removed`);
+      t.notMatch(await sh(h.name, 'ufw status'), signalPort, `${h.name}: namespace firewall rules removed`);
+      t.equal(await sh(h.name, `test -e /run/orama-gateway-${NS} && echo yes || echo no`), 'no', `${h.name}: the gateway's socket is gone`);
       t.match(await sh(h.name, `cat /var/lib/orama/namespaces/${NS}/cluster_state.json`), /"has_sfu": false/);
     }
     t.equal(secretOf(), undefined, 'config removed from the state');

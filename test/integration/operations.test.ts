@@ -11,6 +11,7 @@ import { sshExec } from '../../src/cluster/cluster.ts';
 import { unitName } from '../../src/webrtc/names.ts';
 import { clientNetns, clusterSuite } from '../helpers/cluster-suite.ts';
 import { tempDir } from '../helpers/tmp.ts';
+import { eventually } from '../helpers/cluster-shell.ts';
 import Database from 'better-sqlite3';
 import type { MonitorReport } from '../../src/namespace/monitor.ts';
 import type { InspectorReport } from '../../src/namespace/inspector.ts';
@@ -85,6 +86,19 @@ t.test('operating a namespace', async (t) => {
     await sshExec(first, `systemctl start ${unit}`);
   });
 
+  await t.test('a stopped front: front_up false there, the gateway behind it still up', async (t) => {
+    await sshExec('node2', 'systemctl stop orama-front.service');
+    t.teardown(() => sshExec('node2', 'systemctl start orama-front.service').then(() => {}));
+    const r = await report();
+    t.equal(r.code, 1, 'exit 1: not healthy');
+    t.same([row(r.j, 'node2').front_up, row(r.j, 'node2').gateway_up], [false, true], 'node2: front down, gateway (on its socket) up');
+    t.match(row(r.j, 'node2').problems.join('\n'), /front \/health: .*ECONNREFUSED/, 'the problem names the front and why');
+    t.ok(row(r.j, 'node1').front_up && row(r.j, 'node3').front_up, 'the other fronts are up');
+    await sshExec('node2', 'systemctl start orama-front.service');
+    await eventually('node2\'s front is back', async () => row((await report()).j, 'node2').front_up, 30_000);
+    t.pass('front_up again once it runs');
+  });
+
   await t.test('an unreachable node is a finding, not a crash', async (t) => {
     const inv = YAML.parse(readFileSync(cluster.inventory, 'utf8'));
     inv.all.hosts.node3.address = '10.77.0.250'; // on the cluster's bridge, nobody there
@@ -111,12 +125,28 @@ t.test('operating a namespace', async (t) => {
       t.same(dig(n.public_ip, `ns-${NS}.orama.test`), all, `${n.node}: ns-${NS} → every gateway`);
     }
     t.match(sh(`ip netns exec ${netns} kdig +time=2 +retry=1 @${all[0]} ns-nosuchns.orama.test A`), /status: REFUSED/, 'a zone it does not have: refused, not invented');
-    // The server's unit meets the sandbox bar of the TURN wall (docs/security.md): its one capability is binding port 53.
-    const show = (await sshExec('node1', 'systemctl show -p User -p NoNewPrivileges -p ProtectSystem -p PrivateDevices -p CapabilityBoundingSet orama-dns.service')).stdout;
-    const p = Object.fromEntries(show.trim().split('\n').map((l) => l.split(/=(.*)/s).slice(0, 2)));
-    t.same([p.User, p.NoNewPrivileges, p.ProtectSystem, p.PrivateDevices, p.CapabilityBoundingSet], ['knot', 'yes', 'strict', 'yes', 'cap_net_bind_service']);
-    const score = Number((await sshExec('node1', "systemd-analyze security orama-dns.service 2>/dev/null | sed -n 's/.*Overall exposure level for .*: \\([0-9.]*\\).*/\\1/p'")).stdout.trim());
-    t.ok(score > 0 && score <= 2.5, `orama-dns: systemd-analyze security ${score} (goal ≤ 2.5)`);
+    // TURN URLs by name (turn_url_host: name) use each node's own name in the zone.
+    for (const n of r.j.nodes) t.same(dig(all[0], `${n.node}.ns-${NS}.orama.test`), [n.public_ip], `${n.node}.ns-${NS} → ${n.node}'s address (what TURN URLs by name point at)`);
+    const inv = YAML.parse(readFileSync(cluster.inventory, 'utf8'));
+    inv.all.vars.turn_url_host = 'name';
+    const named = join(tempDir(t, 'ops-names-'), 'inventory.yml');
+    writeFileSync(named, YAML.stringify(inv));
+    const p = await orama('namespace', 'enable', 'webrtc', '--namespace', NS, '--plan', '-i', named);
+    t.equal(p.code, 2, 'with turn_url_host: name, the plan changes the gateways\' config');
+    t.match(p.out, new RegExp(`\\+\\s+"turn:${r.j.namespaces[0].turn_nodes[0]}\\.ns-${NS}\\.orama\\.test:\\d+\\?transport=udp"`), 'to TURN URLs by name');
+  });
+
+  await t.test('the DNS server and the HTTPS front meet the sandbox bar of the TURN wall', async (t) => {
+    // docs/security.md: each one capability is binding its port below 1024 (53, 443).
+    for (const [unit, user] of [['orama-dns', 'knot'], ['orama-front', 'orama-front']]) {
+      const show = (await sshExec('node1', `systemctl show -p User -p NoNewPrivileges -p ProtectSystem -p PrivateDevices -p CapabilityBoundingSet ${unit}.service`)).stdout;
+      const p = Object.fromEntries(show.trim().split('\n').map((l) => l.split(/=(.*)/s).slice(0, 2)));
+      t.same([p.User, p.NoNewPrivileges, p.ProtectSystem, p.PrivateDevices, p.CapabilityBoundingSet], [user, 'yes', 'strict', 'yes', 'cap_net_bind_service'], `${unit}: its own user, sandboxed, one capability`);
+      const score = Number((await sshExec('node1', `systemd-analyze security ${unit}.service 2>/dev/null | sed -n 's/.*Overall exposure level for .*: \\([0-9.]*\\).*/\\1/p'`)).stdout.trim());
+      t.ok(score > 0 && score <= 2.5, `${unit}: systemd-analyze security ${score} (goal ≤ 2.5)`);
+    }
+    t.match((await sshExec('node1', 'ss -Hltn sport = :443')).stdout, /10\.77\.0\.11:443/, 'the front listens on the public address');
+    t.equal((await sshExec('node1', "ss -Hltn '( sport = :80 or sport = :2019 )' | wc -l")).stdout.trim(), '0', 'no port 80 redirect listener, no admin API');
   });
 
   const inspector = async (...extra: string[]) => {
@@ -153,12 +183,12 @@ t.test('operating a namespace', async (t) => {
     });
 
     await t.test('an edited cluster_state.json', async (t) => {
-      await sshExec('node2', `cp ${state} ${state}.bak && sed -i 's/"gateway_port": [0-9]*/"gateway_port": 1/' ${state}`);
+      await sshExec('node2', `cp ${state} ${state}.bak && sed -i 's/"sfu_signal_port": [0-9]*/"sfu_signal_port": 1/' ${state}`);
       t.teardown(() => sshExec('node2', `mv ${state}.bak ${state}`).then(() => {}));
       const r = await inspector();
       t.equal(r.code, 1);
       t.same(r.j.findings.map((f) => [f.check, f.node]), [['cluster-state', 'node2']]);
-      t.match(r.j.findings[0].message, /gateway_port 1 \(store: \d+\)/);
+      t.match(r.j.findings[0].message, /sfu_signal_port 1 \(store: \d+\)/);
     });
 
     await t.test('a changed TURN secret on one node (compared by hash, never shown)', async (t) => {

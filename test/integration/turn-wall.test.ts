@@ -19,6 +19,7 @@ import Database from 'better-sqlite3';
 import YAML from 'yaml';
 import { root } from '../helpers/cli.ts';
 import { clientNetns, clusterSuite } from '../helpers/cluster-suite.ts';
+import { frontCa, frontOf } from '../helpers/front.ts';
 import { dbCredentialsDir } from '../../src/cluster/inventory.ts';
 import { onNode, exitCode, eventually, udpListener } from '../helpers/cluster-shell.ts';
 import { TurnClient } from '../../src/webrtc/turn-client.ts';
@@ -57,10 +58,10 @@ t.test('the TURN wall', async (t) => {
   const [sa, sb] = [await statusOf(A), await statusOf(B)];
   t.ok(sa.healthy && sb.healthy, 'both namespaces healthy');
   const mediaMax = (n: NodeStatus) => Number(String(n.ports.sfu_media).split('-')[1]);
-  const gw = (n: NodeStatus) => `http://${n.public_ip}:${Number(n.ports.sfu_signal) + 1000}`;
+  const ca = frontCa(cluster.inventory);
   const credsFor = async (ns: string, subject: string, status = sa) => {
     const tok = (await orama('token', 'mint', '--namespace', ns, '--subject', subject)).stdout.trim();
-    const res = await fetch(`${gw(status.nodes[0])}/v1/webrtc/turn/credentials`, { method: 'POST', headers: { authorization: `Bearer ${tok}` } });
+    const res = await frontOf(ca, `https://ns-${ns}.orama.test`)(status.nodes[0].public_ip, `/v1/webrtc/turn/credentials`, { method: 'POST', headers: { authorization: `Bearer ${tok}` } });
     t.equal(res.status, 200, `${ns}: credentials for ${subject}`);
     return (await res.json()) as { username: string; credential: string; urls: string[] };
   };

@@ -10,7 +10,7 @@ import { turnTlsMaterial } from '../../src/namespace/tls.ts';
 import { loadCluster } from '../../src/namespace/nodes.ts';
 import { openSqliteStore } from '../../src/store/sqlite.ts';
 import { PORT_PLAN } from '../../src/store/store.ts';
-import { serviceConfigs } from '../../src/namespace/vars.ts';
+import { enableVars, serviceConfigs, turnUrls } from '../../src/namespace/vars.ts';
 import type { PortAllocation } from '../../src/store/store.ts';
 
 const alloc = (node: string, namespace: string, kind: PortAllocation['kind'], portStart: number, portEnd: number): PortAllocation => ({ node, namespace, kind, portStart, portEnd, createdAt: 0 });
@@ -97,7 +97,7 @@ t.test('the namespace firewall: wg0 rules only between the namespace\'s own rela
   const d = decide('fw', nodes, []);
   const n3 = d.nodes.node3; // not a TURN node
   t.notOk(n3.has_turn);
-  t.same(n3.firewall.filter((r) => !r.interface).map((r) => `${r.port}/${r.proto}`), ['31000/tcp'], 'a non-TURN node opens only its gateway port in public');
+  t.same(n3.firewall.filter((r) => !r.interface).map((r) => `${r.port}/${r.proto}`), [], 'a non-TURN node opens nothing in public (its gateway is a socket behind the front\'s 443, a node-base rule)');
   const media = n3.firewall.filter((r) => r.interface === 'wg0' && r.proto === 'udp');
   t.same(media.map((r) => [r.from, r.from_port, r.to, r.port]), [['10.0.0.1', '49152:49951', '10.0.0.3', '20000:20499'], ['10.0.0.2', '49152:49951', '10.0.0.3', '20000:20499']], 'its SFU media only from the TURN nodes\' relay ranges');
   const n1 = d.nodes.node1;
@@ -116,6 +116,25 @@ t.test('service configs are built and checked on the controller: a wrong value f
   t.same(configs.node1.gateway.store, { driver: 'rqlite', urls: ['http://10.0.0.1:4001', 'http://10.0.0.2:4001', 'http://10.0.0.3:4001'], username: 'gateway', password_file: '/run/credentials/orama-namespace-webrtc-gateway@cfg.service/rqlite-password' });
   const broken = { ...decision, nodes: { ...decision.nodes, node3: { ...decision.nodes.node3, sfu_media_min: 20499, sfu_media_max: 20000 } } };
   t.throws(() => serviceConfigs({ ...input, decision: broken }), /host node3: namespace cfg: invalid SFU config: media_port_min must be below media_port_max/);
-  const badPort = { ...decision, nodes: { ...decision.nodes, node1: { ...decision.nodes.node1, gateway_port: 70000 } } };
-  t.throws(() => serviceConfigs({ ...input, decision: badPort }), /host node1: namespace cfg: gateway config: \/listen\/port must be <= 65535/);
+  t.same(configs.node1.gateway.listen, { socket: '/run/orama-gateway-cfg/http.sock' }, 'the gateway listens on a socket in its RuntimeDirectory, which the front derives from ns-cfg.…');
+  t.equal(configs.node1.gateway.trust_proxy, true, 'and trusts the front\'s X-Forwarded-For');
+  const badPort = { ...decision, nodes: { ...decision.nodes, node1: { ...decision.nodes.node1, sfu_signal_port: 70000 } } };
+  t.throws(() => serviceConfigs({ ...input, decision: badPort }), /host node1: namespace cfg: .*65535/);
+});
+
+t.test('TURN URLs by address (default) or, per TURN node, by its name in the namespace zone', async (t) => {
+  const mk = (vars: Record<string, unknown>) => hosts.map((name, i) => ({ name, publicIp: `203.0.113.${i + 1}`, wgIp: `10.0.0.${i + 1}`, vars }));
+  const nodes = mk({});
+  const decision = decide('names', nodes, []);
+  const [a, b] = decision.turnNodes;
+  const byAddress = turnUrls(nodes, decision, 'ns-names.orama.test');
+  t.ok(byAddress.every((u) => /^turns?:203\.0\.113\.\d:\d+\?transport=(udp|tcp)$/.test(u)), `by address: ${byAddress.join(' ')}`);
+  const named = mk({ turn_url_host: 'name' });
+  const byName = turnUrls(named, decision, 'ns-names.orama.test');
+  t.same(byName.map((u) => /^turn:([^:]+):/.exec(u)![1]), [`${a}.ns-names.orama.test`, `${a}.ns-names.orama.test`, `${b}.ns-names.orama.test`, `${b}.ns-names.orama.test`], 'by name: NODE.ns-NAME.BASE, the zone\'s own A records');
+  t.same(byName.map((u) => u.split(':').slice(2).join(':')), byAddress.map((u) => u.split(':').slice(2).join(':')), 'the same ports and transports');
+  const cfg = serviceConfigs({ namespace: 'names', baseDomain: 'orama.test', nodes: named, decision, turnSecret: 's'.repeat(43), jwtKey: null, apiKeys: [], tls: new Map(), artifacts: { sfu: '', gateway: '', seed: '', client: [] } as never });
+  t.same(cfg.node1.gateway.turn.urls, byName, 'the gateways hand out the names');
+  const zone = enableVars({ namespace: 'names', baseDomain: 'orama.test', nodes: named, decision, turnSecret: 's'.repeat(43), jwtKey: null, apiKeys: [], tls: new Map(), artifacts: { sfu: '', gateway: '', seed: '', client: [] } as never }).dns_zone;
+  for (const n of [a, b]) t.ok(zone.nameservers.some((x) => x.name === `${n}.ns-names.orama.test` && x.ip === nodes.find((y) => y.name === n)!.publicIp), `the zone answers ${n}.ns-names.orama.test with its address`);
 });
