@@ -5,7 +5,7 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ProvisionError } from '../provision/errors.ts';
 import { openStore, stateFromArg } from '../store/open.ts';
-import { disableWebrtc, enableWebrtc } from '../namespace/webrtc.ts';
+import { checkNamespace, disableWebrtc, enableWebrtc, webrtcKnown } from '../namespace/webrtc.ts';
 import { webrtcStatus, formatStatus } from '../namespace/status.ts';
 import { approve, interactive } from './approve.ts';
 import { resolveEnvironment, type Environment } from './environment.ts';
@@ -23,6 +23,7 @@ const OPTIONS = {
   'accept-new-host-keys': { type: 'boolean' },
   yes: { type: 'boolean', short: 'y' },
   'no-batch': { type: 'boolean' },
+  force: { type: 'boolean' },
 } as const;
 
 /** The environment of a command (environment.ts), its inventory checked to exist. */
@@ -33,6 +34,17 @@ export function environmentOf(flags: { env?: string; inventory?: string; state?:
     throw new ProvisionError(`inventory ${e.inventory} of environment "${e.name}" does not exist${hint}`);
   }
   return e;
+}
+
+/** After a failed enable or disable: which nodes are done, which are not, and what finishes it. */
+export function leftToDo(verb: string, ns: string, stats: Map<string, { failed: number; unreachable: number }>): string {
+  const bad = [...stats].filter(([, s]) => s.failed || s.unreachable).map(([h, s]) => `${h} (${s.unreachable ? 'unreachable' : 'failed'})`);
+  const done = [...stats].filter(([, s]) => !s.failed && !s.unreachable).map(([h]) => h);
+  if (!bad.length) return '';
+  const what = verb === 'disable'
+    ? `the namespace's units, files and firewall set may remain on ${bad.length > 1 ? 'them' : 'it'}; the operator store keeps the namespace (its ports stay allocated)`
+    : 'the namespace is not enabled there yet; the operator store keeps its secret and ports, so a re-run uses the same';
+  return `\n${verb} of WebRTC for namespace "${ns}" did not finish on ${bad.join(', ')}: ${what}.${done.length ? ` Done on ${done.join(', ')}.` : ''}\nOnce ${bad.length > 1 ? 'they are' : 'it is'} back: orama namespace ${verb} webrtc --namespace ${ns}\n`;
 }
 
 export async function namespaceCommand(argv: string[]): Promise<number> {
@@ -61,6 +73,16 @@ export async function namespaceCommand(argv: string[]): Promise<number> {
         process.stdout.write(values.json ? JSON.stringify(s, null, 2) + '\n' : formatStatus(s));
         return s.healthy ? 0 : 1;
       }
+      if (values.force && verb !== 'disable') throw new ProvisionError('--force is for disable only (remove what the nodes have of a namespace the operator store does not know)');
+      if (verb === 'disable' && !values.force) {
+        checkNamespace(values.namespace);
+        if (!(await webrtcKnown(store, values.namespace))) {
+          // Nothing ran on any node: no state file written, no user looked up.
+          const msg = `nothing to disable: namespace "${values.namespace}" has no WebRTC in the operator store of environment "${env.name}" (${env.state}); no node was touched. If a node still runs its units (orama inspector reports them), --force removes them.`;
+          process.stdout.write(values.json ? JSON.stringify({ namespace: values.namespace, changed: false, reason: 'not enabled in the operator store' }) + '\n' : `${msg}\n`);
+          return 0;
+        }
+      }
       const change = verb === 'enable' ? enableWebrtc : disableWebrtc;
       if (!values.plan && !values.yes && !values.json && interactive()) {
         // A person at a terminal: the plan (it stores nothing), their yes, then the change.
@@ -72,7 +94,10 @@ export async function namespaceCommand(argv: string[]): Promise<number> {
         }
       }
       const r = await change(o);
-      if (r.failed) return 1;
+      if (r.failed) {
+        if (!values.json && !values.plan) process.stderr.write(leftToDo(verb, values.namespace, r.stats));
+        return 1;
+      }
       if (values.plan) return r.changes.length ? 2 : 0;
       if (!values.json) process.stdout.write(`\nWebRTC ${verb}d for namespace "${values.namespace}". Status: orama namespace webrtc-status --namespace ${values.namespace}\n`);
       return 0;

@@ -16,7 +16,7 @@ export async function main(argv: string[]): Promise<number> {
 
 const USAGE = `usage (every command takes --env NAME: inventory/environments/NAME.yml, default local):
   orama namespace enable webrtc  --namespace NAME [--plan] [--yes] [-i INVENTORY] [--state PATH|URL]
-  orama namespace disable webrtc --namespace NAME [--plan] [--yes]
+  orama namespace disable webrtc --namespace NAME [--plan] [--yes] [--force]   --force: also when the operator store does not know it
       (at a terminal, the plan is shown and only "yes" goes on; --yes skips the question)
   orama namespace webrtc-status  --namespace NAME [--json]
   orama monitor report [--env E] [--namespace NAME] [--json]   (probes on the nodes; exit 1 unless healthy)

@@ -111,7 +111,7 @@ export async function inspect(o: { environment: string; inventory: string; store
     for (const [ns, list] of byNs) {
       const held = allocations.some((a) => a.namespace === ns && a.node === host.name);
       if (!held && list.some((u) => u.active === 'active' || u.active === 'activating')) {
-        add({ check: 'units', severity: 'error', namespace: ns, node: host.name, message: `${list.filter((u) => u.active === 'active').map((u) => u.unit).join(', ')} running on ${host.name}, but the operator store holds no port block of namespace ${ns} there`, fix: `orama namespace disable webrtc --namespace ${ns} (or enable it again if the store lost it)` });
+        add({ check: 'units', severity: 'error', namespace: ns, node: host.name, message: `${list.filter((u) => u.active === 'active').map((u) => u.unit).join(', ')} running on ${host.name}, but the operator store holds no port block of namespace ${ns} there`, fix: `orama namespace disable webrtc --namespace ${ns} --force (removes them; or enable it again if the store lost it)` });
       }
     }
     for (const c of configs) {

@@ -36,7 +36,7 @@ export interface WebrtcOptions {
   batch?: boolean;
 }
 
-function checkNamespace(ns: string) {
+export function checkNamespace(ns: string) {
   if (!NAMESPACE_RE.test(ns)) throw new ProvisionError(`--namespace "${ns}": must match ${NAMESPACE_RE} (lowercase letters, digits, dashes)`);
 }
 
@@ -100,6 +100,15 @@ export async function syncApiKeys(o: WebrtcOptions): Promise<RunResult> {
   loadCluster(o.inventory);
   const doc = { ...seedUser(), apiKeys: await o.store.exportApiKeys(o.namespace) };
   return run(o, 'webrtc-apikeys.yml', { namespace: o.namespace, artifacts: await buildArtifacts(), seed_document: new Secret(JSON.stringify(doc)) });
+}
+
+/**
+ * Whether the operator store knows anything of the namespace's WebRTC (its config, a port block,
+ * a DNS record). `disable` of a namespace it does not know does nothing (the CLI says so), unless
+ * forced: then it removes whatever the nodes still have (units the inspector reports as orphans).
+ */
+export async function webrtcKnown(store: Store, ns: string): Promise<boolean> {
+  return Boolean(await store.getWebrtcConfig(ns)) || (await store.listAllocations({ namespace: ns })).length > 0 || (await store.listDnsRecords(ns)).length > 0;
 }
 
 export async function disableWebrtc(o: WebrtcOptions): Promise<RunResult> {

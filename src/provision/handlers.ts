@@ -28,8 +28,9 @@ export async function loadPending(t: Pick<Transport, 'exec'>, become: boolean, f
 export async function savePending(t: Pick<Transport, 'exec'>, become: boolean, file: string, names: string[]): Promise<void> {
   const f = shellQuote(file);
   const script = names.length
-    ? `mkdir -p ${PENDING_DIR} && tmp=$(mktemp ${f}.XXXXXX) && cat > "$tmp" && mv -f "$tmp" ${f}`
-    : `rm -f ${f}`;
+    ? `mkdir -p ${PENDING_DIR} && rm -f ${f}.?????? && tmp=$(mktemp ${f}.XXXXXX) && cat > "$tmp" && mv -f "$tmp" ${f}`
+    // (a run killed between mktemp and mv leaves its temporary file: the next save of the play removes it)
+    : `rm -f ${f} ${f}.??????`;
   const r = await t.exec(script, { stdin: JSON.stringify([...new Set(names)].sort()), become });
   if (r.code !== 0) throw new Error(`cannot record pending handlers in ${file}: ${r.stderr.trim()}`);
 }

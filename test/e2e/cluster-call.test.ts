@@ -5,8 +5,9 @@
 // certificate trusted through an NSS database holding the cluster's CA, no certificate or
 // insecure-origin flag. They join one room and call each other: signaling over wss through the
 // front to the gateways and on to the room's SFU (affinity in rqlite), media through coturn to the
-// SFU on its WireGuard address. Enabling a second namespace meanwhile touches no socket of the
-// call (the front is never reloaded). No log line of a front or a gateway holds the token. Then
+// SFU on its WireGuard address. Two more namespaces enabled at the same moment by two processes
+// meanwhile get disjoint ports, come up healthy and touch no socket of the call (the front is
+// never reloaded); then a call in each of them runs at the same time as the first. No log line of a front or a gateway holds the token. Then
 // the room's SFU is stopped (systemctl stop → SIGTERM → server-draining) and both browsers carry
 // on through another node's SFU.
 import t from 'tap';
@@ -22,6 +23,7 @@ import { frontCa, frontOf } from '../helpers/front.ts';
 
 const NS = 'calls';
 const OTHER = 'callsb';
+const THIRD = 'callsc';
 const ROOM = 'standup';
 
 
@@ -78,16 +80,28 @@ t.test('two browsers call each other through the cluster', async (t) => {
   await waitChat(bob, 'hello over the data channel');
   t.pass('a data-channel message crossed the SFU');
 
-  // Enabling another namespace while the call runs: the front's config never changes, so Caddy
-  // (which closes every proxied WebSocket on a reload) is neither reloaded nor restarted.
+  // Two more namespaces enabled at the same moment by two processes while the call runs: the
+  // front's config never changes, so Caddy (which closes every proxied WebSocket on a reload) is
+  // neither reloaded nor restarted; the two enables get disjoint ports and both come up healthy.
   const frontPid = async () => Promise.all([1, 2, 3].map((n) => sshExec(`node${n}`, 'systemctl show -p MainPID --value orama-front.service').then((r) => r.stdout.trim())));
   const pidsBefore = await frontPid();
   const framesOf = async (page: Page) => Math.max(0, ...(await mediaStats(page)).videos.map((v) => v.framesDecoded));
   const framesBefore = [await framesOf(ada), await framesOf(bob)];
   const enabledAt = Date.now();
-  const other = await orama('namespace', 'enable', 'webrtc', '--namespace', OTHER);
-  t.equal(other.code, 0, `namespace ${OTHER} enabled during the call`);
+  const [other, third] = await Promise.all([OTHER, THIRD].map((ns) => orama('namespace', 'enable', 'webrtc', '--namespace', ns)));
+  t.teardown(() => orama('namespace', 'disable', 'webrtc', '--namespace', THIRD));
   t.teardown(() => orama('namespace', 'disable', 'webrtc', '--namespace', OTHER));
+  t.equal(other.code, 0, `namespace ${OTHER} enabled during the call${other.code ? `: ${other.out.slice(-1500)}` : ''}`);
+  t.equal(third.code, 0, `namespace ${THIRD} enabled at the same moment by another process${third.code ? `: ${third.out.slice(-1500)}` : ''}`);
+  const statusOf = async (ns: string) => JSON.parse((await orama('namespace', 'webrtc-status', '--namespace', ns, '--json')).stdout);
+  const [sb, sc] = [await statusOf(OTHER), await statusOf(THIRD)];
+  t.ok(sb.healthy && sc.healthy, 'both healthy');
+  const portsOf = (s: any, node: number) => Object.values(s.nodes[node].ports as Record<string, string>).map((r) => r.split('-').map(Number));
+  for (let n = 0; n < 3; n++) {
+    const ranges = [status, sb, sc].flatMap((s) => portsOf(s, n));
+    const overlap = ranges.some(([a1, b1 = a1], i) => ranges.some(([a2, b2 = a2], j) => i !== j && a1 <= b2 && a2 <= b1));
+    t.notOk(overlap, `node${n + 1}: the three namespaces' port blocks are disjoint`);
+  }
   t.same(await frontPid(), pidsBefore, 'no front was restarted');
   const otherHealth = await frontOf(ca, `https://ns-${OTHER}.orama.test`)(ip(1), '/health');
   t.equal(otherHealth.status, 200, `ns-${OTHER} answers through the same fronts at once`);
@@ -100,6 +114,26 @@ t.test('two browsers call each other through the cluster', async (t) => {
   await sendChat(bob, 'still here');
   await waitChat(ada, 'still here');
   t.pass('the same signaling and data channel carry on');
+
+  // A call in each of the two new namespaces at the same time, on the same three nodes (each its
+  // own TURN listen ports, relay and media ranges): all three calls carry media.
+  const framesA = [await framesOf(ada), await framesOf(bob)];
+  const more: [string, Page][] = [];
+  for (const s of [sb, sc]) {
+    const tok = (await orama('token', 'mint', '--namespace', s.namespace, '--subject', 'host', '--owner')).stdout.trim();
+    for (const [name, browser] of [[`${s.namespace}-1`, byDns], [`${s.namespace}-2`, pinned]] as const) {
+      const page = await (await browser.newContext()).newPage();
+      await page.goto(`${s.url}/v1/webrtc/client/demo.html#${new URLSearchParams({ room: 'second', token: tok, name, autojoin: '1' })}`);
+      await waitEvent(page, 'joined', 0, 20000);
+      more.push([name, page]);
+    }
+  }
+  for (const [name, page] of more) {
+    const s = await waitMedia(page, 1, 30000);
+    t.ok(s.videos.some((v) => v.framesDecoded > 0) && s.pairs.every((p) => p.startsWith('relay/')), `${name} decodes the other's video, relayed`);
+  }
+  t.ok(await framesOf(ada) > framesA[0] && await framesOf(bob) > framesA[1], `${NS}'s call carries on meanwhile`);
+  for (const [, page] of more) await page.close();
 
   // The plain gateway port is gone: the gateways listen on sockets behind the front only.
   for (let n = 1; n <= 3; n++) {

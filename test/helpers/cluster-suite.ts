@@ -39,7 +39,9 @@ export function clientNetns(cluster: ClusterInfo, prefix: string, octet: number)
   const veth = `${prefix}${process.pid % 100000}`;
   const nameserver = nodeConfig(c, 1).publicIp;
   const sh = (cmd: string) => execFileSync('sh', ['-c', cmd], { encoding: 'utf8' });
-  sh(`ip netns add ${netns} && ip link add ${veth}h type veth peer name ${veth}n && ip link set ${veth}n netns ${netns} && ip link set ${veth}h master ${c.pubBridge} up && ip -n ${netns} addr add ${c.pubNet}.${octet}/24 dev ${veth}n && ip -n ${netns} link set ${veth}n up && ip -n ${netns} link set lo up`);
+  // IPv4 only: IPv6 duplicate address detection would finish a second or two after the link is
+  // up, and Chromium aborts requests in flight with ERR_NETWORK_CHANGED when addresses change.
+  sh(`ip netns add ${netns} && ip netns exec ${netns} sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 && ip link add ${veth}h type veth peer name ${veth}n && ip link set ${veth}n netns ${netns} && ip netns exec ${netns} sysctl -qw net.ipv6.conf.${veth}n.disable_ipv6=1 && ip link set ${veth}h master ${c.pubBridge} up && ip -n ${netns} addr add ${c.pubNet}.${octet}/24 dev ${veth}n && ip -n ${netns} link set ${veth}n up && ip -n ${netns} link set lo up`);
   mkdirSync(`/etc/netns/${netns}`, { recursive: true });
   writeFileSync(`/etc/netns/${netns}/resolv.conf`, `nameserver ${nameserver}\noptions timeout:2 attempts:2\n`);
   return { netns, nameserver, sh, remove: () => { rmSync(`/etc/netns/${netns}`, { recursive: true, force: true }); sh(`ip link del ${veth}h 2>/dev/null; ip netns del ${netns} 2>/dev/null; true`); } };

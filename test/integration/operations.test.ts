@@ -12,6 +12,7 @@ import { unitName } from '../../src/webrtc/names.ts';
 import { clientNetns, clusterSuite } from '../helpers/cluster-suite.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { eventually } from '../helpers/cluster-shell.ts';
+import { frontCa, frontFetch } from '../helpers/front.ts';
 import Database from 'better-sqlite3';
 import type { MonitorReport } from '../../src/namespace/monitor.ts';
 import type { InspectorReport } from '../../src/namespace/inspector.ts';
@@ -86,6 +87,20 @@ t.test('operating a namespace', async (t) => {
     await sshExec(first, `systemctl start ${unit}`);
   });
 
+  await t.test('a stopped gateway: both down there, and its front says why', async (t) => {
+    const unit = unitName('gateway', NS);
+    await sshExec('node2', `systemctl stop ${unit}`);
+    t.teardown(() => sshExec('node2', `systemctl start ${unit}`).then(() => {}));
+    const r = await report();
+    t.same([row(r.j, 'node2').gateway_up, row(r.j, 'node2').front_up], [false, false], 'node2: gateway and front both report it');
+    t.match(row(r.j, 'node2').problems.join('\n'), /gateway \/health: .*ENOENT/, 'the socket is gone');
+    t.match(row(r.j, 'node2').problems.join('\n'), /front \/health: HTTP 502/, 'the front answers 502');
+    const res = await frontFetch(frontCa(cluster.inventory), r.j.nodes.find((n) => n.node === 'node2')!.public_ip, `https://ns-${NS}.orama.test/health`);
+    t.equal(res.status, 502);
+    t.match(res.text, /502: no gateway of this namespace answers on this node/, 'with a body that says so');
+    await sshExec('node2', `systemctl start ${unit}`);
+  });
+
   await t.test('a stopped front: front_up false there, the gateway behind it still up', async (t) => {
     await sshExec('node2', 'systemctl stop orama-front.service');
     t.teardown(() => sshExec('node2', 'systemctl start orama-front.service').then(() => {}));
@@ -97,6 +112,18 @@ t.test('operating a namespace', async (t) => {
     await sshExec('node2', 'systemctl start orama-front.service');
     await eventually('node2\'s front is back', async () => row((await report()).j, 'node2').front_up, 30_000);
     t.pass('front_up again once it runs');
+  });
+
+  await t.test('disable of a namespace never enabled: "nothing to disable", no node touched', async (t) => {
+    const fingerprint = () => Promise.all([1, 2, 3].map(async (n) => (await sshExec(`node${n}`, "ls -a /var/lib/orama/namespaces; systemctl list-units 'orama-*' --all --no-legend --plain | awk '{print $1, $3, $4}'; ufw status verbose | sha256sum; find /etc/orama -type f | sort | xargs sha256sum | sha256sum")).stdout));
+    const before = await fingerprint();
+    const r = await orama('namespace', 'disable', 'webrtc', '--namespace', 'nosuchns');
+    t.equal(r.code, 0, 'exit 0: nothing to do is not an error');
+    t.match(r.out, /nothing to disable: namespace "nosuchns" has no WebRTC in the operator store of environment "local"/, 'it says so');
+    t.notMatch(r.out, /TASK|WebRTC disabled/, 'no playbook ran');
+    t.same(await fingerprint(), before, 'every node as before (no nosuchns state directory, same units, firewall and /etc/orama)');
+    const j = await orama('namespace', 'disable', 'webrtc', '--namespace', 'nosuchns', '--json');
+    t.same(JSON.parse(j.stdout), { namespace: 'nosuchns', changed: false, reason: 'not enabled in the operator store' }, '--json says the same');
   });
 
   await t.test('an unreachable node is a finding, not a crash', async (t) => {
