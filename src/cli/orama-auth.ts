@@ -179,6 +179,11 @@ export async function authCommand(noun: 'token' | 'apikey', argv: string[]): Pro
       process.stderr.write(`orama ${noun}: ${e.message}\n`);
       return 1;
     }
+    // An unknown --env, an unreadable inventory: said plainly, never a stack trace.
+    if (e instanceof ProvisionError) {
+      process.stderr.write(`orama ${noun}: ${e.describe()}\n`);
+      return 1;
+    }
     throw e;
   } finally {
     await (store as Store | undefined)?.close();

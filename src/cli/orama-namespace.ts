@@ -55,6 +55,8 @@ export async function namespaceCommand(argv: string[]): Promise<number> {
     if (!['enable', 'disable', 'webrtc-status'].includes(verb)) throw new ProvisionError(`orama namespace: unknown verb "${verb ?? ''}" (enable webrtc, disable webrtc, webrtc-status)`);
     const { values } = parseArgs({ args, options: OPTIONS, strict: true });
     if (!values.namespace) throw new ProvisionError('--namespace NAME is required');
+    // Before the store is opened (it would be created) or any node is asked.
+    checkNamespace(values.namespace);
     const env = environmentOf(values);
     const store = await openStore(stateFromArg(env.state), { migrate: true });
     try {

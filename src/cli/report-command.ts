@@ -6,6 +6,7 @@ import type { Store } from '../store/store.ts';
 import { openStore, stateFromArg } from '../store/open.ts';
 import { describeEnvironment, type Environment } from './environment.ts';
 import { environmentOf } from './orama-namespace.ts';
+import { checkNamespace } from '../namespace/webrtc.ts';
 
 const OPTIONS = {
   env: { type: 'string' },
@@ -27,6 +28,7 @@ export interface ReportInput {
 export async function reportCommand<R>(argv: string[], make: (i: ReportInput) => Promise<R>, format: (r: R) => string, good: (r: R) => boolean): Promise<number> {
   try {
     const { values } = parseArgs({ args: argv, options: OPTIONS, strict: true });
+    if (values.namespace !== undefined) checkNamespace(values.namespace);
     const env = environmentOf(values);
     const store = await openStore(stateFromArg(env.state));
     try {

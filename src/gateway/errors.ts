@@ -30,7 +30,9 @@ export function errorHandler(err: FastifyError | HttpError, req: FastifyRequest,
   }
   const fe = err as FastifyError;
   if (fe.validation) {
-    reply.code(400).send({ error: 'bad_request', message: fe.message });
+    // ajv says "must NOT have additional properties" without the name: add it.
+    const extra = fe.validation.map((v) => (v.params as { additionalProperty?: string })?.additionalProperty).filter(Boolean);
+    reply.code(400).send({ error: 'bad_request', message: extra.length ? `${fe.message}: ${extra.map((x) => `"${String(x).slice(0, 64)}"`).join(', ')}` : fe.message });
     return;
   }
   const status = fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500 ? fe.statusCode : 500;

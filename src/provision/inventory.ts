@@ -82,6 +82,8 @@ export class Inventory {
   static load(file: string): Inventory {
     const inv = new Inventory(file);
     const data = loadYaml(file) as Record<string, any>;
+    // Empty, a scalar (a binary file reads as one), a list: the file is named, not just "inventory".
+    if (!data || typeof data !== 'object' || Array.isArray(data)) throw new ProvisionError(`an inventory is a mapping (all: hosts:, children:, vars:), this file holds ${data == null ? 'nothing' : Array.isArray(data) ? 'a list' : 'a single value'}`, { file });
     validate(inventorySchema, data, 'inventory');
     const hostEntries = new Map<string, Record<string, unknown>>();
     const walk = (name: string, g: Record<string, any> | null, parent?: string) => {

@@ -122,7 +122,7 @@ export class Runner {
     for (const r of play.roles) this.o.redactor.collect(r.defaults);
     this.o.redactor.collect(play.vars);
     let hosts = this.o.inventory.select(play.hosts, `play "${play.name}" hosts`);
-    if (this.o.limit) {
+    if (this.o.limit !== undefined) {
       const allowed = new Set(this.o.inventory.select(this.o.limit, '--limit').map((h) => h.name));
       hosts = hosts.filter((h) => allowed.has(h.name));
     }

@@ -88,6 +88,9 @@ export class Session {
     }
     const parsed = parseClientMessage(raw);
     if (!parsed.ok) return this.fail(parsed.code, parsed.message);
+    // The protocol is JSON TEXT frames (docs/protocol.md): a binary frame is refused even when it
+    // holds a valid message (the server hands binary frames here as a Buffer).
+    if (Buffer.isBuffer(raw)) return this.fail('invalid_message', `a binary frame holding "${parsed.message.type}": signaling messages are JSON text frames`);
     try {
       const handler = handlers[parsed.message.type] as (s: Session, m: ClientMessage) => void | Promise<void>;
       await handler(this, parsed.message);
