@@ -136,8 +136,8 @@ export const zoneName = (ns: string, baseDomain: string) => `ns-${ns}.${baseDoma
 /** A node's own name in a namespace's zone (the zone's NS glue; TURN URLs by name). */
 export const nodeHostName = (node: string, zone: string) => `${node}.${zone}`;
 
-/** The base domain a namespace was enabled with, from its DNS records in the operator store. */
-export const baseDomainOf = (records: { name: string }[], ns: string) => records.map((r) => r.name.split(`ns-${ns}.`)[1]).find(Boolean) ?? '';
+/** The zone (and front host name) a namespace was enabled with, from its DNS records in the operator store. */
+export const storedZone = (ns: string, records: { name: string }[]) => zoneName(ns, records.map((r) => r.name.split(`ns-${ns}.`)[1]).find(Boolean) ?? '');
 
 /**
  * What the zone says: turn.ns-NS.BASE → the TURN nodes' public addresses (what the gateway's TURN

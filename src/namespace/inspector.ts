@@ -20,7 +20,7 @@ import type { Store } from '../store/store.ts';
 import { mintToken } from '../webrtc/tokens.ts';
 import { gatewaySocket, webrtcDir } from '../webrtc/names.ts';
 import { buildArtifacts } from './artifacts.ts';
-import { baseDomainOf, chooseTurnNodes, decide, zoneName } from './decide.ts';
+import { chooseTurnNodes, decide, storedZone } from './decide.ts';
 import { turnTlsMaterial } from './tls.ts';
 import { loadCluster } from './nodes.ts';
 import { runProbe } from './monitor.ts';
@@ -183,7 +183,7 @@ export async function inspect(o: { environment: string; inventory: string; store
     }
 
     // dns: the operator store's records ↔ the TURN nodes, and what each node's DNS server answers ↔ the records.
-    const zone = zoneName(ns, baseDomainOf(dns.get(ns) ?? [], ns));
+    const zone = storedZone(ns, dns.get(ns) ?? []);
     const stored = dns.get(ns) ?? [];
     const records = stored.filter((r) => r.name === `turn.${zone}`).map((r) => r.value).sort();
     const wantIps = turnNodes.map(ip).filter(Boolean).sort() as string[];

@@ -13,7 +13,7 @@ import { issueTurnCredentials } from '../webrtc/credentials.ts';
 import { NODE_RUNTIME, gatewaySocket } from '../webrtc/names.ts';
 import { ProvisionError } from '../provision/errors.ts';
 import { buildArtifacts } from './artifacts.ts';
-import { baseDomainOf, zoneName } from './decide.ts';
+import { storedZone } from './decide.ts';
 import { clusterVars } from './vars.ts';
 import type { ProbeCheck, ProbeResult } from './probe-main.ts';
 
@@ -113,7 +113,7 @@ export async function monitorReport(o: MonitorOptions): Promise<MonitorReport> {
   const hosts = Inventory.load(o.inventory).select('cluster');
   const { rqliteHttpPort, rqliteClientDir, frontConfDir } = clusterVars();
   const hostOf = new Map<string, string>();
-  for (const c of configs) hostOf.set(c.namespace, zoneName(c.namespace, baseDomainOf(await o.store.listDnsRecords(c.namespace), c.namespace)));
+  for (const c of configs) hostOf.set(c.namespace, storedZone(c.namespace, await o.store.listDnsRecords(c.namespace)));
   const program = readFileSync((await buildArtifacts()).probe, 'utf8');
 
   const perNode = await Promise.all(

@@ -4,7 +4,7 @@ import { Inventory } from '../provision/inventory.ts';
 import { SshTransport } from '../provision/transport/ssh.ts';
 import type { Store } from '../store/store.ts';
 import { unitName } from '../webrtc/names.ts';
-import { baseDomainOf, zoneName } from './decide.ts';
+import { storedZone } from './decide.ts';
 
 export interface NodeStatus {
   node: string;
@@ -63,7 +63,7 @@ export async function webrtcStatus(o: { namespace: string; inventory: string; st
     }),
   );
   const healthy = Boolean(cfg?.enabled) && nodes.every((n) => n.sfu_up && n.gateway_up && n.turn_up !== false) && nodes.filter((n) => n.turn_up).length === turnNodes.length && turnNodes.length >= 2;
-  const url = dns.length ? `https://${zoneName(ns, baseDomainOf(dns, ns))}` : null;
+  const url = dns.length ? `https://${storedZone(ns, dns)}` : null;
   return { namespace: ns, enabled: Boolean(cfg?.enabled), turn_nodes: turnNodes, url, dns, nodes, healthy };
 }
 

@@ -640,31 +640,24 @@ function sigGateway(id: string, input: string, send: (ws: WebSocket) => void, ex
 sigGateway('SIG-20', `a text frame of ${MAX + 4464} bytes through the gateway`, (ws) => ws.send('x'.repeat(MAX + 4464)), /^close 1009\b/);
 sigGateway('SIG-21', `a binary frame of ${MAX + 4464} bytes through the gateway`, (ws) => ws.send(Buffer.alloc(MAX + 4464), { binary: true }), /^close 1009\b/);
 sigGateway('SIG-22', 'a text frame that is not UTF-8 (`c3 28`) through the gateway', (ws) => ws.send(Buffer.from([0xc3, 0x28]), { binary: false }), /^close 1007\b/);
+/** An upgrade the gateway must refuse: its HTTP status and body, or a failure if it was accepted. */
+const refusedUpgrade = (query: string) => gatewayOutcome(() => new Promise((resolve, reject) => {
+  const ws = new WebSocket(`ws://127.0.0.1:${gwPort}/v1/webrtc/signal?${query}`, ['Bearer', MEMBER_TOKEN]);
+  ws.once('open', () => { ws.terminate(); reject(new Error('the upgrade was accepted')); });
+  ws.once('unexpected-response', (_req, res) => {
+    let body = '';
+    res.on('data', (c) => (body += c));
+    res.on('end', () => resolve({ status: res.statusCode ?? 0, body: `HTTP ${res.statusCode} ${body}` }));
+  });
+  ws.once('error', reject);
+}));
 rows.push({
   id: 'SIG-23', area: 'signaling (gateway proxy)', input: 'upgrade to `?room=..%2Fx` (bad room name)', expect: new RegExp(`HTTP 400 .*querystring/room ${PATTERN}`), status: 400, proof: GW_PROOF,
-  run: () => gatewayOutcome(() => new Promise((resolve, reject) => {
-    const ws = new WebSocket(`ws://127.0.0.1:${gwPort}/v1/webrtc/signal?room=..%2Fx`, ['Bearer', MEMBER_TOKEN]);
-    ws.once('open', () => { ws.terminate(); reject(new Error('the upgrade was accepted')); });
-    ws.once('unexpected-response', (_req, res) => {
-      let body = '';
-      res.on('data', (c) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: `HTTP ${res.statusCode} ${body}` }));
-    });
-    ws.once('error', reject);
-  })),
+  run: () => refusedUpgrade('room=..%2Fx'),
 });
 rows.push({
   id: 'SIG-24', area: 'signaling (gateway proxy)', input: 'a member upgrading to a room that does not exist', expect: /HTTP 404 .*room \\"nosuch\\" does not exist in namespace \\"ns-a\\"/, status: 404, proof: GW_PROOF,
-  run: () => gatewayOutcome(() => new Promise((resolve, reject) => {
-    const ws = new WebSocket(`ws://127.0.0.1:${gwPort}/v1/webrtc/signal?room=nosuch`, ['Bearer', MEMBER_TOKEN]);
-    ws.once('open', () => { ws.terminate(); reject(new Error('the upgrade was accepted')); });
-    ws.once('unexpected-response', (_req, res) => {
-      let body = '';
-      res.on('data', (c) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: `HTTP ${res.statusCode} ${body}` }));
-    });
-    ws.once('error', reject);
-  })),
+  run: () => refusedUpgrade('room=nosuch'),
 });
 
 // ---------------------------------------------------------------------------------------------
