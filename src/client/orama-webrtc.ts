@@ -20,7 +20,7 @@ export interface OramaCallOptions {
   media?: MediaStream;
   /** Data channel label used by send()/'data' events. */
   dataLabel?: string;
-  /** Reconnect attempts after an unexpected signaling close (server-draining always reconnects). */
+  /** Reconnects in a row after unexpected signaling closes, reset once media is connected again (server-draining always reconnects). */
   maxReconnects?: number;
 }
 
@@ -38,6 +38,7 @@ type Events = {
   data: { data: string | ArrayBuffer };
   credentials: { kind: 'turn-credentials' | 'refresh-credentials'; username: string; ttl: number };
   draining: { deadlineS: number };
+  reconnecting: { reason: string };
   reconnected: { peerId: string; afterMs: number };
   'room-closed': { room: string };
   error: { code: string; message: string };
@@ -115,7 +116,12 @@ export class OramaCall extends EventTarget {
       const stream = e.streams[0] ?? new MediaStream([e.track]);
       this.emit('track', { peerId: stream.id, track: e.track, stream });
     };
-    pc.onconnectionstatechange = () => this.emit('state', { connection: pc.connectionState });
+    pc.onconnectionstatechange = () => {
+      // Media flows again: the next failure gets the full reconnect budget (maxReconnects is per
+      // incident, not per call — a long call outlives many SFU restarts).
+      if (pc.connectionState === 'connected') this.reconnects = 0;
+      this.emit('state', { connection: pc.connectionState });
+    };
 
     const ws = new WebSocket(this.wsUrl(), ['Bearer', this.options.token]);
     this.ws = ws;
@@ -225,6 +231,7 @@ export class OramaCall extends EventTarget {
     this.reconnects++;
     this.reconnecting = true;
     const started = performance.now();
+    this.emit('reconnecting', { reason });
     this.teardown();
     try {
       for (let attempt = 0; attempt < 5; attempt++) {

@@ -1,5 +1,6 @@
 // The werift implementation of the media engine (the only file that imports werift).
-// Gotchas from ../../shared/design/webrtc-facts.md are handled here: no default STUN server,
+// Gotchas from ../../shared/design/webrtc-facts.md are handled here: no STUN query (werift's
+// ICE agent falls back to Google's STUN server; see noDefaultStun),
 // ICE bound to one address and a port range, REMB to publishers every second, one serialized
 // Buffer per forwarded packet (sendRtp mutates packet objects), header extensions stripped,
 // keyframe start detection for VP8.
@@ -36,6 +37,22 @@ import type {
 } from './engine.ts';
 
 const REMB_INTERVAL_MS = 1000;
+
+/**
+ * werift picks a connection's ICE port by probing the range — bind, close, bind again
+ * (common/network.js findPort) — so two connections gathering at the same moment get the same
+ * port, the second bind fails, and that connection answers with no candidate at all: its client
+ * never connects. Clients rejoining together after an SFU is lost do exactly that. One
+ * connection of an engine gathers at a time (setLocalDescription, a few ms without STUN).
+ */
+class Serial {
+  #tail: Promise<unknown> = Promise.resolve();
+  run<T>(work: () => Promise<T>): Promise<T> {
+    const result = this.#tail.then(work);
+    this.#tail = result.catch(() => undefined);
+    return result;
+  }
+}
 
 /** True if the RTP payload starts a VP8 keyframe (RFC 7741 payload descriptor + header). */
 export function isVp8KeyframeStart(payload: Buffer): boolean {
@@ -124,6 +141,7 @@ class WeriftConnection implements EngineConnection {
   constructor(
     private readonly options: EngineOptions,
     private readonly totals: EngineTotals,
+    private readonly gathering: Serial,
   ) {
     this.pc = new RTCPeerConnection({
       iceServers: [],
@@ -214,10 +232,30 @@ class WeriftConnection implements EngineConnection {
     dtls.sendRtcp([new RtcpPayloadSpecificFeedback({ feedback })]).catch(() => {});
   }
 
+  /**
+   * werift's ICE agent queries stun.l.google.com:19302 whenever no STUN server is configured
+   * (werift ice.js: `validateAddress(stunServer) ?? ["stun.l.google.com", 19302]`), and waits up
+   * to 5 s for it before gathering completes — so before every answer. On a node without public
+   * DNS that was 5 s of every join and rejoin; elsewhere it is a packet to Google. The SFU needs
+   * no server-reflexive candidate (it is reached through TURN on its WireGuard address): clear it
+   * on every ICE agent before it gathers.
+   */
+  private noDefaultStun(): void {
+    for (const transport of this.pc.iceTransports) (transport.connection as { stunServer?: unknown }).stunServer = undefined;
+  }
+
+  /** setLocalDescription gathers (the first time): without STUN, and one connection at a time. */
+  private setLocal(description: Parameters<RTCPeerConnection['setLocalDescription']>[0]): Promise<unknown> {
+    return this.gathering.run(async () => {
+      this.noDefaultStun();
+      await this.pc.setLocalDescription(description);
+    });
+  }
+
   async acceptOffer(sdp: string): Promise<string> {
     await this.pc.setRemoteDescription({ type: 'offer', sdp });
     const answer = await this.pc.createAnswer();
-    await this.pc.setLocalDescription(answer);
+    await this.setLocal(answer);
     return this.pc.localDescription!.sdp;
   }
 
@@ -251,7 +289,7 @@ class WeriftConnection implements EngineConnection {
   async createOffer(): Promise<string> {
     this.alignExtensionIds();
     const offer = await this.pc.createOffer();
-    await this.pc.setLocalDescription(offer);
+    await this.setLocal(offer);
     return this.pc.localDescription!.sdp;
   }
 
@@ -301,6 +339,7 @@ class WeriftConnection implements EngineConnection {
 
 export class WeriftEngine implements MediaEngine {
   private readonly counters: EngineTotals = { bytesIn: 0, packetsIn: 0, bytesOut: 0, packetsOut: 0 };
+  private readonly gathering = new Serial();
 
   constructor(private readonly options: EngineOptions) {
     // werift gathers only non-internal addresses and, when iceInterfaceAddresses matches none of
@@ -310,7 +349,7 @@ export class WeriftEngine implements MediaEngine {
   }
 
   createConnection(): EngineConnection {
-    return new WeriftConnection(this.options, this.counters);
+    return new WeriftConnection(this.options, this.counters, this.gathering);
   }
 
   totals(): EngineTotals {

@@ -1,0 +1,78 @@
+// The werift engine's ICE gathering, which every join and rejoin waits for (the SFU answers only
+// once its candidates are gathered): connections gathering at the same moment — two clients
+// rejoining together after their SFU was lost — each get a candidate of their own in the media
+// range, and gathering asks no STUN server (werift's default is stun.l.google.com: a DNS lookup
+// that, on a node without public DNS, held every answer for 5 s).
+import { execFileSync } from 'node:child_process';
+import dns from 'node:dns';
+import { networkInterfaces } from 'node:os';
+import t from 'tap';
+import { RTCPeerConnection } from 'werift';
+import { WeriftEngine } from '../../src/sfu/engine-werift.ts';
+
+// werift never gathers on loopback: this host's first non-loopback IPv4 address (traffic to it
+// stays inside the kernel; nothing is sent in this test anyway).
+const defaultDev = /dev (\S+)/.exec(execFileSync('ip', ['-4', 'route', 'show', 'default'], { encoding: 'utf8' }))?.[1];
+const hostIp = [...(defaultDev ? (networkInterfaces()[defaultDev] ?? []) : []), ...Object.values(networkInterfaces()).flat()]
+  .find((a) => a && a.family === 'IPv4' && !a.internal)?.address;
+if (!hostIp) throw new Error('no non-loopback IPv4 address on this host: the engine needs one to bind');
+
+/** Consecutive UDP ports free on hostIp now (other suites may hold some of this area). */
+async function freeBlock(from: number, to: number, size: number): Promise<[number, number]> {
+  const { createSocket } = await import('node:dgram');
+  const free = (port: number) => new Promise<boolean>((resolve) => {
+    const s = createSocket('udp4');
+    s.once('error', () => { s.close(); resolve(false); });
+    s.bind({ port, address: hostIp }, () => s.close(() => resolve(true)));
+  });
+  for (let start = from; start + size - 1 <= to; start += size) {
+    let ok = true;
+    for (let p = start; p < start + size && ok; p++) ok = await free(p);
+    if (ok) return [start, start + size - 1];
+  }
+  throw new Error(`no ${size} free UDP ports on ${hostIp} in ${from}-${to}`);
+}
+const N = 24;
+const RANGE = await freeBlock(39300, 39999, N);
+
+/** A client's offer (audio, video, data channel), made without gathering (no socket, no STUN). */
+async function clientOffer(): Promise<{ sdp: string; close: () => Promise<void> }> {
+  const pc = new RTCPeerConnection({ iceServers: [] });
+  pc.addTransceiver('audio', { direction: 'sendonly' });
+  pc.addTransceiver('video', { direction: 'sendonly' });
+  pc.createDataChannel('chat');
+  const offer = await pc.createOffer();
+  return { sdp: offer.sdp, close: () => pc.close() };
+}
+
+t.test('connections answering at the same moment each get their own port; no STUN lookup', async (t) => {
+  const lookups: string[] = [];
+  const real = dns.promises.lookup;
+  (dns.promises as { lookup: unknown }).lookup = (host: string, ...rest: unknown[]) => {
+    lookups.push(host);
+    return (real as (...a: unknown[]) => unknown).call(dns.promises, host, ...rest);
+  };
+  t.teardown(() => { (dns.promises as { lookup: unknown }).lookup = real; });
+
+  const engine = new WeriftEngine({
+    listenIp: hostIp, portRange: RANGE, isAllowedRemote: () => false, onDroppedIceCheck: () => {}, publisherBitrate: 500_000,
+  });
+  const offers = await Promise.all(Array.from({ length: N }, clientOffer));
+  const connections = offers.map(() => engine.createConnection());
+  t.teardown(async () => {
+    await Promise.all(connections.map((c) => c.close()));
+    await Promise.all(offers.map((o) => o.close()));
+  });
+  const answers = await Promise.all(connections.map((c, i) => c.acceptOffer(offers[i].sdp)));
+
+  const ports = answers.map((sdp) => {
+    const c = /^a=candidate:\S+ 1 udp \d+ (\S+) (\d+) typ host/m.exec(sdp);
+    return c ? { ip: c[1], port: Number(c[2]) } : null;
+  });
+  t.same(ports.filter((p) => p === null).length, 0, 'every answer carries a host candidate');
+  t.ok(ports.every((p) => p?.ip === hostIp), `all on listen_ip ${hostIp}`);
+  const used = ports.map((p) => p!.port);
+  t.equal(new Set(used).size, N, `${N} different ports (${used.join(', ')})`);
+  t.ok(used.every((p) => p >= RANGE[0] && p <= RANGE[1]), `all in the media range ${RANGE.join('-')}`);
+  t.same(lookups, [], 'no name was looked up while gathering (no STUN server is asked)');
+});
