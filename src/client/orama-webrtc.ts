@@ -7,6 +7,9 @@
 //      on glare we roll back our offer and answer the SFU's).
 //   5. refresh-credentials -> setConfiguration; server-draining -> reconnect through the gateway,
 //      which places us on another SFU.
+//   6. the signaling socket lost (a gateway restarted): `resume` the same peer on a new socket —
+//      the peer connection and its media go on; lost with its SFU (close 4011): join again.
+import { CLOSE_SFU_LOST } from '../webrtc/protocol.ts';
 import type { DisplayInfo, IceCandidateInit, PeerInfo, ServerMessage, TurnCredentialsMessage } from '../webrtc/protocol.ts';
 
 export interface OramaCallOptions {
@@ -40,6 +43,8 @@ type Events = {
   draining: { deadlineS: number };
   reconnecting: { reason: string };
   reconnected: { peerId: string; afterMs: number };
+  /** The signaling socket was replaced; the peer connection (and media) never stopped. */
+  resumed: { peerId: string; afterMs: number };
   'room-closed': { room: string };
   error: { code: string; message: string };
   state: { connection: RTCPeerConnectionState };
@@ -60,6 +65,7 @@ export class OramaCall extends EventTarget {
   private generation = 0;
   private chain: Promise<void> = Promise.resolve();
   private reconnecting = false;
+  private resumeToken?: string;
 
   constructor(options: OramaCallOptions) {
     super();
@@ -123,29 +129,72 @@ export class OramaCall extends EventTarget {
       this.emit('state', { connection: pc.connectionState });
     };
 
+    await this.openSignaling(generation, { type: 'join', room: this.options.room, ...(this.options.display ? { display: this.options.display } : {}) });
+  }
+
+  /**
+   * One signaling socket: sends `hello` (join or resume) once open; resolves when the SFU
+   * confirmed it (joined / resumed), rejects on an error before that or on close.
+   */
+  private openSignaling(generation: number, hello: object): Promise<void> {
     const ws = new WebSocket(this.wsUrl(), ['Bearer', this.options.token]);
     this.ws = ws;
-    await new Promise<void>((resolve, reject) => {
-      ws.onopen = () => this.send({ type: 'join', room: this.options.room, ...(this.options.display ? { display: this.options.display } : {}) });
+    let confirmed = false;
+    return new Promise<void>((resolve, reject) => {
+      ws.onopen = () => ws.send(JSON.stringify(hello));
       ws.onerror = () => reject(new Error('signaling connection failed'));
       ws.onmessage = (e) => {
         const message = JSON.parse(String(e.data)) as ServerMessage;
-        if (message.type === 'joined') {
-          this.peerId = message.peer_id;
+        if (message.type === 'joined' || message.type === 'resumed') {
+          confirmed = true;
           resolve();
         }
-        if (message.type === 'error' && !this.joined) reject(new Error(`${message.code}: ${message.message}`));
+        if (message.type === 'error' && !confirmed) return reject(new Error(`${message.code}: ${message.message}`));
         // Serialized: each message sees the state the previous one left.
         this.chain = this.chain
           .then(() => (generation === this.generation ? this.handle(message) : undefined))
           .catch((error: Error) => this.emit('error', { code: 'client', message: error.message }));
       };
-      ws.onclose = () => {
+      ws.onclose = (e) => {
         reject(new Error('signaling closed before join'));
-        // Only a session that had joined reconnects by itself; a failed connect() rejects instead.
-        if (generation === this.generation && !this.leaving && this.joined) void this.reconnect('signaling closed');
+        // Only a session that had joined recovers by itself; a failed connect() rejects instead.
+        if (!confirmed || this.ws !== ws || generation !== this.generation || this.leaving) return;
+        // A socket lost with the SFU behind it (the gateway says so) or a peer that was never
+        // given a token: join again. Otherwise (a gateway restarted, the network blinked) the
+        // SFU keeps the peer and its media for RESUME_GRACE_S: take it over on a new socket.
+        if (e.code === CLOSE_SFU_LOST || !this.resumeToken) void this.reconnect('signaling closed');
+        else void this.resume(generation);
       };
     });
+  }
+
+  /**
+   * The signaling socket closed but the peer connection is fine: a new socket (through whichever
+   * gateway answers) resumes the same peer, media untouched. Falls back to a full reconnect.
+   */
+  private async resume(generation: number): Promise<void> {
+    if (this.reconnecting) return;
+    this.reconnecting = true;
+    const started = performance.now();
+    this.joined = false; // candidates found meanwhile wait for the new socket
+    this.emit('reconnecting', { reason: 'signaling closed (resuming)' });
+    try {
+      // Backoff within the SFU's grace (RESUME_GRACE_S): 0.2 + 0.4 + 0.8 + 1.6 + 3.2 s.
+      for (let attempt = 0; attempt < 5 && generation === this.generation && !this.leaving; attempt++) {
+        try {
+          await this.openSignaling(generation, { type: 'resume', room: this.options.room, peer_id: this.peerId, resume_token: this.resumeToken });
+          this.emit('resumed', { peerId: this.peerId!, afterMs: performance.now() - started });
+          return;
+        } catch (error) {
+          this.ws?.close();
+          if (/^resume_failed/.test((error as Error).message)) break;
+          await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
+        }
+      }
+    } finally {
+      this.reconnecting = false;
+    }
+    if (generation === this.generation && !this.leaving) void this.reconnect('signaling closed; resume failed');
   }
 
   private send(message: object): void {
@@ -156,9 +205,14 @@ export class OramaCall extends EventTarget {
   private async handle(message: ServerMessage): Promise<void> {
     const pc = this.pc!;
     switch (message.type) {
+      case 'resumed':
+        this.joined = true;
+        for (const c of this.localQueue.splice(0)) this.send({ type: 'ice-candidate', candidate: c });
+        return;
       case 'joined': {
         this.joined = true;
         this.peerId = message.peer_id;
+        this.resumeToken = message.resume_token;
         for (const c of this.localQueue.splice(0)) this.send({ type: 'ice-candidate', candidate: c });
         this.emit('joined', { peerId: message.peer_id, peers: message.peers });
         this.makingOffer = true;

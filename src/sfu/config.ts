@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { Ajv } from 'ajv';
 import { DEFAULT_TURN_TTL_SECONDS } from '../webrtc/credentials.ts';
+import { RESUME_GRACE_S } from '../webrtc/protocol.ts';
 import { Secret } from '../secret/secret.ts';
 
 export { Secret };
@@ -20,6 +21,8 @@ export interface SfuConfigFile {
   internal_key_file: string;
   credential_ttl?: number;
   drain_deadline_s?: number;
+  /** How long a peer whose signaling socket closed waits for a resume (default RESUME_GRACE_S). */
+  resume_grace_s?: number;
   max_peers_per_room?: number;
   publisher_bitrate?: number;
 }
@@ -35,6 +38,7 @@ export interface SfuConfig {
   internalKey: Secret;
   credentialTtl: number;
   drainDeadlineS: number;
+  resumeGraceS: number;
   maxPeersPerRoom: number;
   publisherBitrate: number;
 }
@@ -57,6 +61,7 @@ export const sfuConfigSchema = {
     internal_key_file: { type: 'string', minLength: 1 },
     credential_ttl: { type: 'integer', minimum: 2, maximum: 86400 },
     drain_deadline_s: { type: 'number', minimum: 0, maximum: 3600 },
+    resume_grace_s: { type: 'number', minimum: 0, maximum: 300 },
     max_peers_per_room: { type: 'integer', minimum: 1, maximum: 1000 },
     publisher_bitrate: { type: 'integer', minimum: 100000, maximum: 20000000 },
   },
@@ -94,6 +99,7 @@ export function resolveSfuConfig(input: SfuConfigFile): SfuConfig {
     internalKey: readSecret(file.internal_key_file, 'internal_key'),
     credentialTtl: file.credential_ttl ?? DEFAULT_TURN_TTL_SECONDS,
     drainDeadlineS: file.drain_deadline_s ?? 30,
+    resumeGraceS: file.resume_grace_s ?? RESUME_GRACE_S,
     maxPeersPerRoom: file.max_peers_per_room ?? 200,
     publisherBitrate: file.publisher_bitrate ?? 1_500_000,
   };

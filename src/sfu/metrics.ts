@@ -6,6 +6,7 @@ export class Metrics {
   glareOffersIgnored = 0;
   rejectedMessages = new Map<string, number>();
   refusedJoins = 0;
+  resumes = 0;
   credentialRefreshes = 0;
   dataMessagesRelayed = 0;
   dataMessagesDropped = 0;
@@ -24,6 +25,7 @@ export class Metrics {
     draining: boolean;
     rooms: number;
     peers: number;
+    detached: number;
     tracks: number;
     subscriptions: number;
     bytesIn: number;
@@ -40,6 +42,7 @@ export class Metrics {
     metric('orama_sfu_draining', 'gauge', '1 while the SFU drains', [['', live.draining ? 1 : 0]]);
     metric('orama_sfu_rooms', 'gauge', 'Rooms with at least one peer', [['', live.rooms]]);
     metric('orama_sfu_peers', 'gauge', 'Joined peers', [['', live.peers]]);
+    metric('orama_sfu_detached_peers', 'gauge', 'Peers whose signaling socket closed, waiting for a resume', [['', live.detached]]);
     metric('orama_sfu_tracks', 'gauge', 'Published tracks', [['', live.tracks]]);
     metric('orama_sfu_subscriptions', 'gauge', 'Forwarded streams (track x subscriber)', [['', live.subscriptions]]);
     metric('orama_sfu_rtp_bytes_in_total', 'counter', 'RTP bytes received from publishers', [['', live.bytesIn]]);
@@ -55,6 +58,7 @@ export class Metrics {
     metric('orama_sfu_keyframe_requests_total', 'counter', 'PLIs sent to publishers', [['', this.keyframeRequests]]);
     metric('orama_sfu_glare_offers_ignored_total', 'counter', 'Client offers ignored in glare (the SFU is impolite)', [['', this.glareOffersIgnored]]);
     metric('orama_sfu_refused_joins_total', 'counter', 'Joins refused (draining, room full)', [['', this.refusedJoins]]);
+    metric('orama_sfu_resumes_total', 'counter', 'Peers taken over by a new signaling socket (resume) after theirs closed', [['', this.resumes]]);
     metric('orama_sfu_credential_refreshes_total', 'counter', 'refresh-credentials messages sent', [['', this.credentialRefreshes]]);
     metric('orama_sfu_data_messages_relayed_total', 'counter', 'Data channel messages relayed to other peers', [['', this.dataMessagesRelayed]]);
     metric('orama_sfu_data_messages_dropped_total', 'counter', 'Data channel messages dropped by the per-peer relay rate limit', [['', this.dataMessagesDropped]]);

@@ -5,6 +5,7 @@
 // just a data channel). After that the SFU offers whenever subscriptions change, one offer at a
 // time. Glare: the SFU is the IMPOLITE side — a client offer arriving while an SFU offer is
 // outstanding is ignored; the client (polite) rolls back, answers, and re-offers later.
+import { randomBytes } from 'node:crypto';
 import type { TurnCredentials } from '../webrtc/credentials.ts';
 import { refreshDelayMs } from '../webrtc/credentials.ts';
 import type { DisplayInfo, IceCandidateInit, PeerInfo, ServerMessage } from '../webrtc/protocol.ts';
@@ -16,6 +17,8 @@ import type { Track } from './track.ts';
 
 export const DATA_PER_SECOND = 50;
 export const DATA_BURST = 100;
+/** Messages kept for a detached peer; beyond this it cannot be resumed consistently. */
+export const MAX_DETACHED_MESSAGES = 256;
 
 export interface SignalingTransport {
   send(message: ServerMessage): void;
@@ -43,6 +46,13 @@ export class Peer {
    */
   private readonly deferred = new Map<string, Track>();
   private closed = false;
+  #transport: SignalingTransport;
+  /** While detached (its socket closed without leave): what the SFU sent meanwhile, in order. */
+  private held: ServerMessage[] | null = null;
+  private heldOverflow = false;
+  /** Shown by a `resume` of this peer; sent to its client in `joined` only. */
+  readonly resumeToken = randomBytes(16).toString('base64url');
+  detachTimer?: NodeJS.Timeout;
 
   /** Data-channel relay budget: every message is copied to every other peer, so it is bounded. */
   private dataTokens = DATA_BURST;
@@ -57,10 +67,11 @@ export class Peer {
     readonly id: string,
     readonly display: DisplayInfo | undefined,
     readonly subject: string | undefined,
-    readonly transport: SignalingTransport,
+    transport: SignalingTransport,
     readonly connection: EngineConnection,
     private readonly deps: PeerDeps,
   ) {
+    this.#transport = transport;
     connection.onLocalCandidate = (candidate) => this.send({ type: 'ice-candidate', candidate });
     connection.onInboundTrack = (track) => this.onInboundTrack(track);
     connection.onData = (label, data) => this.onData(label, data);
@@ -73,8 +84,41 @@ export class Peer {
     return { peer_id: this.id, ...(this.display ? { display: this.display } : {}), ...(this.subject ? { subject: this.subject } : {}) };
   }
 
+  get transport(): SignalingTransport {
+    return this.#transport;
+  }
+
+  get detached(): boolean {
+    return this.held !== null;
+  }
+
   send(message: ServerMessage): void {
-    if (!this.closed) this.transport.send(message);
+    if (this.closed) return;
+    if (this.held) {
+      if (this.held.length < MAX_DETACHED_MESSAGES) this.held.push(message);
+      else this.heldOverflow = true;
+      return;
+    }
+    this.#transport.send(message);
+  }
+
+  /** Its socket closed without leave: media goes on; messages are held for a resume. */
+  detach(): void {
+    this.held ??= [];
+  }
+
+  /** False if a resume could not replay everything the SFU sent while detached. */
+  get resumable(): boolean {
+    return !this.closed && !this.heldOverflow;
+  }
+
+  /** Binds the peer to a new socket (a resume); the held messages go out on it, in order. */
+  attach(transport: SignalingTransport): ServerMessage[] {
+    clearTimeout(this.detachTimer);
+    const held = this.held ?? [];
+    this.held = null;
+    this.#transport = transport;
+    return held;
   }
 
   private enqueue(work: () => Promise<void>): Promise<void> {

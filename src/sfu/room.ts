@@ -23,7 +23,7 @@ export class Room {
   join(peer: Peer): void {
     const others = [...this.peers.values()];
     this.peers.set(peer.id, peer);
-    peer.send({ type: 'joined', protocol_version: PROTOCOL_VERSION, room: this.name, peer_id: peer.id, peers: others.map((p) => p.info()) });
+    peer.send({ type: 'joined', protocol_version: PROTOCOL_VERSION, room: this.name, peer_id: peer.id, peers: others.map((p) => p.info()), resume_token: peer.resumeToken });
     for (const other of others) other.send({ type: 'peer-joined', ...peer.info() });
     peer.onInboundTrack = (inbound) => this.publish(peer, inbound);
     peer.onData = (label, data) => this.relay(peer, label, data);

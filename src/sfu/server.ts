@@ -103,7 +103,7 @@ export async function startSfu(input: SfuConfig | SfuConfigFile): Promise<Runnin
       ws.on('message', (data, isBinary) => {
         void session.receive(isBinary ? Buffer.from(data as Buffer) : data.toString());
       });
-      ws.on('close', (code) => void session.end(`signaling closed (${code})`));
+      ws.on('close', (code) => session.lost(`signaling closed (${code})`));
       ws.on('error', () => ws.terminate());
     });
   });

@@ -41,6 +41,16 @@ const handlers: Handlers = {
   async leave(session) {
     await session.end('leave');
   },
+  resume(session, message) {
+    if (session.peer) return session.fail('already_joined', 'this connection already joined a room');
+    if (session.room && message.room !== session.room) {
+      return session.fail('invalid_message', `resume room "${message.room}" differs from the connection's room "${session.room}"`);
+    }
+    const result = session.sfu.resume(message.room, message.peer_id, message.resume_token, session.subject, session.transport);
+    if (typeof result === 'string') return session.fail('resume_failed', result);
+    session.peer = result.peer;
+    session.joinedRoom = result.room;
+  },
 };
 
 export class Session {
@@ -99,12 +109,21 @@ export class Session {
     }
   }
 
-  /** The client left or the socket closed. */
+  /** The client left: the peer goes now. */
   async end(reason: string): Promise<void> {
     const peer = this.peer;
     const room = this.joinedRoom;
     this.peer = undefined;
     this.joinedRoom = undefined;
     if (peer && room) await this.sfu.leave(room, peer, reason);
+  }
+
+  /** The socket closed without leave: the peer waits for a resume (unless another socket has it). */
+  lost(reason: string): void {
+    const peer = this.peer;
+    const room = this.joinedRoom;
+    this.peer = undefined;
+    this.joinedRoom = undefined;
+    if (peer && room && peer.transport === this.transport) this.sfu.detach(room, peer, reason);
   }
 }

@@ -1,6 +1,6 @@
 // Sfu: the rooms of one namespace on one node, the media engine, the relay policy, the metrics
 // and the draining state. Transport-agnostic: server.ts feeds it WebSocket sessions.
-import { randomBytes } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { issueTurnCredentials, type TurnCredentials } from '../webrtc/credentials.ts';
 import type { SfuConfig } from './config.ts';
 import type { MediaEngine } from './engine.ts';
@@ -72,6 +72,45 @@ export class Sfu {
     return peer;
   }
 
+  /**
+   * Its signaling socket closed without leave (a gateway restarted, the network blinked): the
+   * peer stays — its media flows on — for resume_grace_s (RESUME_GRACE_S), for its client to resume it.
+   */
+  detach(room: Room, peer: Peer, reason: string): void {
+    if (room.peers.get(peer.id) !== peer || peer.detached) return;
+    // A draining SFU takes no resume: its peers are to join elsewhere.
+    if (this.draining) return void this.leave(room, peer, reason);
+    peer.detach();
+    const grace = this.config.resumeGraceS;
+    this.log('peer-detached', { room: room.name, peer: peer.id, reason, grace_s: grace });
+    peer.detachTimer = setTimeout(() => void this.leave(room, peer, `${reason}; not resumed within ${grace} s`), grace * 1000);
+    peer.detachTimer.unref();
+  }
+
+  /**
+   * A new socket takes over a peer: the right room, peer id, token and subject (the gateway
+   * vouches for the subject). A peer still bound to another socket is taken from it.
+   */
+  resume(roomName: string, peerId: string, token: string, subject: string | undefined, transport: SignalingTransport): { peer: Peer; room: Room } | string {
+    if (this.draining) return 'this SFU is draining: join again to be placed on another one';
+    const room = this.rooms.get(roomName);
+    const peer = room?.peers.get(peerId);
+    const a = Buffer.from(token);
+    const b = Buffer.from(peer?.resumeToken ?? '');
+    if (!room || !peer || a.length !== b.length || !timingSafeEqual(a, b) || peer.subject !== subject) {
+      return `no peer ${peerId} to resume in room "${roomName}" on this SFU: join again`;
+    }
+    if (!peer.resumable) return `peer ${peerId} missed too many messages while away: join again`;
+    const old = peer.transport;
+    const held = peer.attach(transport);
+    if (old !== transport) old.close(4002, 'resumed on another connection');
+    this.metrics.resumes++;
+    this.log('peer-resumed', { room: room.name, peer: peer.id, held: held.length });
+    transport.send({ type: 'resumed', room: room.name, peer_id: peer.id, peers: [...room.peers.values()].filter((p) => p !== peer).map((p) => p.info()) });
+    for (const message of held) transport.send(message);
+    return { peer, room };
+  }
+
   async leave(room: Room, peer: Peer, reason: string): Promise<void> {
     if (room.peers.get(peer.id) === peer) this.log('peer-left', { room: room.name, peer: peer.id, reason });
     await room.leave(peer);
@@ -121,7 +160,9 @@ export class Sfu {
   metricsText(): string {
     let tracks = 0;
     let subscriptions = 0;
+    let detached = 0;
     for (const room of this.rooms.values()) {
+      for (const peer of room.peers.values()) if (peer.detached) detached++;
       tracks += room.tracks.size;
       for (const track of room.tracks.values()) subscriptions += track.subscriptions.size;
     }
@@ -130,6 +171,7 @@ export class Sfu {
       draining: this.draining,
       rooms: this.rooms.size,
       peers: this.peerCount(),
+      detached,
       tracks,
       subscriptions,
       ...this.engine.totals(),

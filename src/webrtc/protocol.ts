@@ -7,6 +7,16 @@
 
 export const PROTOCOL_VERSION = 1;
 
+/**
+ * How long the SFU keeps a peer whose signaling socket closed without `leave` (a gateway restart,
+ * a network blip): its media goes on, and the client may `resume` it on a new socket (any
+ * gateway) within this time. After it, the peer leaves.
+ */
+export const RESUME_GRACE_S = 10;
+
+/** Close code the gateway gives a client when the SFU behind it went away (no resume there). */
+export const CLOSE_SFU_LOST = 4011;
+
 /** Upper bound of one signaling frame (bytes). SDP for a 10-peer room is ~30 KiB. */
 export const MAX_MESSAGE_BYTES = 64 * 1024;
 
@@ -28,12 +38,17 @@ export interface AnswerMessage { type: 'answer'; sdp: string }
 /** `candidate: null` marks end of candidates. */
 export interface IceCandidateMessage { type: 'ice-candidate'; candidate: IceCandidateInit | null }
 export interface LeaveMessage { type: 'leave' }
+/** Re-attach this new socket to a peer whose socket closed (within RESUME_GRACE_S). */
+export interface ResumeMessage { type: 'resume'; room: string; peer_id: string; resume_token: string }
 
-export type ClientMessage = JoinMessage | OfferMessage | AnswerMessage | IceCandidateMessage | LeaveMessage;
+export type ClientMessage = JoinMessage | OfferMessage | AnswerMessage | IceCandidateMessage | LeaveMessage | ResumeMessage;
 
 // ---- SFU → client ----
 export interface PeerInfo { peer_id: string; display?: DisplayInfo; subject?: string }
-export interface JoinedMessage { type: 'joined'; protocol_version: number; room: string; peer_id: string; peers: PeerInfo[] }
+/** `resume_token`: the secret a `resume` of this peer must show (kept by the client only). */
+export interface JoinedMessage { type: 'joined'; protocol_version: number; room: string; peer_id: string; peers: PeerInfo[]; resume_token?: string }
+/** The peer is back on this socket; messages the SFU sent meanwhile follow. */
+export interface ResumedMessage { type: 'resumed'; room: string; peer_id: string; peers: PeerInfo[] }
 export interface PeerJoinedMessage extends PeerInfo { type: 'peer-joined' }
 export interface PeerLeftMessage { type: 'peer-left'; peer_id: string }
 export interface TurnCredentialsMessage { type: 'turn-credentials'; urls: string[]; username: string; credential: string; ttl: number }
@@ -44,7 +59,7 @@ export interface ErrorMessage { type: 'error'; code: ErrorCode; message: string 
 
 export type ServerMessage =
   | OfferMessage | AnswerMessage | IceCandidateMessage
-  | JoinedMessage | PeerJoinedMessage | PeerLeftMessage
+  | JoinedMessage | ResumedMessage | PeerJoinedMessage | PeerLeftMessage
   | TurnCredentialsMessage | RefreshCredentialsMessage
   | ServerDrainingMessage | RoomClosedMessage | ErrorMessage;
 
@@ -58,6 +73,7 @@ export const ERROR_CODES = [
   'already_joined',  // second join on one connection
   'draining',        // server is draining: join another SFU (the gateway picks one)
   'room_full',       // peers per room bound reached
+  'resume_failed',   // no such peer to resume here (gone, other SFU, wrong token): join again
   'negotiation_failed', // the SDP could not be applied
   'internal',        // a bug; the connection stays usable
 ] as const;
@@ -97,6 +113,11 @@ export const clientMessageSchemas: Record<ClientMessage['type'], object> = {
   answer: typed('answer', ['sdp'], { sdp }),
   'ice-candidate': typed('ice-candidate', ['candidate'], { candidate: { oneOf: [candidateInit, { type: 'null' }] } }),
   leave: typed('leave', [], {}),
+  resume: typed('resume', ['room', 'peer_id', 'resume_token'], {
+    room: { type: 'string', pattern: ROOM_NAME_PATTERN },
+    peer_id: { type: 'string', pattern: '^[0-9a-f]{12}$' },
+    resume_token: { type: 'string', pattern: '^[A-Za-z0-9_-]{22}$' },
+  }),
 };
 
 const credentials = {
@@ -113,6 +134,12 @@ export const serverMessageSchemas: Record<ServerMessage['type'], object> = {
   'ice-candidate': clientMessageSchemas['ice-candidate'],
   joined: typed('joined', ['protocol_version', 'room', 'peer_id', 'peers'], {
     protocol_version: { type: 'integer' },
+    room: { type: 'string' },
+    peer_id: { type: 'string' },
+    peers: { type: 'array', items: { type: 'object', additionalProperties: false, required: ['peer_id'], properties: peerInfo } },
+    resume_token: { type: 'string' },
+  }),
+  resumed: typed('resumed', ['room', 'peer_id', 'peers'], {
     room: { type: 'string' },
     peer_id: { type: 'string' },
     peers: { type: 'array', items: { type: 'object', additionalProperties: false, required: ['peer_id'], properties: peerInfo } },

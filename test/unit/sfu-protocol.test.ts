@@ -19,6 +19,7 @@ t.test('every client message type: one valid example parses', async (t) => {
     { type: 'ice-candidate', candidate: { candidate: 'candidate:1 1 udp 2 10.0.0.1 5000 typ relay', sdpMid: '0', sdpMLineIndex: 0 } },
     { type: 'ice-candidate', candidate: null },
     { type: 'leave' },
+    { type: 'resume', room: 'standup', peer_id: '0123456789ab', resume_token: 'AAAAAAAAAAAAAAAAAAAAAA' },
   ];
   t.same(new Set(examples.map((e) => e.type)), new Set(Object.keys(clientMessageSchemas)), 'examples cover every type');
   for (const e of examples) t.same(parseClientMessage(JSON.stringify(e)), { ok: true, message: e }, e.type);
@@ -49,7 +50,8 @@ t.test('every server message type validates against its schema', async (t) => {
     { type: 'offer', sdp: 'v=0\r\n' },
     { type: 'answer', sdp: 'v=0\r\n' },
     { type: 'ice-candidate', candidate: { candidate: 'candidate:1 1 udp 2 10.92.0.2 20000 typ host', sdpMid: '0', sdpMLineIndex: 0 } },
-    { type: 'joined', protocol_version: PROTOCOL_VERSION, room: 'r', peer_id: 'a1', peers: [{ peer_id: 'b2', display: { name: 'B' } }] },
+    { type: 'joined', protocol_version: PROTOCOL_VERSION, room: 'r', peer_id: 'a1', peers: [{ peer_id: 'b2', display: { name: 'B' } }], resume_token: 'AAAAAAAAAAAAAAAAAAAAAA' },
+    { type: 'resumed', room: 'r', peer_id: 'a1', peers: [] },
     { type: 'peer-joined', peer_id: 'b2', display: { name: 'B' }, subject: 'user-1' },
     { type: 'peer-left', peer_id: 'b2' },
     { type: 'turn-credentials', ...creds },

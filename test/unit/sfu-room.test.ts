@@ -172,9 +172,9 @@ t.test('join, peers, credentials, errors, leave', async (t) => {
   b.send({ type: 'leave' });
   t.equal((await a.next('peer-left')).peer_id, joinedB.peer_id);
   t.match((await get(sfu, '/metrics')).body, /orama_sfu_peers\{namespace="unitns"\} 1/);
-  a.ws.close();
-  await new Promise((r) => setTimeout(r, 100));
-  t.match((await get(sfu, '/metrics')).body, /orama_sfu_rooms\{namespace="unitns"\} 0/, 'empty room is gone');
+  a.send({ type: 'leave' });
+  await metricUntil(sfu, /orama_sfu_rooms\{namespace="unitns"\} 0/);
+  t.pass('empty room is gone');
 });
 
 t.test('a real offer (werift client, data channel) gets an answer', async (t) => {
@@ -331,4 +331,81 @@ t.test('renegotiation on join and leave, and glare: the SFU is impolite', async 
       if (port >= 39200 && port <= 39220) h.close();
     }
   });
+});
+
+// Resume: a peer whose socket closes without leave (a gateway restarted) stays — media on — for
+// resume_grace_s, and a new socket showing its token takes it over; the others see nothing.
+t.test('resume: a closed socket is not a leave; the peer is taken over with its token', async (t) => {
+  const sfu = await start({ resume_grace_s: 1 });
+  t.teardown(() => sfu.close());
+  const subject = { 'x-orama-internal-key': 'unit-internal-key', 'x-orama-subject': 'user-b' };
+  const a = await Client.open(sfu);
+  a.send({ type: 'join', room: 'r1' });
+  await a.next('joined');
+  const b = await Client.open(sfu, 'r1', subject);
+  b.send({ type: 'join', room: 'r1' });
+  const joined = await b.next('joined');
+  t.match(joined.resume_token, /^[A-Za-z0-9_-]{22}$/, 'joined carries a resume token');
+  await a.next('peer-joined');
+
+  b.ws.close(1001, 'gateway shutting down');
+  await metricUntil(sfu, /orama_sfu_detached_peers\{namespace="unitns"\} 1/);
+  t.match((await get(sfu, '/metrics')).body, /orama_sfu_peers\{namespace="unitns"\} 2/, 'the peer is still in the room');
+  // Sent while it is away: held, then replayed after `resumed`.
+  const c = await Client.open(sfu);
+  c.send({ type: 'join', room: 'r1' });
+  const cJoined = await c.next('joined');
+
+  const resume = { type: 'resume', room: 'r1', peer_id: joined.peer_id, resume_token: joined.resume_token };
+  const wrong = await Client.open(sfu, 'r1', subject);
+  wrong.send({ ...resume, resume_token: 'A'.repeat(22) });
+  t.match((await wrong.error('resume_failed')).message, /no peer .* to resume/, 'a wrong token is refused');
+  const other = await Client.open(sfu, 'r1', { 'x-orama-internal-key': 'unit-internal-key', 'x-orama-subject': 'user-x' });
+  other.send(resume);
+  await other.error('resume_failed');
+  t.pass('the right token under another subject is refused');
+
+  const b2 = await Client.open(sfu, 'r1', subject);
+  b2.send(resume);
+  const resumed = await b2.next('resumed');
+  t.equal(resumed.peer_id, joined.peer_id, 'the same peer');
+  t.same(resumed.peers.map((p) => p.peer_id).sort(), [cJoined.peer_id, ...joined.peers.map((p) => p.peer_id)].sort(), 'with the room as it is now');
+  t.equal((await b2.next('peer-joined')).peer_id, cJoined.peer_id, 'what was sent meanwhile follows');
+  t.match((await get(sfu, '/metrics')).body, /orama_sfu_resumes_total\{namespace="unitns"\} 1/);
+  await new Promise((r) => setTimeout(r, 1300));
+  t.notOk(a.messages.some((m) => m.type === 'peer-left'), 'the others never saw it leave (not even after the grace)');
+
+  // Taken over while its old socket is still open: the old one is closed (4002), no leave.
+  const b3 = await Client.open(sfu, 'r1', subject);
+  b3.send(resume);
+  await b3.next('resumed');
+  await new Promise((r) => setTimeout(r, 200));
+  t.equal(b2.closed, 4002, 'the previous socket is closed as "resumed on another connection"');
+  t.notOk(a.messages.some((m) => m.type === 'peer-left'), 'still no peer-left');
+
+  // Not resumed within the grace: it leaves.
+  b3.ws.close(1000);
+  t.equal((await a.next('peer-left', () => true, 5000)).peer_id, joined.peer_id, 'gone after resume_grace_s');
+  const late = await Client.open(sfu, 'r1', subject);
+  late.send(resume);
+  await late.error('resume_failed');
+  t.pass('and can no longer be resumed');
+});
+
+t.test('resume: a draining SFU lets a closed socket leave at once and refuses resumes', async (t) => {
+  const sfu = await start({ resume_grace_s: 30 });
+  t.teardown(() => sfu.close());
+  const a = await Client.open(sfu);
+  a.send({ type: 'join', room: 'r1' });
+  await a.next('joined');
+  const b = await Client.open(sfu);
+  b.send({ type: 'join', room: 'r1' });
+  const joined = await b.next('joined');
+  void sfu.drain(30);
+  await b.next('server-draining');
+  const again = await Client.open(sfu);
+  b.ws.close();
+  t.equal((await a.next('peer-left')).peer_id, joined.peer_id, 'left at once (no grace while draining)');
+  again.send({ type: 'resume', room: 'r1', peer_id: joined.peer_id, resume_token: joined.resume_token });
+  t.match((await again.error('resume_failed')).message, /draining/);
 });

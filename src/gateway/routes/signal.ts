@@ -4,7 +4,7 @@
 // through unchanged both ways, bounded in size; when either side closes, so does the other.
 import type { FastifyInstance } from 'fastify';
 import { WebSocket, type RawData } from 'ws';
-import { MAX_MESSAGE_BYTES, ROOM_NAME_PATTERN } from '../../webrtc/protocol.ts';
+import { CLOSE_SFU_LOST, MAX_MESSAGE_BYTES, ROOM_NAME_PATTERN } from '../../webrtc/protocol.ts';
 import type { Room } from '../../store/store.ts';
 import type { GatewayContext } from '../context.ts';
 import { requirePrincipal } from '../auth.ts';
@@ -106,10 +106,12 @@ export async function signalRoutes(app: FastifyInstance, ctx: GatewayContext): P
           log.warn({ err: { message: e.message } }, 'SFU unreachable');
           return finish(1013, 'SFU unavailable, reconnect');
         }
-        finish(1011, 'SFU connection error');
+        finish(CLOSE_SFU_LOST, 'SFU connection lost');
       });
       client.on('error', () => finish(1011, 'client connection error'));
-      upstream.on('close', (code, reason) => finish(code, reasonOf(reason)));
+      // 1006: the SFU's end vanished without a close frame (its process died): its peers are gone
+      // with it, so the client is told not to resume there but to join again.
+      upstream.on('close', (code, reason) => (code === 1006 ? finish(CLOSE_SFU_LOST, 'SFU connection lost') : finish(code, reasonOf(reason))));
       client.on('close', (code, reason) => finish(code, reasonOf(reason)));
     },
   });
