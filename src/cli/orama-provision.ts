@@ -77,7 +77,7 @@ const USAGE = `usage:
   orama-provision plan  PLAYBOOK -i INVENTORY [--out plan.json] [options]   exit 0 no changes, 2 changes, 1 error
   orama-provision apply PLAYBOOK -i INVENTORY [options]                     exit 0 ok, 1 failed/unreachable hosts
   orama-provision apply plan.json                                           applies exactly that plan; refuses a stale one
-  orama-provision cluster up|down [--wipe]|status|ssh N [CMD]|stop N|start N|reboot N
+  orama-provision cluster up|down [--wipe]|status|ssh N [CMD]|stop N|start N|poweroff N|reboot N
   orama-provision front-cert --domain DOMAIN --dir DIR                      a CA (made once, kept) and a
                             certificate for *.DOMAIN for the HTTPS front of a cluster without a real one
 

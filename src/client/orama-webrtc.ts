@@ -12,6 +12,9 @@
 import { CLOSE_SFU_LOST } from '../webrtc/protocol.ts';
 import type { DisplayInfo, IceCandidateInit, PeerInfo, ServerMessage, TurnCredentialsMessage } from '../webrtc/protocol.ts';
 
+/** A peer connection `disconnected` this long (Chrome says so after ~5 s without ICE consent) is rejoined. */
+export const MEDIA_STALL_MS = 3000;
+
 export interface OramaCallOptions {
   /** Base URL of the namespace gateway, e.g. https://ns-myapp.orama.network ('' = this origin). */
   gateway?: string;
@@ -122,11 +125,23 @@ export class OramaCall extends EventTarget {
       const stream = e.streams[0] ?? new MediaStream([e.track]);
       this.emit('track', { peerId: stream.id, track: e.track, stream });
     };
+    let stalled: ReturnType<typeof setTimeout> | undefined;
     pc.onconnectionstatechange = () => {
+      const state = pc.connectionState;
+      clearTimeout(stalled);
       // Media flows again: the next failure gets the full reconnect budget (maxReconnects is per
       // incident, not per call — a long call outlives many SFU restarts).
-      if (pc.connectionState === 'connected') this.reconnects = 0;
-      this.emit('state', { connection: pc.connectionState });
+      if (state === 'connected') this.reconnects = 0;
+      // The media path is gone (the TURN server or the SFU behind it lost, with no word on the
+      // signaling socket): join again, through whichever TURN server and SFU answer now. ICE
+      // restart would keep the peer but needs the same SFU alive; a rejoin covers both cases.
+      if (state === 'failed' && generation === this.generation) void this.reconnect('media connection failed');
+      if (state === 'disconnected') {
+        stalled = setTimeout(() => {
+          if (pc.connectionState === 'disconnected' && generation === this.generation) void this.reconnect(`media disconnected for ${MEDIA_STALL_MS / 1000} s`);
+        }, MEDIA_STALL_MS);
+      }
+      this.emit('state', { connection: state });
     };
 
     await this.openSignaling(generation, { type: 'join', room: this.options.room, ...(this.options.display ? { display: this.options.display } : {}) });

@@ -7,7 +7,7 @@ import { type ClusterConfig, type ClusterOptions, type NodeConfig, clusterConfig
 import { ensureImage, ensureUnpacked, overlayBase, recordOverlayBase } from './image.ts';
 import { ensureBridges, ensureNodeNet, ownedNetwork, removeNetwork } from './network.ts';
 import { ensureFirewall, removeFirewall, taggedRules } from './firewall.ts';
-import { ensureIdentity, ensureOverlay, isRunning, launcherPid, nspawnPid, ownedCgroups, removeOwnedCgroups, startNode, stopNode, writeNodeFiles } from './node.ts';
+import { ensureIdentity, ensureOverlay, isRunning, launcherPid, nspawnPid, ownedCgroups, powerOffNode, removeOwnedCgroups, startNode, stopNode, writeNodeFiles } from './node.ts';
 import { ensureClientKey, sshRun, waitForSsh, writeKnownHosts, type ExecResult } from './ssh.ts';
 import { inventoryPath, writeInventory } from './inventory.ts';
 import { mountsUnder, umountUnder } from './host.ts';
@@ -165,6 +165,16 @@ export async function clusterStatus(opts: ClusterOptions = {}): Promise<NodeStat
 export async function stopClusterNode(index: number, opts: ClusterOptions = {}): Promise<void> {
   const c = clusterConfig(opts);
   await locked(c, `stop node${index}`, () => stopNode(nodeConfig(c, index)));
+}
+
+/** Node `index` loses power: links down, every process SIGKILLed (see node.ts powerOffNode). */
+export async function powerOffClusterNode(index: number, opts: ClusterOptions = {}): Promise<void> {
+  const c = clusterConfig(opts);
+  const n = nodeConfig(c, index);
+  await locked(c, `power off ${n.name}`, async () => {
+    if (!isRunning(n)) throw new Error(`${n.name}: not running`);
+    await powerOffNode(n);
+  });
 }
 
 export async function startClusterNode(index: number, opts: ClusterOptions = {}): Promise<void> {

@@ -1,7 +1,7 @@
 // `orama-provision cluster …`: the command-line face of the test cluster.
 import { spawnSync } from 'node:child_process';
 import { clusterConfig, nodeConfig } from './config.ts';
-import { clusterDown, clusterLeftovers, clusterStatus, clusterUp, rebootClusterNode, startClusterNode, stopClusterNode } from './cluster.ts';
+import { clusterDown, clusterLeftovers, clusterStatus, clusterUp, powerOffClusterNode, rebootClusterNode, startClusterNode, stopClusterNode } from './cluster.ts';
 import { sshArgv } from './ssh.ts';
 
 const USAGE = `usage: orama-provision cluster <verb>
@@ -9,7 +9,9 @@ const USAGE = `usage: orama-provision cluster <verb>
   down [--wipe]      stop nodes, remove every netns/bridge/mount/cgroup/rule; --wipe also forgets node state
   status             one line per node
   ssh N [cmd…]       ssh into node N as root (interactive without cmd)
-  stop N | start N   stop / start one node (simulates a node failure)
+  stop N | start N   stop / start one node (a clean shutdown: services get SIGTERM and drain)
+  poweroff N         node N loses power: its links go down, every process is SIGKILLed (peers
+                     see silence, no FIN); \`start N\` boots it again
   reboot N           \`systemctl reboot\` inside node N and wait until it is back
   leftovers          what of the cluster is still on this machine (processes, mounts, netns,
                      links, cgroups, firewall rules); exit 3 if anything is
@@ -58,6 +60,7 @@ export async function clusterCommand(argv: string[]): Promise<number> {
       case 'stop': await stopClusterNode(nodeIndex(rest[0])); return 0;
       case 'start': await startClusterNode(nodeIndex(rest[0])); return 0;
       case 'reboot': await rebootClusterNode(nodeIndex(rest[0])); return 0;
+      case 'poweroff': await powerOffClusterNode(nodeIndex(rest[0])); return 0;
       case 'leftovers': {
         const left = Object.entries(await clusterLeftovers()).filter(([, v]) => v.length);
         for (const [kind, items] of left) process.stdout.write(`${kind}: ${items.join(', ')}\n`);

@@ -38,7 +38,11 @@ async function nodeNetReady(n: NodeConfig): Promise<boolean> {
 /** Creates the node's namespace: eth0 on the public bridge (default route to the host, which
  * forwards nothing), eth1 on the internal bridge (WireGuard underlay). Leaves a complete one alone. */
 export async function ensureNodeNet(c: ClusterConfig, n: NodeConfig): Promise<void> {
-  if (await nodeNetReady(n)) return;
+  if (await nodeNetReady(n)) {
+    // Down after a power loss (node.ts powerOffNode); up is a no-op otherwise.
+    for (const v of [n.vethPub, n.vethInt]) await run(`${n.name}: ${v} up`, $`ip link set ${v} up`);
+    return;
+  }
   await removeNodeNet(n);
   const ns = n.netns;
   await run(`${n.name}: creating netns ${ns}`, $`ip netns add ${ns}`);

@@ -3,7 +3,7 @@
 import { $ } from 'zx';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmdirSync, writeFileSync, closeSync, chmodSync, chownSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, rmdirSync, writeFileSync, closeSync, chmodSync, chownSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type ClusterConfig, type NodeConfig, nodeConfigs } from './config.ts';
@@ -119,6 +119,32 @@ export async function stopNode(n: NodeConfig, timeoutMs = 30_000): Promise<void>
     await sleep(100);
   }
   await drainCgroups(n);
+  removeCgroups(n);
+}
+
+/**
+ * Power loss, not a shutdown: the node's links go down first (so no FIN, RST or goodbye leaves
+ * it: peers see silence, as when a machine loses power), then every process of the node is
+ * stopped (SIGSTOP: none forks or reacts) and SIGKILLed, by PID, from its cgroup tree. The
+ * links stay down until the node is started again (ensureNodeNet raises them).
+ */
+export async function powerOffNode(n: NodeConfig): Promise<void> {
+  for (const link of [n.vethPub, n.vethInt]) await $`ip link set ${link} down`;
+  for (const sig of ['SIGSTOP', 'SIGKILL'] as const) {
+    // Repeat until no new PID shows up (a fork between listing and signalling).
+    const seen = new Set<number>();
+    for (let round = 0; round < 20; round++) {
+      const fresh = cgroupPids(n).filter((p) => !seen.has(p));
+      if (!fresh.length) break;
+      for (const pid of fresh) { seen.add(pid); signal(pid, sig); }
+    }
+  }
+  const deadline = Date.now() + 10_000;
+  while (launcherPid(n) || cgroupPids(n).length) {
+    if (Date.now() > deadline) throw new Error(`${n.name}: processes left after SIGKILL: ${cgroupPids(n).join(', ')}`);
+    await sleep(100);
+  }
+  for (const f of ['launcher.pid', 'nspawn.pid']) rmSync(join(n.dir, f), { force: true });
   removeCgroups(n);
 }
 

@@ -19,6 +19,11 @@ declare module 'fastify' {
 
 /** Frames a client may send before the SFU connection is open. */
 const MAX_PENDING = 32;
+/**
+ * The SFU connection is pinged this often; one without a pong by the next ping is dead (the
+ * SFU's node lost power or its network: no FIN ever comes) — 2 to 4 s to notice.
+ */
+export const UPSTREAM_PING_MS = 2000;
 
 // Close codes that may be sent on the wire (1005/1006/1015 are reserved for "none given").
 function sendable(code: number): number {
@@ -67,6 +72,7 @@ export async function signalRoutes(app: FastifyInstance, ctx: GatewayContext): P
       const finish = (code: number, reason: string) => {
         if (done) return;
         done = true;
+        clearInterval(heartbeat);
         ctx.connections.delete(client);
         for (const ws of [client, upstream]) {
           if (ws.readyState === WebSocket.OPEN) ws.close(sendable(code), reason);
@@ -85,9 +91,22 @@ export async function signalRoutes(app: FastifyInstance, ctx: GatewayContext): P
           upstream.send(data, { binary });
         }
       });
+      let heartbeat: NodeJS.Timeout | undefined;
       upstream.on('open', () => {
         for (const m of pending ?? []) upstream.send(m.data, { binary: m.binary });
         pending = null;
+        let alive = true;
+        upstream.on('pong', () => { alive = true; });
+        heartbeat = setInterval(() => {
+          if (!alive) {
+            log.warn({ after_ms: 2 * UPSTREAM_PING_MS }, 'SFU stopped answering pings');
+            clearInterval(heartbeat);
+            return finish(CLOSE_SFU_LOST, 'SFU connection lost');
+          }
+          alive = false;
+          upstream.ping();
+        }, UPSTREAM_PING_MS);
+        heartbeat.unref();
       });
       upstream.on('message', (data, binary) => {
         if (client.readyState === WebSocket.OPEN) client.send(data, { binary });
