@@ -14,6 +14,14 @@ import type { DisplayInfo, IceCandidateInit, PeerInfo, ServerMessage, TurnCreden
 
 /** A peer connection `disconnected` this long (Chrome says so after ~5 s without ICE consent) is rejoined. */
 export const MEDIA_STALL_MS = 3000;
+/**
+ * A publishing client that receives nothing at all from the SFU this long, while its connection
+ * says `connected`, rejoins. The SFU sends it RTCP (REMB) every second, so silence means the
+ * SFU→client half of the path died — e.g. ICE moved to another TURN server's relay after one was
+ * lost, and the SFU keeps sending to the dead one. Receive-only clients get no such beacon and are
+ * not watched.
+ */
+export const INBOUND_STALL_MS = 4000;
 
 export interface OramaCallOptions {
   /** Base URL of the namespace gateway, e.g. https://ns-myapp.orama.network ('' = this origin). */
@@ -144,7 +152,27 @@ export class OramaCall extends EventTarget {
       this.emit('state', { connection: state });
     };
 
+    if (this.options.media?.getVideoTracks().length) this.watchInbound(pc, generation);
     await this.openSignaling(generation, { type: 'join', room: this.options.room, ...(this.options.display ? { display: this.options.display } : {}) });
+  }
+
+  /** See INBOUND_STALL_MS. Stops with the connection's generation. */
+  private watchInbound(pc: RTCPeerConnection, generation: number): void {
+    let last = -1;
+    let changed = performance.now();
+    const timer = setInterval(async () => {
+      if (generation !== this.generation) return clearInterval(timer);
+      if (pc.connectionState !== 'connected') { last = -1; changed = performance.now(); return; }
+      let bytes = 0;
+      for (const s of (await pc.getStats().catch(() => new Map())).values() as Iterable<{ type: string; bytesReceived?: number }>) {
+        if (s.type === 'transport') bytes += s.bytesReceived ?? 0;
+      }
+      if (bytes !== last) { last = bytes; changed = performance.now(); return; }
+      if (performance.now() - changed >= INBOUND_STALL_MS && generation === this.generation) {
+        clearInterval(timer);
+        void this.reconnect(`nothing received from the SFU for ${INBOUND_STALL_MS / 1000} s`);
+      }
+    }, 1000);
   }
 
   /**
