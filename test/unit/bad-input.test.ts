@@ -224,8 +224,7 @@ pb({ id: 'PB-21', input: '`vars_files:` names a missing file', files: play('- ho
 pb({ id: 'PB-22', input: '`import_tasks:` of a missing file', files: play('- hosts: all\n  tasks:\n    - import_tasks: nope.yml\n'), expect: /pb\.yml:3:7: import_tasks: .*nope\.yml not found/ });
 pb({ id: 'PB-23', input: '`hosts:` pattern that matches no host or group', files: play('- hosts: nosuchgroup\n  tasks: []\n'), expect: /hosts "nosuchgroup": no host or group named "nosuchgroup" in .*inv\.yml/ });
 pb({
-  id: 'PB-24', input: '`serial: 0`', files: play('- hosts: all\n  serial: 0\n  tasks: []\n'), expect: /pb\.yml:2:\d+.*serial.*got 0/,
-  todo: 'serial: 0 passes validation and fails only when the play runs (after "PLAY [all]"), as "serial must be a positive integer or a percentage, got 0" with no file:line',
+  id: 'PB-24', input: '`serial: 0`', files: play('- hosts: all\n  serial: 0\n  tasks: []\n'), expect: /pb\.yml:2:3, key "serial": serial must be a positive integer or a percentage, got 0/,
 });
 // -- empty, binary, missing, huge
 pb({ id: 'PB-25', input: 'an empty playbook file', files: play(''), expect: /pb\.yml: a playbook is a list of plays/ });
