@@ -1,10 +1,54 @@
-// Checks made when a playbook is loaded, before any play runs: `serial:`.
+// Checks made when a playbook is loaded, before any play runs: duplicate keys (a linear check, so
+// a huge vars mapping is no problem), `serial:`.
 import t from 'tap';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import YAML from 'yaml';
 import { PlaybookLoader, serialBatchSize, serialProblem } from '../../src/provision/playbook.ts';
+import { firstDuplicateKey, parseYaml } from '../../src/provision/source.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { described } from '../helpers/described.ts';
+
+t.test('duplicate keys: the same message and place as yaml\'s own check', async (t) => {
+  const cases: [string, string][] = [
+    ['a: 1\na: 2\n', 'f.yml:2:1: invalid YAML: Map keys must be unique'],
+    ['- hosts: all\n  a: 1\n  a: 2\n', 'f.yml:3:3: invalid YAML: Map keys must be unique'],
+    ['{a: 1, b: 2, a: 3}\n', 'f.yml:1:14: invalid YAML: Map keys must be unique'],
+    ['a: 1\n"a": 2\n', 'f.yml:2:1: invalid YAML: Map keys must be unique'],
+    // the first in the text: the nested one (line 3) before the outer one (line 4)
+    ['x:\n  y: 1\n  y: 2\nx: 3\n', 'f.yml:3:3: invalid YAML: Map keys must be unique'],
+    ['x: { a: 1 }\ny: [ {b: 1, b: 2} ]\n', 'f.yml:2:13: invalid YAML: Map keys must be unique'],
+    // a duplicate before a syntax error is reported first
+    ['a: 1\na: 2\nb: [1\n', 'f.yml:2:1: invalid YAML: Map keys must be unique'],
+    // the same keys in different mappings are no duplicate
+    ['a: { k: 1 }\nb: { k: 2 }\n', 'no error'],
+    // 1 and "1" are different keys (as in yaml's check)
+    ['1: a\n"1": b\n', 'no error'],
+  ];
+  for (const [text, want] of cases) {
+    t.equal(described(() => parseYaml(text, 'f.yml')), want, JSON.stringify(text));
+    // yaml's own (quadratic) check says the same
+    const doc = YAML.parseDocument(text, { uniqueKeys: true, prettyErrors: false });
+    t.equal(doc.errors.some((e) => e.code === 'DUPLICATE_KEY'), want.includes('unique'), `yaml agrees on ${JSON.stringify(text)}`);
+  }
+});
+
+t.test('duplicate keys: a mapping of 100 000 keys is checked in linear time, the duplicate\'s line right', async (t) => {
+  const lines = ['- hosts: all', '  vars:'];
+  for (let i = 0; i < 100_000; i++) lines.push(`    v${i}: ${i}`);
+  const text = lines.join('\n') + '\n';
+  const doc = YAML.parseDocument(text, { uniqueKeys: false });
+  let t0 = performance.now();
+  t.equal(firstDuplicateKey(doc), undefined, 'no duplicate in 100 000 distinct keys');
+  const spent = performance.now() - t0;
+  // yaml's own check takes minutes here; the linear one well under a second even on a busy machine.
+  t.ok(spent < 3000, `checked in ${spent.toFixed(0)} ms`);
+  // v4321 again as the last key: line 2 + 100 000 + 1
+  const dup = `${text}    v4321: again\n`;
+  t0 = performance.now();
+  t.equal(described(() => parseYaml(dup, 'big.yml')), `big.yml:${lines.length + 1}:5: invalid YAML: Map keys must be unique`);
+  t.ok(performance.now() - t0 < 20_000, 'parsed and checked in seconds');
+});
 
 t.test('serial: a positive integer or a percentage, refused at load with file:line', async (t) => {
   for (const ok of [1, 3, '2', '30%', '100%', '12.5%']) t.equal(serialProblem(ok), undefined, `${JSON.stringify(ok)} is fine`);
