@@ -256,8 +256,7 @@ arg({ id: 'ARG-05', input: '`-e \'{"a":\'` (broken JSON)', args: ['plan', 'DIR/p
 arg({ id: 'ARG-06', input: '`-e =3` (no key)', args: ['plan', 'DIR/pb.yml', '-i', 'DIR/inv.yml', '-e', '=3'], expect: /-e "=3": expected key=value, @file\.yml or a JSON object/ });
 arg({ id: 'ARG-07', input: '`-e @list.yml`, a file holding a list', files: { 'list.yml': '- a\n- b\n' }, args: ['plan', 'DIR/pb.yml', '-i', 'DIR/inv.yml', '-e', '@DIR/list.yml'], expect: /list\.yml: extra vars file must be a mapping/ });
 arg({
-  id: 'ARG-08', input: '`-e \'k=[unclosed\'` (a value that is broken YAML)', args: ['plan', 'DIR/pb.yml', '-i', 'DIR/inv.yml', '-e', 'k=[unclosed'], expect: /-e "k=\[unclosed"/,
-  todo: 'the value\'s YAML error escapes unwrapped: "orama-provision: Flow sequence must end with a ] at line 1, column 10:" plus a code frame; neither -e nor the key k is named',
+  id: 'ARG-08', input: '`-e \'k=[unclosed\'` (a value that is broken YAML)', args: ['plan', 'DIR/pb.yml', '-i', 'DIR/inv.yml', '-e', 'k=[unclosed'], expect: /-e "k=\[unclosed": the value of k is not valid YAML: Flow sequence must end with a \] \(column 10\)/,
 });
 arg({ id: 'ARG-09', input: '`--limit ghost` (no such host or group)', args: ['plan', 'DIR/pb.yml', '-i', 'DIR/inv.yml', '--limit', 'ghost'], expect: /--limit "ghost": no host or group named "ghost" in .*inv\.yml/ });
 arg({
