@@ -8,6 +8,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ProvisionError } from '../provision/errors.ts';
 import { loadYaml, placeOf } from '../provision/source.ts';
+import { stateProblem } from '../store/open.ts';
 
 // Two levels up, from src/cli/ and from the bundled dist/cli/ alike.
 const ENV_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'inventory', 'environments');
@@ -42,7 +43,9 @@ export function loadEnvironment(name: string, dir = ENV_DIR): Environment {
   for (const k of KEYS) if (typeof v[k] !== 'string' || !(v[k] as string).trim()) throw new ProvisionError(`"${k}" must be a non-empty string`, placeOf(v, k) ?? { file }, { key: k });
   const rel = (p: string) => (isAbsolute(p) ? p : resolve(dirname(file), p));
   const state = v.state as string;
-  return { name, inventory: rel(v.inventory as string), state: /^https?:\/\//.test(state) ? state : rel(state), baseDomain: v.base_domain as string };
+  const problem = stateProblem(state);
+  if (problem) throw new ProvisionError(`"state" ${JSON.stringify(state)}: ${problem}`, placeOf(v, 'state') ?? { file }, { key: 'state' });
+  return { name, inventory: rel(v.inventory as string), state: /^https?:\/\//i.test(state) ? state : rel(state), baseDomain: v.base_domain as string };
 }
 
 /** What a command uses, from its flags and --env (see the precedence above). */

@@ -47,6 +47,8 @@ t.test('bad environments say what is wrong', async (t) => {
   t.match(described(() => loadEnvironment('Dev Net', dir)), /lowercase letters, digits and dashes/);
   t.match(described(() => loadEnvironment('typo', dir)), /typo\.yml:3:1.*unknown key "base_domian" \(an environment has inventory, state, base_domain\)/);
   t.match(described(() => loadEnvironment('empty', dir)), /empty\.yml:1:\d+.*"inventory" must be a non-empty string/);
+  writeFileSync(join(dir, 'ftp.yml'), 'inventory: a.yml\nstate: ftp://store\nbase_domain: x.test\n');
+  t.equal(described(() => loadEnvironment('ftp', dir)), `${join(dir, 'ftp.yml')}:2:1, key "state": "state" "ftp://store": ftp: is no store's URL scheme; the operator store is a SQLite file path or http(s):// rqlite URL(s)`);
 });
 
 t.test('every orama command takes --env; an unknown one changes nothing and lists the known', async (t) => {
