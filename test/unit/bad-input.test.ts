@@ -391,8 +391,7 @@ cli({
   id: 'CLI-33', input: 'enable `--namespace MyApp` when there is no state file yet', noState: true, args: enable('--namespace', 'MyApp', '--plan'), expect: /--namespace "MyApp": must match/,
 });
 cli({
-  id: 'CLI-34', input: 'enable `--base-domain "not a domain"`', args: enable('--namespace', 'okns', '--plan', '--base-domain', 'not a domain'), expect: /--base-domain "not a domain"/,
-  todo: 'the base domain is not validated: the error is about the certificate ("host node1: front_tls_cert is not set: the HTTPS front needs a certificate naming ns-okns.not a domain")',
+  id: 'CLI-34', input: 'enable `--base-domain "not a domain"`', args: enable('--namespace', 'okns', '--plan', '--base-domain', 'not a domain'), expect: /--base-domain "not a domain": not a DNS name: the label "not a domain" holds characters other than a-z, 0-9 and -/,
 });
 
 cli({
