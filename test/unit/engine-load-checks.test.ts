@@ -20,6 +20,9 @@ t.test('duplicate keys: the same message and place as yaml\'s own check', async 
     ['x: { a: 1 }\ny: [ {b: 1, b: 2} ]\n', 'f.yml:2:13: invalid YAML: Map keys must be unique'],
     // a duplicate before a syntax error is reported first
     ['a: 1\na: 2\nb: [1\n', 'f.yml:2:1: invalid YAML: Map keys must be unique'],
+    // inside a key that is a mapping, and in a mapping in a flow sequence
+    ['? { a: 1, a: 2 }\n: v\n', 'f.yml:1:11: invalid YAML: Map keys must be unique'],
+    ['- [ {x: 1}, {y: 1, y: 2} ]\n', 'f.yml:1:20: invalid YAML: Map keys must be unique'],
     // the same keys in different mappings are no duplicate
     ['a: { k: 1 }\nb: { k: 2 }\n', 'no error'],
     // 1 and "1" are different keys (as in yaml's check)
