@@ -8,6 +8,8 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ProvisionError } from '../provision/errors.ts';
 import { loadYaml, placeOf } from '../provision/source.ts';
+import { stateProblem } from '../store/open.ts';
+import { baseDomainProblem } from '../webrtc/names.ts';
 
 // Two levels up, from src/cli/ and from the bundled dist/cli/ alike.
 const ENV_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'inventory', 'environments');
@@ -42,7 +44,11 @@ export function loadEnvironment(name: string, dir = ENV_DIR): Environment {
   for (const k of KEYS) if (typeof v[k] !== 'string' || !(v[k] as string).trim()) throw new ProvisionError(`"${k}" must be a non-empty string`, placeOf(v, k) ?? { file }, { key: k });
   const rel = (p: string) => (isAbsolute(p) ? p : resolve(dirname(file), p));
   const state = v.state as string;
-  return { name, inventory: rel(v.inventory as string), state: /^https?:\/\//.test(state) ? state : rel(state), baseDomain: v.base_domain as string };
+  const problem = stateProblem(state);
+  if (problem) throw new ProvisionError(`"state" ${JSON.stringify(state)}: ${problem}`, placeOf(v, 'state') ?? { file }, { key: 'state' });
+  const domain = baseDomainProblem(v.base_domain as string);
+  if (domain) throw new ProvisionError(`"base_domain" ${JSON.stringify(v.base_domain)}: not a DNS name: ${domain}`, placeOf(v, 'base_domain') ?? { file }, { key: 'base_domain' });
+  return { name, inventory: rel(v.inventory as string), state: /^https?:\/\//i.test(state) ? state : rel(state), baseDomain: v.base_domain as string };
 }
 
 /** What a command uses, from its flags and --env (see the precedence above). */
@@ -50,17 +56,18 @@ export function resolveEnvironment(flags: { env?: string; inventory?: string; st
   const chosen = flags.env !== undefined ? loadEnvironment(flags.env, dir) : undefined;
   const fallback = chosen ?? (knownEnvironments(dir).includes(DEFAULT_ENV) ? loadEnvironment(DEFAULT_ENV, dir) : undefined);
   const overrides: string[] = [];
-  const pick = (flag: string | undefined, envVar: string, fromFile: string | undefined, what: string) => {
+  /** The value, and what it came from: the flag, the variable (or the --env or local file, checked when loaded). */
+  const pick = (flag: string | undefined, envVar: string, fromFile: string | undefined, what: string): [string, string] => {
     const v = flag ?? (chosen ? fromFile : undefined) ?? process.env[envVar] ?? fromFile;
     if (!v) throw new ProvisionError(`no ${what}: pass it, set ${envVar}, or choose an environment with --env (known: ${knownEnvironments(dir).join(', ') || 'none'})`);
     if (v !== fromFile) overrides.push(`${what.split(' ')[0]} from ${flag !== undefined ? 'the command line' : envVar}`);
-    return v;
+    return [v, flag === undefined && v !== fromFile ? envVar : /\((.+)\)/.exec(what)![1]];
   };
-  return {
-    name: chosen?.name ?? DEFAULT_ENV,
-    overrides,
-    inventory: pick(flags.inventory, 'ORAMA_INVENTORY', fallback?.inventory, 'inventory (-i)'),
-    state: pick(flags.state, 'ORAMA_STATE', fallback?.state, 'state (--state)'),
-    baseDomain: pick(flags.baseDomain, 'ORAMA_BASE_DOMAIN', fallback?.baseDomain, 'base domain (--base-domain)'),
-  };
+  const [inventory] = pick(flags.inventory, 'ORAMA_INVENTORY', fallback?.inventory, 'inventory (-i)');
+  const [state] = pick(flags.state, 'ORAMA_STATE', fallback?.state, 'state (--state)');
+  const [baseDomain, domainFrom] = pick(flags.baseDomain, 'ORAMA_BASE_DOMAIN', fallback?.baseDomain, 'base domain (--base-domain)');
+  // Before anything else happens (the store opened, a node asked): every namespace's names are made from it.
+  const problem = baseDomainProblem(baseDomain);
+  if (problem) throw new ProvisionError(`${domainFrom} ${JSON.stringify(baseDomain)}: not a DNS name: ${problem}`);
+  return { name: chosen?.name ?? DEFAULT_ENV, overrides, inventory, state, baseDomain };
 }

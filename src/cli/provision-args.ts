@@ -83,9 +83,25 @@ export function parseExtraVars(list: string[]): Record<string, unknown> {
       }
     } else {
       const i = e.indexOf('=');
-      if (i < 1) throw new ProvisionError(`-e "${e.length > 40 ? e.slice(0, 40) + '…' : e}": expected key=value, @file.yml or a JSON object`);
-      out[e.slice(0, i)] = YAML.parse(e.slice(i + 1) || '""');
+      if (i < 1) throw new ProvisionError(`-e ${shown(e)}: expected key=value, @file.yml or a JSON object`);
+      out[e.slice(0, i)] = extraValue(e, e.slice(0, i), e.slice(i + 1));
     }
   }
   return out;
+}
+
+/** An -e argument in an error: quoted, and cut at 40 characters. */
+const shown = (e: string) => JSON.stringify(e.length > 40 ? e.slice(0, 40) + '…' : e);
+
+/** The value of `-e key=value`, a YAML scalar (3478 is a number); broken YAML names -e and the key. */
+function extraValue(arg: string, key: string, text: string): unknown {
+  try {
+    return YAML.parse(text || '""', { prettyErrors: false });
+  } catch (err) {
+    if (!(err instanceof YAML.YAMLError)) throw err;
+    const before = text.slice(0, err.pos[0]).split('\n');
+    const col = before.at(-1)!.length + 1;
+    const at = before.length > 1 ? `line ${before.length}, column ${col}` : `column ${col}`;
+    throw new ProvisionError(`-e ${shown(arg)}: the value of ${key} is not valid YAML: ${err.message.split('\n')[0]} (${at})`);
+  }
 }

@@ -2,6 +2,7 @@
 // second cluster (another name) can coexist with the default one without touching it.
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
+import { baseDomainProblem } from '../webrtc/names.ts';
 
 export interface ClusterConfig {
   name: string;
@@ -42,6 +43,9 @@ export function clusterConfig(opts: ClusterOptions = {}): ClusterConfig {
   if (!/^[a-z][a-z0-9]{0,11}$/.test(name)) {
     throw new Error(`cluster name "${name}" must be 1–12 lowercase letters/digits (it becomes part of interface names)`);
   }
+  const baseDomain = process.env.ORAMA_CLUSTER_BASE_DOMAIN ?? 'orama.test';
+  const domainProblem = baseDomainProblem(baseDomain);
+  if (domainProblem) throw new Error(`ORAMA_CLUSTER_BASE_DOMAIN ${JSON.stringify(baseDomain)}: not a DNS name: ${domainProblem}`);
   const nodes = opts.nodes ?? Number(process.env.ORAMA_CLUSTER_NODES ?? 3);
   if (!Number.isInteger(nodes) || nodes < 1 || nodes > 9) throw new Error(`cluster size must be 1–9 nodes, got ${nodes}`);
   const isDefault = name === 'default';
@@ -61,7 +65,7 @@ export function clusterConfig(opts: ClusterOptions = {}): ClusterConfig {
     ifPrefix: short,
     netnsPrefix: `otc-${name}-`,
     tag: `orama-test-cluster:${name}`,
-    baseDomain: process.env.ORAMA_CLUSTER_BASE_DOMAIN ?? 'orama.test',
+    baseDomain,
   };
 }
 

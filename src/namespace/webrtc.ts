@@ -13,7 +13,7 @@ import { ProvisionError } from '../provision/errors.ts';
 import { PORT_PLAN, type Store } from '../store/store.ts';
 import { Secret } from '../secret/secret.ts';
 import { generateJwtKey } from '../webrtc/tokens.ts';
-import { NAMESPACE_RE } from '../webrtc/names.ts';
+import { NAMESPACE_RE, baseDomainProblem } from '../webrtc/names.ts';
 import { buildArtifacts } from './artifacts.ts';
 import { TURN_NODE_COUNT, chooseTurnNodes, decide, dnsRecords, zoneName } from './decide.ts';
 import { loadCluster, type Cluster } from './nodes.ts';
@@ -38,6 +38,12 @@ export interface WebrtcOptions {
 
 export function checkNamespace(ns: string) {
   if (!NAMESPACE_RE.test(ns)) throw new ProvisionError(`--namespace "${ns}": must match ${NAMESPACE_RE} (lowercase letters, digits, dashes)`);
+}
+
+/** The CLI checks the base domain where it comes in (environment.ts); a caller of enable or disable is checked here. */
+function checkBaseDomain(domain: string) {
+  const problem = baseDomainProblem(domain);
+  if (problem) throw new ProvisionError(`base domain ${JSON.stringify(domain)}: not a DNS name: ${problem}`);
 }
 
 function run(o: WebrtcOptions, name: string, extraVars: object): Promise<RunResult> {
@@ -75,6 +81,7 @@ async function decideAndPersist(o: WebrtcOptions, cluster: Cluster) {
 
 export async function enableWebrtc(o: WebrtcOptions): Promise<RunResult> {
   checkNamespace(o.namespace);
+  checkBaseDomain(o.baseDomain);
   const ns = o.namespace;
   const cluster = loadCluster(o.inventory);
   const { decision, secret, jwtKey, tls } = await decideAndPersist(o, cluster);
@@ -113,6 +120,7 @@ export async function webrtcKnown(store: Store, ns: string): Promise<boolean> {
 
 export async function disableWebrtc(o: WebrtcOptions): Promise<RunResult> {
   checkNamespace(o.namespace);
+  checkBaseDomain(o.baseDomain);
   loadCluster(o.inventory);
   const result = await run(o, 'webrtc-disable.yml', { namespace: o.namespace, base_domain: o.baseDomain, artifacts: await buildArtifacts(), webrtc_users: webrtcUsers(o.namespace), webrtc_names: webrtcNames(o.namespace), seed_user: seedUser(), dns_zone: { name: zoneName(o.namespace, o.baseDomain) } });
   if (!o.plan && !result.failed) {

@@ -2,7 +2,7 @@
 // folders beside the file, and Ansible's host patterns (a:b union, a:&b intersection, a:!b exclusion).
 import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { ProvisionError } from './errors.ts';
+import { ProvisionError, type Place } from './errors.ts';
 import { loadYaml, placeOf } from './source.ts';
 import { validate } from './schema.ts';
 
@@ -65,9 +65,24 @@ const hostSchema: object = {
   },
 };
 
+/**
+ * A port number from an inventory: an integer from 1 to 65535, or its digits as a string
+ * (`ansible_port: "2222"`, as Ansible users write it). Undefined if it is none.
+ */
+export function portNumber(v: unknown): number | undefined {
+  const n = typeof v === 'number' ? v : typeof v === 'string' && /^\s*[0-9]+\s*$/.test(v) ? Number(v) : NaN;
+  return Number.isInteger(n) && n >= 1 && n <= 65535 ? n : undefined;
+}
+
+/** What an inventory error says of a port that is none (one wording for `port` and `ansible_port`). */
+function portProblem(host: string, key: string, v: unknown): string {
+  const templated = typeof v === 'string' && v.includes('{{') ? '; connection variables are not templated' : '';
+  return `inventory host "${host}": "${key}" must be a port number, an integer from 1 to 65535${templated}, got ${JSON.stringify(v) ?? String(v)}`;
+}
+
 /** Ansible writes these as strings as often as not: `ansible_port: "2222"`, `ansible_become: yes`. */
 function ansibleValue(key: string, v: unknown): unknown {
-  if (key === 'ansible_port') return Number(v);
+  if (key === 'ansible_port') return portNumber(v);
   if (key === 'ansible_become') return typeof v === 'string' ? ['yes', 'true', '1', 'on'].includes(v.toLowerCase()) : Boolean(v);
   if (key === 'ansible_connection') return v === 'local' ? 'local' : 'ssh'; // ssh, paramiko, smart: our ssh
   return String(v);
@@ -91,11 +106,13 @@ export class Inventory {
       inv.groups.set(name, group);
       if (parent && !group.parents.includes(parent)) group.parents.push(parent);
       Object.assign(group.vars, g?.vars ?? {});
+      if (g?.vars) inv.#sources(inv.#groupSources, name).push(g.vars);
       for (const [h, entry] of Object.entries(g?.hosts ?? {})) {
         group.hosts.add(h);
         if (entry && Object.keys(entry as object).length) {
           validate(hostSchema, entry, `inventory host "${h}"`);
           hostEntries.set(h, { ...(hostEntries.get(h) ?? {}), ...(entry as object) });
+          inv.#sources(inv.#hostSources, h).push(entry as object);
         } else if (!hostEntries.has(h)) hostEntries.set(h, {});
       }
       for (const [child, cg] of Object.entries(g?.children ?? {})) {
@@ -111,7 +128,13 @@ export class Inventory {
       // Ansible's connection variables (ansible_host, ansible_port, …) work too, from the host or
       // its groups; our own keys on the host win.
       const inherited: Record<string, unknown> = Object.assign({}, ...groups.map((g) => inv.groups.get(g)?.vars ?? {}), own);
+      // The port is checked here, before anything connects: our own (a host_vars/ file is not
+      // checked by the schema), else ansible_port from wherever it was set (the host, a group,
+      // group_vars/, host_vars/).
+      const portKey = own.port !== undefined ? 'port' : inherited.ansible_port !== undefined ? 'ansible_port' : undefined;
+      if (portKey && portNumber(inherited[portKey]) === undefined) throw new ProvisionError(portProblem(name, portKey, inherited[portKey]), inv.#placeOfVar(name, groups, portKey), { key: portKey });
       const hv: Record<string, unknown> = { ...own };
+      if (own.port !== undefined) hv.port = portNumber(own.port);
       for (const [ours, theirs] of ANSIBLE_CONNECTION_VARS) if (hv[ours] === undefined && inherited[theirs] !== undefined) hv[ours] = ansibleValue(theirs, inherited[theirs]);
       const address = (hv.address as string) ?? name;
       const local = hv.connection === 'local' || (hv.connection === undefined && (name === 'localhost' || address === '127.0.0.1') && !hv.key);
@@ -134,6 +157,22 @@ export class Inventory {
   }
 
   #hostVarFiles = new Map<string, Record<string, unknown>>();
+  /** The mappings a group's vars and a host's entry were merged from, in order (where a key was written). */
+  #groupSources = new Map<string, object[]>();
+  #hostSources = new Map<string, object[]>();
+
+  #sources(m: Map<string, object[]>, name: string): object[] {
+    let l = m.get(name);
+    if (!l) m.set(name, (l = []));
+    return l;
+  }
+
+  /** Where the value a host has for a variable was written: the last mapping that sets it wins, as in the merge. */
+  #placeOfVar(host: string, groups: string[], key: string): Place {
+    const layers = [...groups.flatMap((g) => this.#groupSources.get(g) ?? []), ...(this.#hostSources.get(host) ?? [])];
+    const src = layers.reverse().find((o) => Object.hasOwn(o, key));
+    return (src && placeOf(src, key)) ?? { file: this.file };
+  }
 
   private loadVarDirs(dir: string) {
     for (const [sub, target] of [['group_vars', 'group'], ['host_vars', 'host']] as const) {
@@ -148,8 +187,10 @@ export class Inventory {
           const g = this.groups.get(m[1]);
           if (!g) throw new ProvisionError(`group_vars for unknown group "${m[1]}"`, { file: join(d, f) });
           g.vars = { ...g.vars, ...vars };
+          this.#sources(this.#groupSources, m[1]).push(vars);
         } else {
           this.#hostVarFiles.set(m[1], vars);
+          this.#sources(this.#hostSources, m[1]).push(vars);
         }
       }
     }

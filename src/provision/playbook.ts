@@ -160,6 +160,31 @@ const playSchema = {
   },
 };
 
+/**
+ * What is wrong with a play's `serial:` (undefined: nothing): a positive integer (or its digits as a
+ * string), or a percentage of the play's hosts ("30%", more than 0, at most 100). One rule for the
+ * loader, which refuses a bad one with its file:line before any play runs, and the runner.
+ */
+export function serialProblem(serial: unknown): string | undefined {
+  if (serial === undefined) return undefined;
+  if (typeof serial === 'number' && Number.isInteger(serial) && serial >= 1) return undefined;
+  if (typeof serial === 'string') {
+    const s = serial.trim();
+    if (/^[1-9][0-9]*$/.test(s)) return undefined;
+    const pct = /^([0-9]+(?:\.[0-9]+)?)%$/.exec(s);
+    if (pct && Number(pct[1]) > 0 && Number(pct[1]) <= 100) return undefined;
+  }
+  return `serial must be a positive integer or a percentage, got ${JSON.stringify(serial)}`;
+}
+
+/** The hosts of one batch: `serial:` of `hosts` hosts (a percentage rounds down, to 1 at least). */
+export function serialBatchSize(serial: number | string, hosts: number): number {
+  const problem = serialProblem(serial);
+  if (problem) throw new ProvisionError(problem, undefined, { key: 'serial' });
+  const s = String(serial).trim();
+  return s.endsWith('%') ? Math.max(1, Math.floor((hosts * parseFloat(s)) / 100)) : Number(s);
+}
+
 const list = (v: unknown): string[] => (v === undefined || v === null ? [] : Array.isArray(v) ? v.map(String) : [String(v)]);
 
 const lenient = new Ajv.default({ allErrors: true, strict: false, allowUnionTypes: true });
@@ -220,6 +245,8 @@ export class PlaybookLoader {
     }
     validate(playSchema, p, 'play');
     const place = placeOf(p) ?? { file };
+    const serial = serialProblem(p.serial);
+    if (serial) throw new ProvisionError(serial, placeOf(p, 'serial') ?? place, { key: 'serial' });
     const playTags = list(p.tags);
     const roles: Role[] = [];
     const tasks: Task[] = [];

@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ProvisionError, formatPlace } from './errors.ts';
 import type { Host, Inventory } from './inventory.ts';
-import type { BlockTask, ModuleTask, Play, Task } from './playbook.ts';
+import { serialBatchSize, type BlockTask, type ModuleTask, type Play, type Task } from './playbook.ts';
 import { FactCache, ansibleFactVars } from './facts.ts';
 import { Redactor, reveal } from './secret.ts';
 import { evalCondition, isTemplated, onLookupSecret, renderDeep, renderString, withoutSideEffects } from './template.ts';
@@ -167,8 +167,7 @@ export class Runner {
 
   private batches(hosts: Host[], serial?: number | string): Host[][] {
     if (serial === undefined) return [hosts];
-    const n = typeof serial === 'string' && serial.endsWith('%') ? Math.max(1, Math.floor((hosts.length * parseFloat(serial)) / 100)) : Number(serial);
-    if (!Number.isInteger(n) || n < 1) throw new ProvisionError(`serial must be a positive integer or a percentage, got ${JSON.stringify(serial)}`);
+    const n = serialBatchSize(serial, hosts.length);
     const out: Host[][] = [];
     for (let i = 0; i < hosts.length; i += n) out.push(hosts.slice(i, i + n));
     return out;

@@ -1,7 +1,7 @@
 // YAML loading that keeps source positions: every mapping, sequence and key loaded here can
 // be traced back to file:line:col for error messages (Ansible's worst habit is errors without place).
 import { readFileSync } from 'node:fs';
-import YAML, { isMap, isScalar, isSeq, LineCounter, type Node } from 'yaml';
+import YAML, { isMap, isScalar, isSeq, LineCounter, visit, type Document, type Node } from 'yaml';
 import { ProvisionError, type Place } from './errors.ts';
 import { Secret } from './secret.ts';
 
@@ -51,12 +51,58 @@ const customTags = [
   },
 ];
 
+/**
+ * The offset of the first key (in the text) that repeats an earlier key of its mapping, or
+ * undefined. yaml's own check (`uniqueKeys: true`) compares each key with every earlier one of its
+ * map, which is quadratic: a vars mapping of 95 000 keys took minutes. Here each map has a Set, so
+ * it is linear. Keys are equal as yaml's check has them: the same node, or scalars of the same value.
+ */
+export function firstDuplicateKey(doc: Document.Parsed | Document): number | undefined {
+  let first: number | undefined;
+  visit(doc, {
+    Map(_, map) {
+      const seen = new Set<unknown>();
+      for (const pair of map.items) {
+        const id = isScalar(pair.key) ? pair.key.value : pair.key;
+        if (seen.has(id)) {
+          const at = (pair.key as Node | null)?.range?.[0];
+          if (at !== undefined && (first === undefined || at < first)) first = at;
+          break;
+        }
+        seen.add(id);
+      }
+    },
+  });
+  return first;
+}
+
+/**
+ * yaml's parser reads process.env.LOG_TOKENS once per token, and each read of the real process.env
+ * is a call into the C++ environment: for a 5 MB file (700 000 tokens) about a fifth of the parse.
+ * A big file is parsed with process.env a plain copy; parsing is synchronous, so no other code runs
+ * meanwhile, and the real one is back before anything else can look.
+ */
+function withPlainEnv<T>(fn: () => T): T {
+  const real = process.env;
+  process.env = { ...real };
+  try {
+    return fn();
+  } finally {
+    process.env = real;
+  }
+}
+
 export function parseYaml(text: string, file: string): unknown {
   const lineCounter = new LineCounter();
-  const doc = YAML.parseDocument(text, { lineCounter, customTags, prettyErrors: false, uniqueKeys: true });
-  if (doc.errors.length) {
-    const e = doc.errors[0];
-    const pos = e.linePos?.[0] ?? lineCounter.linePos(e.pos[0]);
+  // uniqueKeys: false, and firstDuplicateKey below instead (linear; same message, same place).
+  const parse = () => YAML.parseDocument(text, { lineCounter, customTags, prettyErrors: false, uniqueKeys: false });
+  const doc = text.length > 1 << 20 ? withPlainEnv(parse) : parse();
+  const dup = firstDuplicateKey(doc);
+  const parseError = doc.errors[0] && { message: doc.errors[0].message, offset: doc.errors[0].pos[0] };
+  // yaml reports its errors in the order of the text: a duplicate key before its first error is the first.
+  const e = dup !== undefined && !(parseError && parseError.offset <= dup) ? { message: 'Map keys must be unique', offset: dup } : parseError;
+  if (e) {
+    const pos = lineCounter.linePos(e.offset);
     throw new ProvisionError(`invalid YAML: ${e.message.split('\n')[0]}`, { file, line: pos?.line, col: pos?.col });
   }
   const at = (n: Node | null | undefined): Place => {

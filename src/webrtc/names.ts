@@ -5,6 +5,29 @@ import { createHash } from 'node:crypto';
 
 export const NAMESPACE_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
+/**
+ * What is wrong with a base domain (undefined: nothing). A namespace's names are made from it
+ * (ns-NAME.BASE: its zone, its TURN realm, the certificate the front needs), so it is a DNS name
+ * as they are written: lowercase labels of letters, digits and dashes, no dash at either end of a
+ * label, each at most 63 characters, at least two labels, 253 characters in all, no final dot.
+ * One rule for every way it comes in: --base-domain, an environment's base_domain,
+ * ORAMA_BASE_DOMAIN, the test cluster's ORAMA_CLUSTER_BASE_DOMAIN.
+ */
+export function baseDomainProblem(domain: string): string | undefined {
+  if (!domain) return 'empty';
+  if (domain.length > 253) return `${domain.length} characters long; a DNS name has at most 253`;
+  if (domain !== domain.toLowerCase()) return `not lowercase (write ${JSON.stringify(domain.toLowerCase())})`;
+  const labels = domain.split('.');
+  for (const l of labels) {
+    if (!l) return 'an empty label (two dots in a row, or a dot at an end)';
+    if (!/^[a-z0-9-]+$/.test(l)) return `the label ${JSON.stringify(l.length > 40 ? l.slice(0, 40) + '…' : l)} holds characters other than a-z, 0-9 and -`;
+    if (l.length > 63) return `the label ${JSON.stringify(l.slice(0, 20) + '…')} is ${l.length} characters long; a label has at most 63`;
+    if (l.startsWith('-') || l.endsWith('-')) return `the label ${JSON.stringify(l)} begins or ends with a dash`;
+  }
+  if (labels.length < 2) return 'a single label; a base domain has at least two (like example.org)';
+  return undefined;
+}
+
 /** The services a namespace runs on a node, by their short names. */
 export const SERVICES = ['turn', 'sfu', 'gateway'] as const;
 export type Service = (typeof SERVICES)[number];

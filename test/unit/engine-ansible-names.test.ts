@@ -85,6 +85,38 @@ t.test('an Ansible inventory connects as written: ansible_host, ansible_port, an
   t.equal(inv.hosts.get('ctl')!.connection, 'local');
 });
 
+t.test('a port that is no port is refused when the inventory is loaded, naming the file, line, host and key', async (t) => {
+  const { Inventory } = await import('../../src/provision/inventory.ts');
+  const { SshTransport } = await import('../../src/provision/transport/ssh.ts');
+  const { described } = await import('../helpers/described.ts');
+  const { mkdirSync } = await import('node:fs');
+  const d = join(dir, 'ports');
+  mkdirSync(join(d, 'group_vars'), { recursive: true });
+  mkdirSync(join(d, 'host_vars'), { recursive: true });
+  const file = join(d, 'hosts.yml');
+  const load = (text: string) => {
+    writeFileSync(file, text);
+    return described(() => Inventory.load(file));
+  };
+  const must = 'must be a port number, an integer from 1 to 65535';
+  t.equal(load('all:\n  hosts:\n    n1: { ansible_host: 192.0.2.1, ansible_port: "abc" }\n'), `${file}:3:36, key "ansible_port": inventory host "n1": "ansible_port" ${must}, got "abc"`);
+  t.equal(load('all:\n  vars:\n    ansible_port: 99999\n  hosts:\n    n1: {}\n'), `${file}:3:5, key "ansible_port": inventory host "n1": "ansible_port" ${must}, got 99999`, 'from a group: the group\'s line');
+  t.equal(load('all:\n  vars: { ansible_port: 0 }\n  hosts:\n    n1: { ansible_port: 2222 }\n').slice(0, 10), 'no error', 'the host\'s own value wins, as in the merge');
+  t.equal(load('all:\n  hosts:\n    n1: { port: 22, ansible_port: 2.5 }\n'), 'no error', 'our own port wins over ansible_port');
+  t.match(load('all:\n  hosts:\n    n1: { ansible_port: "{{ p }}" }\n'), /"ansible_port" must be a port number, an integer from 1 to 65535; connection variables are not templated, got "\{\{ p \}\}"/);
+  writeFileSync(join(d, 'group_vars', 'web.yml'), 'x: 1\nansible_port: -1\n');
+  t.equal(load('all:\n  hosts:\n    n1: {}\n  children:\n    web:\n      hosts: { n1: {} }\n'), `${join(d, 'group_vars', 'web.yml')}:2:1, key "ansible_port": inventory host "n1": "ansible_port" ${must}, got -1`, 'from group_vars/: that file');
+  writeFileSync(join(d, 'group_vars', 'web.yml'), 'ansible_port: "2222"\n');
+  writeFileSync(join(d, 'host_vars', 'n1.yml'), 'port: 70000\n');
+  t.equal(load('all:\n  hosts:\n    n1: {}\n  children:\n    web:\n      hosts: { n1: {} }\n'), `${join(d, 'host_vars', 'n1.yml')}:1:1, key "port": inventory host "n1": "port" ${must}, got 70000`, 'our own port from host_vars/ too');
+  writeFileSync(join(d, 'host_vars', 'n1.yml'), 'x: 1\n');
+  load('all:\n  hosts:\n    n1: {}\n  children:\n    web:\n      hosts: { n1: {} }\n');
+  t.equal(Inventory.load(file).hosts.get('n1')!.port, 2222, 'digits as a string are a port, as in Ansible');
+  // A Host made elsewhere is checked again before ssh2 sees it (ssh2 takes NaN for port 22).
+  const host = { name: 'n1', address: '127.0.0.2', port: NaN, user: 'root', become: false, connection: 'ssh' as const, vars: {}, groups: [] };
+  await t.rejects(new SshTransport(host).connect(), /ssh root@127\.0\.0\.2:NaN: the port is not a port number/);
+});
+
 t.test('include_tasks / import_tasks carry their when; import_role / include_role bring the role in', async (t) => {
   const { mkdirSync } = await import('node:fs');
   for (const d of ['roles/web/tasks', 'roles/web/defaults', 'roles/web/handlers']) mkdirSync(join(dir, d), { recursive: true });

@@ -55,6 +55,8 @@ t.test('extra vars: key=value is a YAML scalar, @file, JSON', async (t) => {
   t.ok(v.secret_thing instanceof Secret);
   t.equal(v.flag, true);
   t.throws(() => parseExtraVars(['novalue']), /expected key=value/);
+  t.equal(described(() => parseExtraVars(['k=[unclosed'])), '-e "k=[unclosed": the value of k is not valid YAML: Flow sequence must end with a ] (column 10)', 'a broken YAML value names -e and the key, no code frame');
+  t.equal(described(() => parseExtraVars(['k=a: 1\nb: ['])), '-e "k=a: 1\\nb: [": the value of k is not valid YAML: Flow sequence in block collection must be sufficiently indented and end with a ] (line 2, column 5)', 'a value of several lines: line and column');
 });
 
 t.test('schema errors name file:line:col and the key', async (t) => {

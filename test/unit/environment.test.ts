@@ -8,6 +8,8 @@ import { describeEnvironment, knownEnvironments, loadEnvironment, resolveEnviron
 import { orama } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { described } from '../helpers/described.ts';
+import { baseDomainProblem } from '../../src/webrtc/names.ts';
+import { clusterConfig } from '../../src/cluster/config.ts';
 
 
 t.test('the repository ships local (the default) and vagrant', async (t) => {
@@ -47,6 +49,8 @@ t.test('bad environments say what is wrong', async (t) => {
   t.match(described(() => loadEnvironment('Dev Net', dir)), /lowercase letters, digits and dashes/);
   t.match(described(() => loadEnvironment('typo', dir)), /typo\.yml:3:1.*unknown key "base_domian" \(an environment has inventory, state, base_domain\)/);
   t.match(described(() => loadEnvironment('empty', dir)), /empty\.yml:1:\d+.*"inventory" must be a non-empty string/);
+  writeFileSync(join(dir, 'ftp.yml'), 'inventory: a.yml\nstate: ftp://store\nbase_domain: x.test\n');
+  t.equal(described(() => loadEnvironment('ftp', dir)), `${join(dir, 'ftp.yml')}:2:1, key "state": "state" "ftp://store": ftp: is no store's URL scheme; the operator store is a SQLite file path or http(s):// rqlite URL(s)`);
 });
 
 t.test('every orama command takes --env; an unknown one changes nothing and lists the known', async (t) => {
@@ -55,4 +59,38 @@ t.test('every orama command takes --env; an unknown one changes nothing and list
     t.equal(r.code, 1, args.join(' '));
     t.match(r.out, /--env "nope": no such environment \(known: local, vagrant/, args.slice(0, 2).join(' '));
   }
+});
+
+t.test('the base domain is a DNS name: one rule (names.ts) wherever it comes from', async (t) => {
+  for (const ok of ['orama.test', 'devnet.orama.network', 'xn--bcher-kva.example', 'a-b.c1', `${'x'.repeat(63)}.test`]) t.equal(baseDomainProblem(ok), undefined, `${ok} is fine`);
+  const bad: [string, string][] = [
+    ['', 'empty'],
+    ['not a domain', 'the label "not a domain" holds characters other than a-z, 0-9 and -'],
+    ['a_b.test', 'the label "a_b" holds characters other than a-z, 0-9 and -'],
+    ['Orama.Test', 'not lowercase (write "orama.test")'],
+    ['orama', 'a single label; a base domain has at least two (like example.org)'],
+    ['-a.test', 'the label "-a" begins or ends with a dash'],
+    ['a.test-', 'the label "test-" begins or ends with a dash'],
+    ['a..test', 'an empty label (two dots in a row, or a dot at an end)'],
+    ['orama.test.', 'an empty label (two dots in a row, or a dot at an end)'],
+    [`${'x'.repeat(64)}.test`, `the label "${'x'.repeat(20)}…" is 64 characters long; a label has at most 63`],
+    [Array(128).fill('ab').join('.'), '383 characters long; a DNS name has at most 253'],
+  ];
+  for (const [d, why] of bad) t.equal(baseDomainProblem(d), why, JSON.stringify(d.length > 30 ? d.slice(0, 30) + '…' : d));
+  t.equal(baseDomainProblem(Array(127).fill('a').join('.')), undefined, '253 characters in all is the most');
+
+  const dir = join(tempDir(t, 'envs-'), 'environments');
+  mkdirSync(dir);
+  writeFileSync(join(dir, 'local.yml'), 'inventory: /inv/local.yml\nstate: /s/local.db\nbase_domain: local.test\n');
+  writeFileSync(join(dir, 'spaced.yml'), 'inventory: a.yml\nstate: s.db\nbase_domain: not a domain\n');
+  const saved = { ...process.env };
+  t.teardown(() => void (process.env = saved));
+  delete process.env.ORAMA_BASE_DOMAIN;
+  t.equal(described(() => resolveEnvironment({ baseDomain: 'not a domain' }, dir)), '--base-domain "not a domain": not a DNS name: the label "not a domain" holds characters other than a-z, 0-9 and -', 'the flag');
+  t.equal(described(() => loadEnvironment('spaced', dir)), `${join(dir, 'spaced.yml')}:3:1, key "base_domain": "base_domain" "not a domain": not a DNS name: the label "not a domain" holds characters other than a-z, 0-9 and -`, "an environment's file and line");
+  process.env.ORAMA_BASE_DOMAIN = 'Orama.Test';
+  t.equal(described(() => resolveEnvironment({}, dir)), 'ORAMA_BASE_DOMAIN "Orama.Test": not a DNS name: not lowercase (write "orama.test")', 'the variable');
+  t.equal(resolveEnvironment({ baseDomain: 'ok.test' }, dir).baseDomain, 'ok.test', 'a good flag over a bad variable');
+  process.env.ORAMA_CLUSTER_BASE_DOMAIN = 'orama';
+  t.throws(() => clusterConfig({ name: 'default' }), { message: 'ORAMA_CLUSTER_BASE_DOMAIN "orama": not a DNS name: a single label; a base domain has at least two (like example.org)' }, "the test cluster's");
 });

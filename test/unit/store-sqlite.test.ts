@@ -34,7 +34,17 @@ t.test('stateFromArg: path → sqlite, URL list → rqlite, default path', async
   t.same(stateFromArg(undefined), { driver: 'sqlite', path: '/var/lib/orama/state.db' });
   process.env.ORAMA_STATE = join(dir, 'env.db');
   t.same(stateFromArg(undefined), { driver: 'sqlite', path: join(dir, 'env.db') });
+  process.env.ORAMA_STATE = '';
+  t.throws(() => stateFromArg(undefined), { message: 'ORAMA_STATE "": empty; the operator store is a SQLite file path or http(s):// rqlite URL(s)' }, 'an empty ORAMA_STATE is named');
   if (saved === undefined) delete process.env.ORAMA_STATE; else process.env.ORAMA_STATE = saved;
+  // What would open a SQLite database no one looks at is refused, naming --state and the value.
+  t.throws(() => stateFromArg(''), { message: /^--state "": empty; / });
+  t.throws(() => stateFromArg('  '), { message: /^--state "  ": empty; / });
+  t.throws(() => stateFromArg(':memory:'), { message: /^--state ":memory:": SQLite's in-memory database is gone when the command ends/ });
+  t.throws(() => stateFromArg('ftp://x'), { message: /^--state "ftp:\/\/x": ftp: is no store's URL scheme/ });
+  t.throws(() => stateFromArg('file:state.db'), { message: /^--state "file:state\.db": file: is no store's URL scheme/ });
+  t.same(stateFromArg('./a:b.db'), { driver: 'sqlite', path: './a:b.db' }, 'a path with a colon is still a path');
+  t.same(stateFromArg('https://n1:4001'), { driver: 'rqlite', urls: ['https://n1:4001'] });
 });
 
 t.test('opening creates the directory, WAL mode, the schema', async (t) => {

@@ -3,7 +3,7 @@ import { Client, type ConnectConfig } from 'ssh2';
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import type { Host } from '../inventory.ts';
+import { portNumber, type Host } from '../inventory.ts';
 import { checkHostKey } from './known-hosts.ts';
 import { ShellSession } from './session.ts';
 import { DEFAULT_COMMAND_TIMEOUT_MS, UnreachableError, withBecome, type ExecOptions, type ExecResult, type Transport } from './transport.ts';
@@ -51,9 +51,14 @@ export class SshTransport implements Transport {
         return Promise.reject(new UnreachableError(h.name, `cannot read ssh key ${h.key}: ${(e as NodeJS.ErrnoException).code}`));
       }
     } else if (process.env.SSH_AUTH_SOCK) config.agent = process.env.SSH_AUTH_SOCK;
+    const where = `ssh ${h.user}@${h.address}:${h.port}`;
+    // The inventory checks ports; a Host made elsewhere is checked here, before ssh2 sees it.
+    if (portNumber(h.port) === undefined) return Promise.reject(new UnreachableError(h.name, `${where}: the port is not a port number (an integer from 1 to 65535)`));
     return new Promise((resolve, reject) => {
       const c = new Client();
+      let ready = false;
       c.on('ready', () => {
+        ready = true;
         // Nagle would hold each small request behind the window adjust sent before it until
         // the node's delayed ACK (~40 ms): every command would cost 40 ms more than its work.
         c.setNoDelay(true);
@@ -62,9 +67,19 @@ export class SshTransport implements Transport {
       });
       c.on('error', (e) => {
         const why = keyProblem ?? `${e.message}${(e as any).level === 'client-authentication' ? ` (user ${h.user}, key ${h.key ?? 'agent'})` : ''}`;
-        reject(new UnreachableError(h.name, `ssh ${h.user}@${h.address}:${h.port}: ${why}`));
+        // A client that never got ready is never closed by close() (#client is unset): its socket goes now.
+        if (!ready) c.destroy();
+        reject(new UnreachableError(h.name, `${where}: ${why}`));
       });
-      c.connect(config);
+      try {
+        c.connect(config);
+      } catch (e) {
+        // connect() starts its handshake timer (readyTimeout) before it opens the socket: when
+        // opening throws (a bad port, say), the timer would keep the process alive for its 10 s.
+        // Destroying the socket ends the timer with it.
+        c.destroy();
+        reject(new UnreachableError(h.name, `${where}: ${(e as Error).message}`));
+      }
     });
   }
 
