@@ -76,27 +76,10 @@ export function firstDuplicateKey(doc: Document.Parsed | Document): number | und
   return first;
 }
 
-/**
- * yaml's parser reads process.env.LOG_TOKENS once per token, and each read of the real process.env
- * is a call into the C++ environment: for a 5 MB file (700 000 tokens) about a fifth of the parse.
- * A big file is parsed with process.env a plain copy; parsing is synchronous, so no other code runs
- * meanwhile, and the real one is back before anything else can look.
- */
-function withPlainEnv<T>(fn: () => T): T {
-  const real = process.env;
-  process.env = { ...real };
-  try {
-    return fn();
-  } finally {
-    process.env = real;
-  }
-}
-
 export function parseYaml(text: string, file: string): unknown {
   const lineCounter = new LineCounter();
   // uniqueKeys: false, and firstDuplicateKey below instead (linear; same message, same place).
-  const parse = () => YAML.parseDocument(text, { lineCounter, customTags, prettyErrors: false, uniqueKeys: false });
-  const doc = text.length > 1 << 20 ? withPlainEnv(parse) : parse();
+  const doc = YAML.parseDocument(text, { lineCounter, customTags, prettyErrors: false, uniqueKeys: false });
   const dup = firstDuplicateKey(doc);
   const parseError = doc.errors[0] && { message: doc.errors[0].message, offset: doc.errors[0].pos[0] };
   // yaml reports its errors in the order of the text: a duplicate key before its first error is the first.
