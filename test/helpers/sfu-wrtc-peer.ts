@@ -72,6 +72,7 @@ if (opts.publish) {
 // ---- receive-side counters, per remote peer (msid stream id = publishing peer id) ----
 const received: Record<string, { frames: number; firstFrameAt?: number; audioFrames: number; audioEnergy: number }> = {};
 const sinks: { stop(): void }[] = [];
+const sinksByTrack = new Map<unknown, { stop(): void }>();
 let joinedAt = 0;
 
 function counters(peer: string) {
@@ -111,6 +112,14 @@ class Session {
     this.pc.ontrack = (e: { track: any; streams: { id: string }[] }) => {
       const from = e.streams[0]?.id ?? 'unknown';
       const c = counters(from);
+      emit('track', { from, kind: e.track.kind });
+      // A receiver whose m-line the SFU recycled for another publisher may fire ontrack again with
+      // the same track and a new stream id: its frames now count for the new publisher only.
+      const stale = sinksByTrack.get(e.track);
+      if (stale) {
+        stale.stop();
+        sinks.splice(sinks.indexOf(stale), 1);
+      }
       if (e.track.kind === 'video') {
         const sink = new wrtc.nonstandard.RTCVideoSink(e.track);
         sink.onframe = () => {
@@ -120,6 +129,7 @@ class Session {
           }
         };
         sinks.push(sink);
+        sinksByTrack.set(e.track, sink);
       } else {
         const sink = new wrtc.nonstandard.RTCAudioSink(e.track);
         sink.ondata = (d: { samples: Int16Array }) => {
@@ -129,6 +139,7 @@ class Session {
           c.audioEnergy += sum / d.samples.length / 32768 / 32768;
         };
         sinks.push(sink);
+        sinksByTrack.set(e.track, sink);
       }
     };
     const wsUrl = `${opts.gateway.replace(/^http/, 'ws')}/v1/webrtc/signal?room=${encodeURIComponent(opts.room)}`;
@@ -232,7 +243,11 @@ class Session {
         packetsLost += s.packetsLost ?? 0;
       }
     }
-    return { peer_id: this.peerId, connection: this.pc.connectionState, selected, inboundVideoPackets, inboundAudioPackets, packetsLost, framesDecoded, received };
+    // m-lines of the current SDP (the SFU's last offer or answer): every one, and those not
+    // rejected (port 0 = an m-line the SFU stopped); transceivers libwebrtc still holds.
+    const mlines = [...String(this.pc.remoteDescription?.sdp ?? '').matchAll(/^m=\S+ (\d+)/gm)].map((m) => Number(m[1]));
+    const sdp = { mlines: mlines.length, activeMlines: mlines.filter((port) => port !== 0).length, transceivers: this.pc.getTransceivers().length };
+    return { peer_id: this.peerId, connection: this.pc.connectionState, selected, inboundVideoPackets, inboundAudioPackets, packetsLost, framesDecoded, received, sdp };
   }
 
   close() {
