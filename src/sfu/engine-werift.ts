@@ -338,6 +338,10 @@ class WeriftConnection implements EngineConnection {
     return this.pc.iceTransports[0]?.connection.nominated?.remoteCandidate.host;
   }
 
+  mediaSections(): number {
+    return this.pc.getTransceivers().length;
+  }
+
   async close(): Promise<void> {
     clearInterval(this.rembTimer);
     await this.pc.close().catch(() => {});

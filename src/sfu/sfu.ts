@@ -121,10 +121,18 @@ export class Sfu {
   metricsText(): string {
     let tracks = 0;
     let subscriptions = 0;
+    let mediaSections = 0;
+    let mediaSectionsMax = 0;
     for (const room of this.rooms.values()) {
       tracks += room.tracks.size;
       for (const track of room.tracks.values()) subscriptions += track.subscriptions.size;
+      for (const peer of room.peers.values()) {
+        const n = peer.connection.mediaSections();
+        mediaSections += n;
+        mediaSectionsMax = Math.max(mediaSectionsMax, n);
+      }
     }
+    const memory = process.memoryUsage();
     return this.metrics.render({
       namespace: this.config.namespace,
       draining: this.draining,
@@ -132,6 +140,10 @@ export class Sfu {
       peers: this.peerCount(),
       tracks,
       subscriptions,
+      mediaSections,
+      mediaSectionsMax,
+      heapUsedBytes: memory.heapUsed,
+      residentBytes: memory.rss,
       ...this.engine.totals(),
     });
   }
