@@ -3,6 +3,7 @@
 // WebSocket, one RTCPeerConnection, polite side of perfect negotiation.
 // argv[2]: JSON PeerOptions. Events are JSON lines on stdout; commands JSON lines on stdin:
 //   {"cmd":"stats"} -> {"event":"stats",...}   {"cmd":"send","text":"..."}   {"cmd":"leave"}
+//   {"cmd":"join"} -> {"event":"joining"} (with the `hold` option: start now)
 import { createRequire } from 'node:module';
 import { createInterface } from 'node:readline';
 import WebSocket from 'ws';
@@ -25,6 +26,8 @@ interface PeerOptions {
   policy?: 'relay' | 'all' | 'host-only';
   /** Reconnect through the gateway on server-draining. */
   reconnect?: boolean;
+  /** Start up, then wait for {"cmd":"join"} before media and credentials (a test can spawn early). */
+  hold?: boolean;
 }
 
 const opts = JSON.parse(process.argv[2]) as PeerOptions;
@@ -37,6 +40,8 @@ const height = opts.height ?? 240;
 let videoTrack: unknown;
 let audioTrack: unknown;
 const timers: NodeJS.Timeout[] = [];
+/** The sources' frame timers, started when the peer connects (after the hold, if any). */
+const mediaStarts: (() => void)[] = [];
 if (opts.publish) {
   const videoSource = new wrtc.nonstandard.RTCVideoSource();
   videoTrack = videoSource.createTrack();
@@ -46,7 +51,7 @@ if (opts.publish) {
   const pool = new Uint8ClampedArray(width * height * 2);
   for (let i = 0; i < pool.length; i++) pool[i] = 64 + ((Math.random() * 128) | 0);
   let n = 0;
-  timers.push(
+  mediaStarts.push(() => timers.push(
     setInterval(() => {
       n++;
       const offset = ((n * 7919) % (width * height)) & ~1;
@@ -56,17 +61,17 @@ if (opts.publish) {
       frame.fill(128, width * height);
       videoSource.onFrame({ width, height, data: frame });
     }, 1000 / (opts.fps ?? 15)),
-  );
+  ));
   const audioSource = new wrtc.nonstandard.RTCAudioSource();
   audioTrack = audioSource.createTrack();
   const samples = new Int16Array(480);
   let phase = 0;
-  timers.push(
+  mediaStarts.push(() => timers.push(
     setInterval(() => {
       for (let i = 0; i < samples.length; i++) samples[i] = Math.round(8000 * Math.sin((phase++ * 2 * Math.PI * 440) / 48000));
       audioSource.onData({ samples, sampleRate: 48000, bitsPerSample: 16, channelCount: 1, numberOfFrames: 480 });
     }, 10),
-  );
+  ));
 }
 
 // ---- receive-side counters, per remote peer (msid stream id = publishing peer id) ----
@@ -259,7 +264,12 @@ class Session {
   }
 }
 
+let releaseHold: () => void = () => {};
+const held = opts.hold ? new Promise<void>((resolve) => (releaseHold = resolve)) : Promise.resolve();
+
 async function main() {
+  await held;
+  for (const startMedia of mediaStarts) startMedia();
   if (opts.policy !== 'host-only') {
     const res = await fetch(`${opts.gateway}/v1/webrtc/turn/credentials`, { method: 'POST', headers: { authorization: `Bearer ${opts.token}` } });
     if (!res.ok) throw new Error(`credentials: HTTP ${res.status}`);
@@ -271,6 +281,10 @@ async function main() {
 const rl = createInterface({ input: process.stdin });
 rl.on('line', async (line) => {
   const cmd = JSON.parse(line) as { cmd: string; text?: string; id?: number };
+  if (cmd.cmd === 'join') {
+    releaseHold();
+    emit('joining', { id: cmd.id });
+  }
   if (cmd.cmd === 'stats') emit('stats', { id: cmd.id, ...(session ? await session.stats() : {}) });
   if (cmd.cmd === 'send') {
     const ok = session?.channel?.readyState === 'open';

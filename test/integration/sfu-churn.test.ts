@@ -45,9 +45,14 @@ t.test(`${PUBLISHERS} publishers churn; the subscriber's m-lines stay bounded an
   const curve: number[] = [];
   let last: PeerEvent | undefined;
   let lastPublisher = '';
+  // Each publisher's process starts (held) while the one before it streams: start-up is not churn.
+  const publisher = (i: number) => peer(`pub${i}`, { publish: true, width: 160, height: 120, fps: 10, hold: true });
+  let next = await publisher(0);
   for (let i = 0; i < PUBLISHERS; i++) {
-    const pub = await peer(`pub${i}`, { publish: true, width: 160, height: 120, fps: 10 });
+    const pub = next;
+    await pub.command('join', {}, 'joining');
     const joined = await pub.waitFor('joined');
+    if (i + 1 < PUBLISHERS) next = await publisher(i + 1);
     lastPublisher = joined.peer_id as string;
     // Video decoded and audio heard from THIS publisher, attributed by its msid stream id.
     await sub.waitFor('first-frame', (e) => e.from === lastPublisher, 20000);
