@@ -100,28 +100,53 @@ class WeriftInbound implements InboundTrack {
   }
 }
 
+/** Negotiated directions in which the SFU's side of an m-line sends. */
+const SENDING = new Set(['sendonly', 'sendrecv']);
+
 class WeriftOutbound implements OutboundTrack {
   onKeyframeRequest: () => void = () => {};
   stopped = false;
+  private readonly unsubscribePli: () => void;
+  /** The sender sent for an earlier track: renumber this one's packets to continue its sequence. */
+  private renumber: boolean;
+
   constructor(
     readonly kind: MediaKind,
     readonly transceiver: RTCRtpTransceiver,
     private readonly totals: EngineTotals,
+    recycled: boolean,
   ) {
-    transceiver.sender.onPictureLossIndication.subscribe(() => this.onKeyframeRequest());
+    this.renumber = recycled;
+    this.unsubscribePli = transceiver.sender.onPictureLossIndication.subscribe(() => this.onKeyframeRequest()).unSubscribe;
   }
 
+  /**
+   * Sending is negotiated (the last answer has this m-line sending) and the transport is up. A
+   * recycled transceiver keeps its codec and transport from the track before: without the
+   * direction check it would look ready before the client has a receiver for it again.
+   */
   ready(): boolean {
     const sender = this.transceiver.sender;
-    return !this.stopped && !!sender.codec && sender.dtlsTransport?.state === 'connected';
+    return !this.stopped && !!sender.codec && SENDING.has(this.transceiver.currentDirection ?? '') && sender.dtlsTransport?.state === 'connected';
   }
 
   send(packet: ForwardPacket): void {
-    if (this.stopped) return;
+    if (this.stopped || !SENDING.has(this.transceiver.currentDirection ?? '')) return;
+    if (this.renumber) {
+      this.renumber = false;
+      // Same SSRC as the track before: go on from its last sequence number and timestamp
+      // (werift's own replaceTrack does this) instead of jumping to the new publisher's.
+      this.transceiver.sender.replaceRTP({ sequenceNumber: packet.buf.readUInt16BE(2), timestamp: packet.buf.readUInt32BE(4) }, true);
+    }
     this.totals.packetsOut++;
     this.totals.bytesOut += packet.buf.length;
     // A Buffer, not the packet object: werift deserializes and then mutates its own copy.
     this.transceiver.sender.sendRtp(packet.buf).catch(() => {});
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.unsubscribePli();
   }
 }
 
@@ -137,6 +162,13 @@ class WeriftConnection implements EngineConnection {
   private readonly videoInbound: MediaStreamTrack[] = [];
   /** werift re-emits onTrack on every setRemoteDescription: adopt each track once. */
   private readonly adopted = new WeakSet<MediaStreamTrack>();
+  /**
+   * Sending transceivers whose track was removed. Once a negotiation has made one inactive (its
+   * m-line rejected with port 0 on both sides), the next outbound track of its kind reuses it:
+   * same mid, new msid, sendonly again. Without this every publisher that ever joined would leave
+   * two m-lines behind on each subscriber's connection (issue #14).
+   */
+  private readonly stoppedSenders: RTCRtpTransceiver[] = [];
 
   constructor(
     private readonly options: EngineOptions,
@@ -307,17 +339,30 @@ class WeriftConnection implements EngineConnection {
   }
 
   addOutbound(kind: MediaKind, streamId: string): OutboundTrack {
-    const transceiver = this.pc.addTransceiver(kind, {
-      direction: 'sendonly',
-      streams: [new MediaStream({ id: streamId })],
-    });
-    return new WeriftOutbound(kind, transceiver, this.totals);
+    const stream = new MediaStream({ id: streamId });
+    // Only one whose stop was negotiated: the client has then dropped its receiver for that
+    // m-line, and bringing the m-line back with a new msid fires ontrack for the new stream
+    // (a direction change inactive -> recvonly on the client; a msid change alone would not).
+    const index = this.stoppedSenders.findIndex((t) => t.kind === kind && t.currentDirection === 'inactive');
+    if (index >= 0) {
+      const [transceiver] = this.stoppedSenders.splice(index, 1);
+      transceiver.sender.setStreams([stream]);
+      transceiver.setDirection('sendonly');
+      return new WeriftOutbound(kind, transceiver, this.totals, true);
+    }
+    const transceiver = this.pc.addTransceiver(kind, { direction: 'sendonly', streams: [stream] });
+    return new WeriftOutbound(kind, transceiver, this.totals, false);
   }
 
   removeOutbound(track: OutboundTrack): void {
     const out = track as WeriftOutbound;
-    out.stopped = true;
+    if (out.stopped) return;
+    out.stop();
     out.transceiver.setDirection('inactive');
+    // werift's addTransceiver would otherwise replace an inactive transceiver it thinks unused,
+    // of any kind, by a new one; the SFU recycles its own (above).
+    out.transceiver.usedForSender = true;
+    this.stoppedSenders.push(out.transceiver);
   }
 
   sendData(label: string, data: string | Buffer): boolean {
@@ -329,6 +374,10 @@ class WeriftConnection implements EngineConnection {
 
   selectedRemoteAddress(): string | undefined {
     return this.pc.iceTransports[0]?.connection.nominated?.remoteCandidate.host;
+  }
+
+  mediaSections(): number {
+    return this.pc.getTransceivers().length;
   }
 
   async close(): Promise<void> {

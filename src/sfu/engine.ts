@@ -59,6 +59,8 @@ export interface EngineConnection {
   removeOutbound(track: OutboundTrack): void;
   sendData(label: string, data: string | Buffer): boolean;
   selectedRemoteAddress(): string | undefined;
+  /** Audio/video m-lines of the connection, stopped ones included (what its SDP carries). */
+  mediaSections(): number;
   close(): Promise<void>;
 
   onLocalCandidate: (candidate: IceCandidateInit | null) => void;

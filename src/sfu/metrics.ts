@@ -28,6 +28,10 @@ export class Metrics {
     detached: number;
     tracks: number;
     subscriptions: number;
+    mediaSections: number;
+    mediaSectionsMax: number;
+    heapUsedBytes: number;
+    residentBytes: number;
     bytesIn: number;
     packetsIn: number;
     bytesOut: number;
@@ -45,6 +49,10 @@ export class Metrics {
     metric('orama_sfu_detached_peers', 'gauge', 'Peers whose signaling socket closed, waiting for a resume', [['', live.detached]]);
     metric('orama_sfu_tracks', 'gauge', 'Published tracks', [['', live.tracks]]);
     metric('orama_sfu_subscriptions', 'gauge', 'Forwarded streams (track x subscriber)', [['', live.subscriptions]]);
+    metric('orama_sfu_media_sections', 'gauge', 'Audio/video m-lines on all peer connections, stopped ones included', [['', live.mediaSections]]);
+    metric('orama_sfu_media_sections_max', 'gauge', 'Audio/video m-lines on the peer connection that has most', [['', live.mediaSectionsMax]]);
+    metric('orama_sfu_heap_used_bytes', 'gauge', 'V8 heap in use by the SFU process', [['', live.heapUsedBytes]]);
+    metric('orama_sfu_resident_memory_bytes', 'gauge', 'Resident memory of the SFU process', [['', live.residentBytes]]);
     metric('orama_sfu_rtp_bytes_in_total', 'counter', 'RTP bytes received from publishers', [['', live.bytesIn]]);
     metric('orama_sfu_rtp_packets_in_total', 'counter', 'RTP packets received from publishers', [['', live.packetsIn]]);
     metric('orama_sfu_rtp_bytes_out_total', 'counter', 'RTP bytes forwarded to subscribers', [['', live.bytesOut]]);

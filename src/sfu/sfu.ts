@@ -161,11 +161,19 @@ export class Sfu {
     let tracks = 0;
     let subscriptions = 0;
     let detached = 0;
+    let mediaSections = 0;
+    let mediaSectionsMax = 0;
     for (const room of this.rooms.values()) {
       for (const peer of room.peers.values()) if (peer.detached) detached++;
       tracks += room.tracks.size;
       for (const track of room.tracks.values()) subscriptions += track.subscriptions.size;
+      for (const peer of room.peers.values()) {
+        const n = peer.connection.mediaSections();
+        mediaSections += n;
+        mediaSectionsMax = Math.max(mediaSectionsMax, n);
+      }
     }
+    const memory = process.memoryUsage();
     return this.metrics.render({
       namespace: this.config.namespace,
       draining: this.draining,
@@ -174,6 +182,10 @@ export class Sfu {
       detached,
       tracks,
       subscriptions,
+      mediaSections,
+      mediaSectionsMax,
+      heapUsedBytes: memory.heapUsed,
+      residentBytes: memory.rss,
       ...this.engine.totals(),
     });
   }

@@ -29,6 +29,11 @@ export class PeerProcess {
     this.proc.on('exit', () => this.waiters.splice(0).forEach((w) => w()));
   }
 
+  /** The peer's node process (`ip netns exec` execs it: same pid). */
+  get pid(): number | undefined {
+    return this.proc.pid;
+  }
+
   get exited(): boolean {
     return this.proc.exitCode !== null || this.proc.signalCode !== null;
   }

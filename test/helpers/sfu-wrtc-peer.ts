@@ -3,6 +3,7 @@
 // WebSocket, one RTCPeerConnection, polite side of perfect negotiation.
 // argv[2]: JSON PeerOptions. Events are JSON lines on stdout; commands JSON lines on stdin:
 //   {"cmd":"stats"} -> {"event":"stats",...}   {"cmd":"send","text":"..."}   {"cmd":"leave"}
+//   {"cmd":"join"} -> {"event":"joining"} (with the `hold` option: start now)
 import { createRequire } from 'node:module';
 import { createInterface } from 'node:readline';
 import WebSocket from 'ws';
@@ -25,6 +26,8 @@ interface PeerOptions {
   policy?: 'relay' | 'all' | 'host-only';
   /** Reconnect through the gateway on server-draining. */
   reconnect?: boolean;
+  /** Start up, then wait for {"cmd":"join"} before media and credentials (a test can spawn early). */
+  hold?: boolean;
 }
 
 const opts = JSON.parse(process.argv[2]) as PeerOptions;
@@ -37,6 +40,8 @@ const height = opts.height ?? 240;
 let videoTrack: unknown;
 let audioTrack: unknown;
 const timers: NodeJS.Timeout[] = [];
+/** The sources' frame timers, started when the peer connects (after the hold, if any). */
+const mediaStarts: (() => void)[] = [];
 if (opts.publish) {
   const videoSource = new wrtc.nonstandard.RTCVideoSource();
   videoTrack = videoSource.createTrack();
@@ -46,7 +51,7 @@ if (opts.publish) {
   const pool = new Uint8ClampedArray(width * height * 2);
   for (let i = 0; i < pool.length; i++) pool[i] = 64 + ((Math.random() * 128) | 0);
   let n = 0;
-  timers.push(
+  mediaStarts.push(() => timers.push(
     setInterval(() => {
       n++;
       const offset = ((n * 7919) % (width * height)) & ~1;
@@ -56,22 +61,23 @@ if (opts.publish) {
       frame.fill(128, width * height);
       videoSource.onFrame({ width, height, data: frame });
     }, 1000 / (opts.fps ?? 15)),
-  );
+  ));
   const audioSource = new wrtc.nonstandard.RTCAudioSource();
   audioTrack = audioSource.createTrack();
   const samples = new Int16Array(480);
   let phase = 0;
-  timers.push(
+  mediaStarts.push(() => timers.push(
     setInterval(() => {
       for (let i = 0; i < samples.length; i++) samples[i] = Math.round(8000 * Math.sin((phase++ * 2 * Math.PI * 440) / 48000));
       audioSource.onData({ samples, sampleRate: 48000, bitsPerSample: 16, channelCount: 1, numberOfFrames: 480 });
     }, 10),
-  );
+  ));
 }
 
 // ---- receive-side counters, per remote peer (msid stream id = publishing peer id) ----
 const received: Record<string, { frames: number; firstFrameAt?: number; audioFrames: number; audioEnergy: number }> = {};
 const sinks: { stop(): void }[] = [];
+const sinksByTrack = new Map<unknown, { stop(): void }>();
 let joinedAt = 0;
 
 function counters(peer: string) {
@@ -111,6 +117,14 @@ class Session {
     this.pc.ontrack = (e: { track: any; streams: { id: string }[] }) => {
       const from = e.streams[0]?.id ?? 'unknown';
       const c = counters(from);
+      emit('track', { from, kind: e.track.kind });
+      // A receiver whose m-line the SFU recycled for another publisher may fire ontrack again with
+      // the same track and a new stream id: its frames now count for the new publisher only.
+      const stale = sinksByTrack.get(e.track);
+      if (stale) {
+        stale.stop();
+        sinks.splice(sinks.indexOf(stale), 1);
+      }
       if (e.track.kind === 'video') {
         const sink = new wrtc.nonstandard.RTCVideoSink(e.track);
         sink.onframe = () => {
@@ -120,6 +134,7 @@ class Session {
           }
         };
         sinks.push(sink);
+        sinksByTrack.set(e.track, sink);
       } else {
         const sink = new wrtc.nonstandard.RTCAudioSink(e.track);
         sink.ondata = (d: { samples: Int16Array }) => {
@@ -129,6 +144,7 @@ class Session {
           c.audioEnergy += sum / d.samples.length / 32768 / 32768;
         };
         sinks.push(sink);
+        sinksByTrack.set(e.track, sink);
       }
     };
     const wsUrl = `${opts.gateway.replace(/^http/, 'ws')}/v1/webrtc/signal?room=${encodeURIComponent(opts.room)}`;
@@ -232,7 +248,11 @@ class Session {
         packetsLost += s.packetsLost ?? 0;
       }
     }
-    return { peer_id: this.peerId, connection: this.pc.connectionState, selected, inboundVideoPackets, inboundAudioPackets, packetsLost, framesDecoded, received };
+    // m-lines of the current SDP (the SFU's last offer or answer): every one, and those not
+    // rejected (port 0 = an m-line the SFU stopped); transceivers libwebrtc still holds.
+    const mlines = [...String(this.pc.remoteDescription?.sdp ?? '').matchAll(/^m=\S+ (\d+)/gm)].map((m) => Number(m[1]));
+    const sdp = { mlines: mlines.length, activeMlines: mlines.filter((port) => port !== 0).length, transceivers: this.pc.getTransceivers().length };
+    return { peer_id: this.peerId, connection: this.pc.connectionState, selected, inboundVideoPackets, inboundAudioPackets, packetsLost, framesDecoded, received, sdp };
   }
 
   close() {
@@ -244,7 +264,12 @@ class Session {
   }
 }
 
+let releaseHold: () => void = () => {};
+const held = opts.hold ? new Promise<void>((resolve) => (releaseHold = resolve)) : Promise.resolve();
+
 async function main() {
+  await held;
+  for (const startMedia of mediaStarts) startMedia();
   if (opts.policy !== 'host-only') {
     const res = await fetch(`${opts.gateway}/v1/webrtc/turn/credentials`, { method: 'POST', headers: { authorization: `Bearer ${opts.token}` } });
     if (!res.ok) throw new Error(`credentials: HTTP ${res.status}`);
@@ -256,6 +281,10 @@ async function main() {
 const rl = createInterface({ input: process.stdin });
 rl.on('line', async (line) => {
   const cmd = JSON.parse(line) as { cmd: string; text?: string; id?: number };
+  if (cmd.cmd === 'join') {
+    releaseHold();
+    emit('joining', { id: cmd.id });
+  }
   if (cmd.cmd === 'stats') emit('stats', { id: cmd.id, ...(session ? await session.stats() : {}) });
   if (cmd.cmd === 'send') {
     const ok = session?.channel?.readyState === 'open';

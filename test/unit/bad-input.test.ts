@@ -558,6 +558,7 @@ const stubConnection = (): EngineConnection => ({
   removeOutbound: () => undefined,
   sendData: () => false,
   selectedRemoteAddress: () => undefined,
+  mediaSections: () => 0,
   close: async () => undefined,
   onLocalCandidate: () => undefined,
   onInboundTrack: () => undefined,

@@ -264,6 +264,9 @@ t.test('unknown paths 404, /metrics is Prometheus text', async (t) => {
   const m = await get(sfu, '/metrics');
   t.match(m.body, /# TYPE orama_sfu_rtp_bytes_out_total counter/);
   t.match(m.body, /# TYPE orama_sfu_keyframe_requests_total counter/);
+  t.match(m.body, /orama_sfu_media_sections_max\{namespace="unitns"\} 0\n/, 'no connection, no m-lines');
+  t.match(m.body, /orama_sfu_resident_memory_bytes\{namespace="unitns"\} [1-9]\d{6,}\n/, 'resident memory, bytes');
+  t.match(m.body, /orama_sfu_heap_used_bytes\{namespace="unitns"\} [1-9]\d{5,}\n/, 'heap in use, bytes');
 });
 
 t.test('renegotiation on join and leave, and glare: the SFU is impolite', async (t) => {
@@ -285,7 +288,7 @@ t.test('renegotiation on join and leave, and glare: the SFU is impolite', async 
 
   const viewer = await Client.open(sfu, 'glare');
   viewer.send({ type: 'join', room: 'glare' });
-  await viewer.next('joined');
+  const viewJoined = await viewer.next('joined');
   const viewPc = newPc();
   t.teardown(() => viewPc.close());
   viewPc.createDataChannel('chat');
@@ -310,6 +313,8 @@ t.test('renegotiation on join and leave, and glare: the SFU is impolite', async 
   viewer.send({ type: 'answer', sdp: viewPc.localDescription!.sdp });
   await metricUntil(sfu, /orama_sfu_subscriptions\{namespace="unitns"\} 1/);
   t.notOk(viewer.messages.some((m) => m.type === 'error'), 'answer accepted: the subscription exists and no error came');
+  t.match((await get(sfu, '/metrics')).body, /orama_sfu_media_sections\{namespace="unitns"\} 2\n[^]*orama_sfu_media_sections_max\{namespace="unitns"\} 1\n/, 'one video m-line on each connection');
+  const videoMid = /m=video[^]*?a=mid:(\S+)/.exec(sfuOffer.sdp)![1];
 
   // the publisher leaves: the viewer gets peer-left and a new offer that stops the video
   publisher.send({ type: 'leave' });
@@ -321,6 +326,36 @@ t.test('renegotiation on join and leave, and glare: the SFU is impolite', async 
   viewer.send({ type: 'answer', sdp: viewPc.localDescription!.sdp });
   await metricUntil(sfu, /orama_sfu_subscriptions\{namespace="unitns"\} 0/);
   t.notOk(viewer.messages.some((m) => m.type === 'error'), 'the subscription is gone and no error came');
+
+  // a second publisher: the viewer's stopped m-line is recycled for its video (issue #14)
+  const viewerConnection = sfu.sfu.rooms.get('glare')!.peers.get(viewJoined.peer_id)!.connection;
+  for (let i = 0; viewerConnection.signalingState !== 'stable'; i++) {
+    if (i > 100) throw new Error('the SFU never applied the viewer\'s answer');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const publisher2 = await Client.open(sfu, 'glare');
+  publisher2.send({ type: 'join', room: 'glare' });
+  const pub2Joined = await publisher2.next('joined');
+  const pub2Pc = newPc();
+  t.teardown(() => pub2Pc.close());
+  pub2Pc.addTransceiver('video', { direction: 'sendonly' });
+  pub2Pc.createDataChannel('chat');
+  await pub2Pc.setLocalDescription(await pub2Pc.createOffer());
+  publisher2.send({ type: 'offer', sdp: pub2Pc.localDescription!.sdp });
+  await pub2Pc.setRemoteDescription({ type: 'answer', sdp: (await publisher2.next('answer')).sdp });
+  const reuseOffer = await viewer.next('offer');
+  t.equal(reuseOffer.sdp.match(/^m=video/gm)?.length, 1, 'still one video m-line');
+  const video = reuseOffer.sdp.slice(reuseOffer.sdp.indexOf('m=video'));
+  t.match(video, /^m=video 9 /, 'not rejected any more (port 9)');
+  t.match(video, new RegExp(`a=mid:${videoMid}\r\n`), 'the same mid');
+  t.match(video, /a=sendonly\r\n/, 'sending again');
+  t.match(video, new RegExp(`a=msid:${pub2Joined.peer_id} `), 'with the new publisher\'s stream id');
+  await viewPc.setRemoteDescription({ type: 'offer', sdp: reuseOffer.sdp });
+  await viewPc.setLocalDescription(await viewPc.createAnswer());
+  viewer.send({ type: 'answer', sdp: viewPc.localDescription!.sdp });
+  await metricUntil(sfu, /orama_sfu_subscriptions\{namespace="unitns"\} 1/);
+  t.match((await get(sfu, '/metrics')).body, /orama_sfu_media_sections_max\{namespace="unitns"\} 1\n/, 'no m-line added on either connection');
+  t.notOk(viewer.messages.some((m) => m.type === 'error'), 'the recycled m-line is accepted');
   // werift 0.24.4 as a CLIENT keeps one UDP socket open after close() once a renegotiation
   // stopped a transceiver (the SFU side closes all of its sockets). Close the test client's
   // leftovers (ports 39200-39220) so this process can exit.
