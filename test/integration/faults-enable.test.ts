@@ -8,11 +8,12 @@
 // operator store.
 // ORAMA_FAULT_SEED=N re-runs another draw.
 import t from 'tap';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import Database from 'better-sqlite3';
 import { sshExec, startClusterNode, stopClusterNode } from '../../src/cluster/cluster.ts';
+import { nodeConfig } from '../../src/cluster/config.ts';
 import { clusterSuite } from '../helpers/cluster-suite.ts';
 import { root } from '../helpers/cli.ts';
 
@@ -112,4 +113,73 @@ t.test(`enable killed at seeded task indexes (seed ${SEED}), then re-run: it con
   t.equal(storeOf().ports, '[]', 'the operator store holds no port block of it');
   const all = JSON.parse((await orama('inspector', '--json')).stdout);
   t.same(all.findings.filter((f: { namespace?: string }) => f.namespace === NS), [], 'and the inspector finds nothing of it anywhere');
+});
+
+// A node cut off in the middle of enable (its links down: no FIN, no RST, as when its network or
+// power goes): the run fails on it within the ssh keepalive bound, naming the node and the task,
+// and finishes on the others; with the node back, the same enable converges with the same secret
+// and ports.
+t.test('a node unreachable in the middle of enable: exit 1 naming node and task; back, the re-run converges', async (t) => {
+  const NS2 = 'cutoff';
+  const { cluster, state, orama } = await clusterSuite();
+  const env = { ...process.env, ORAMA_STATE: state, ORAMA_INVENTORY: cluster.inventory };
+  const n3 = nodeConfig(cluster.config, 3);
+  const links = (how: 'up' | 'down') => execFileSync('sh', ['-c', `ip link set ${n3.vethPub} ${how} && ip link set ${n3.vethInt} ${how}`]);
+  t.teardown(async () => {
+    links('up');
+    await orama('namespace', 'disable', 'webrtc', '--namespace', NS2, '--force');
+  });
+  const plan = await orama('namespace', 'enable', 'webrtc', '--namespace', NS2, '--plan', '--json');
+  const total = plan.stdout.split('\n').filter((l) => l.startsWith('{"event":"task"')).length;
+  const at = Math.floor(total / 2) + Math.floor(rng(SEED + 1)() * Math.floor(total / 4));
+  const run = await new Promise<{ code: number | null; out: string; task: string; cutToExitMs: number }>((resolve, reject) => {
+    const p = spawn('node', [join(root, 'bin', 'orama.js'), 'namespace', 'enable', 'webrtc', '--namespace', NS2], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let seen = 0;
+    let task = '';
+    let cutAt = 0;
+    const onData = (d: Buffer) => {
+      if (cutAt && process.env.ORAMA_FAULT_TRACE) process.stderr.write(d.toString().split('\n').map((l) => `+${Date.now() - cutAt} ${l}`).join('\n') + '\n');
+      out += d.toString();
+      for (const m of d.toString().matchAll(/^TASK \[(.+)\]/gm)) {
+        seen++;
+        if (seen === at) { task = m[1]; cutAt = Date.now(); links('down'); }
+      }
+    };
+    p.stdout!.on('data', onData);
+    p.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    p.on('error', reject);
+    p.on('exit', (code) => resolve({ code, out, task, cutToExitMs: Date.now() - cutAt }));
+  });
+  t.ok(run.task, `node3 cut off at task ${at} of ${total} ("${run.task}")`);
+  t.equal(run.code, 1, 'enable exits 1');
+  t.match(run.out, /unreachable: \[node3\]/, 'naming the node');
+  const recap = /node3\s*:\s*ok=\d+\s+changed=\d+\s+unreachable=1/.exec(run.out);
+  t.ok(recap, 'the recap counts node3 unreachable');
+  t.match(run.out, /node1\s*:.*unreachable=0\s+failed=0/, 'node1 finished');
+  const before = run.out.slice(0, Math.max(0, run.out.indexOf('unreachable: [node3]')));
+  const failedTask = [...before.matchAll(/^TASK \[(.+)\]/gm)].at(-1)?.[1];
+  t.ok(failedTask, `the task it was lost in is the one shown above the error ("${failedTask}")`);
+  t.comment(`cut to exit: ${Math.round(run.cutToExitMs / 1000)} s (ssh keepalive: 3 × 5 s)`);
+  if (!/unreachable: \[node3\]/.test(run.out)) t.comment(run.out.slice(-3000));
+  const storeOf = () => {
+    const db = new Database(state, { readonly: true });
+    try {
+      const cfg = db.prepare('SELECT turn_secret FROM namespace_webrtc_config WHERE namespace = ?').get(NS2) as { turn_secret: string } | undefined;
+      return { secret: cfg?.turn_secret, ports: JSON.stringify(db.prepare('SELECT node, kind, port_start, port_end FROM webrtc_port_allocations WHERE namespace = ? ORDER BY node, kind').all(NS2)) };
+    } finally {
+      db.close();
+    }
+  };
+  const first = storeOf();
+  links('up');
+  const again = await orama('namespace', 'enable', 'webrtc', '--namespace', NS2);
+  t.equal(again.code, 0, again.code ? again.out.slice(-2500) : 'node3 back: the re-run converges');
+  t.same(storeOf(), first, 'with the same TURN secret and port blocks');
+  const status = JSON.parse((await orama('namespace', 'webrtc-status', '--namespace', NS2, '--json')).stdout);
+  t.equal(status.healthy, true, 'healthy');
+  const ins = JSON.parse((await orama('inspector', '--namespace', NS2, '--json')).stdout);
+  t.same(ins.findings, [], 'the inspector finds nothing amiss');
+  const d = await orama('namespace', 'disable', 'webrtc', '--namespace', NS2);
+  t.equal(d.code, 0, d.code ? d.out.slice(-2000) : 'disabled');
 });

@@ -19,6 +19,8 @@ const SESSION_MAX_STDIN = 512 * 1024;
 export class SshTransport implements Transport {
   #client?: Client;
   #connecting?: Promise<void>;
+  /** Why the connection went after it was up (a keepalive timeout: the host vanished). */
+  #lost?: string;
   #sessions = new Map<boolean, Promise<ShellSession>>();
 
   constructor(readonly host: Host, private opts: SshOptions = {}) {}
@@ -37,7 +39,10 @@ export class SshTransport implements Transport {
       port: h.port,
       username: h.user,
       readyTimeout: this.opts.connectTimeoutMs ?? 10_000,
-      keepaliveInterval: 15_000,
+      // A host that vanishes mid-run (power, network) sends nothing more: three unanswered
+      // keepalives, 5 s apart, and it is unreachable (about 15-20 s) instead of a hung run.
+      keepaliveInterval: 5_000,
+      keepaliveCountMax: 3,
       hostVerifier: (key: Buffer) => {
         const r = checkHostKey(knownHosts, h.address, h.port, key, this.opts.acceptNewHostKeys ?? false);
         if (!r.ok) keyProblem = r.reason;
@@ -65,7 +70,9 @@ export class SshTransport implements Transport {
         this.#client = c;
         resolve();
       });
+      c.on('close', () => { if (ready) this.#lost ??= 'connection closed'; });
       c.on('error', (e) => {
+        if (ready) { this.#lost = e.message; return; }
         const why = keyProblem ?? `${e.message}${(e as any).level === 'client-authentication' ? ` (user ${h.user}, key ${h.key ?? 'agent'})` : ''}`;
         // A client that never got ready is never closed by close() (#client is unset): its socket goes now.
         if (!ready) c.destroy();
@@ -102,11 +109,21 @@ export class SshTransport implements Transport {
   async exec(script: string, opts: ExecOptions = {}): Promise<ExecResult> {
     await this.connect();
     const become = opts.become ?? false;
-    if (!opts.stdin || Buffer.byteLength(opts.stdin) <= SESSION_MAX_STDIN) {
-      const session = await this.#session(become);
-      if (!session.closed) return session.exec(script, opts.stdin, opts.timeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS);
+    try {
+      if (this.#lost) throw new Error('connection lost');
+      if (!opts.stdin || Buffer.byteLength(opts.stdin) <= SESSION_MAX_STDIN) {
+        const session = await this.#session(become);
+        if (!session.closed) return await session.exec(script, opts.stdin, opts.timeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS);
+      }
+      return await this.#execChannel(script, opts);
+    } catch (e) {
+      // The session's channel closes a moment before the client reports why: let it.
+      await new Promise((r) => setImmediate(r));
+      if (this.#lost && !(e instanceof UnreachableError)) {
+        throw new UnreachableError(this.host.name, `ssh ${this.host.user}@${this.host.address}:${this.host.port}: connection lost while a command ran (${this.#lost})`);
+      }
+      throw e;
     }
-    return this.#execChannel(script, opts);
   }
 
   #execChannel(script: string, opts: ExecOptions): Promise<ExecResult> {
