@@ -36,6 +36,8 @@ import type {
 } from './engine.ts';
 
 const REMB_INTERVAL_MS = 1000;
+/** How long close() waits for a description being applied before it closes anyway. */
+const CLOSE_WAIT_MS = 5000;
 
 /** True if the RTP payload starts a VP8 keyframe (RFC 7741 payload descriptor + header). */
 export function isVp8KeyframeStart(payload: Buffer): boolean {
@@ -120,6 +122,13 @@ class WeriftConnection implements EngineConnection {
   private readonly videoInbound: MediaStreamTrack[] = [];
   /** werift re-emits onTrack on every setRemoteDescription: adopt each track once. */
   private readonly adopted = new WeakSet<MediaStreamTrack>();
+  /**
+   * The signaling operation in flight (settled, never rejecting). werift 0.24.4 closed in the
+   * middle of applying a description keeps going: the ICE socket it then gathers is never closed
+   * (a UDP socket and its timers per such peer, for the life of the process), or the operation
+   * never settles. close() waits for it first.
+   */
+  private inFlight: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly options: EngineOptions,
@@ -214,11 +223,21 @@ class WeriftConnection implements EngineConnection {
     dtls.sendRtcp([new RtcpPayloadSpecificFeedback({ feedback })]).catch(() => {});
   }
 
-  async acceptOffer(sdp: string): Promise<string> {
-    await this.pc.setRemoteDescription({ type: 'offer', sdp });
-    const answer = await this.pc.createAnswer();
-    await this.pc.setLocalDescription(answer);
-    return this.pc.localDescription!.sdp;
+  /** Runs one signaling operation on the connection, tracked for close(). */
+  private operation<T>(work: () => Promise<T>): Promise<T> {
+    const done = work();
+    const previous = this.inFlight;
+    this.inFlight = Promise.allSettled([previous, done]);
+    return done;
+  }
+
+  acceptOffer(sdp: string): Promise<string> {
+    return this.operation(async () => {
+      await this.pc.setRemoteDescription({ type: 'offer', sdp });
+      const answer = await this.pc.createAnswer();
+      await this.pc.setLocalDescription(answer);
+      return this.pc.localDescription!.sdp;
+    });
   }
 
   /**
@@ -248,24 +267,28 @@ class WeriftConnection implements EngineConnection {
     }
   }
 
-  async createOffer(): Promise<string> {
-    this.alignExtensionIds();
-    const offer = await this.pc.createOffer();
-    await this.pc.setLocalDescription(offer);
-    return this.pc.localDescription!.sdp;
+  createOffer(): Promise<string> {
+    return this.operation(async () => {
+      this.alignExtensionIds();
+      const offer = await this.pc.createOffer();
+      await this.pc.setLocalDescription(offer);
+      return this.pc.localDescription!.sdp;
+    });
   }
 
-  async acceptAnswer(sdp: string): Promise<void> {
-    await this.pc.setRemoteDescription({ type: 'answer', sdp });
+  acceptAnswer(sdp: string): Promise<void> {
+    return this.operation(() => this.pc.setRemoteDescription({ type: 'answer', sdp }).then(() => undefined));
   }
 
   async addRemoteCandidate(candidate: IceCandidateInit | null): Promise<void> {
     if (candidate === null || candidate.candidate === '') return;
-    await this.pc.addIceCandidate({
-      candidate: candidate.candidate,
-      sdpMid: candidate.sdpMid ?? undefined,
-      sdpMLineIndex: candidate.sdpMLineIndex ?? undefined,
-    });
+    await this.operation(() =>
+      this.pc.addIceCandidate({
+        candidate: candidate.candidate,
+        sdpMid: candidate.sdpMid ?? undefined,
+        sdpMLineIndex: candidate.sdpMLineIndex ?? undefined,
+      }),
+    );
   }
 
   addOutbound(kind: MediaKind, streamId: string): OutboundTrack {
@@ -295,6 +318,10 @@ class WeriftConnection implements EngineConnection {
 
   async close(): Promise<void> {
     clearInterval(this.rembTimer);
+    // Bounded: an operation that never settles must not keep the peer (and its room) forever.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.inFlight, new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS)))]);
+    clearTimeout(timer);
     await this.pc.close().catch(() => {});
   }
 }
