@@ -9,7 +9,11 @@ import type { Sfu } from './sfu.ts';
 /** Token bucket: sustained frames per second and burst. ICE trickle is the bursty part. */
 export const RATE_PER_SECOND = 20;
 export const RATE_BURST = 60;
-/** A connection that keeps flooding after this many dropped frames is closed. */
+/**
+ * A connection that keeps flooding after this many dropped frames is closed. The count starts
+ * again only once the bucket is full again (the client stayed within the rate long enough to earn
+ * its whole burst back): a flood that lets a frame through now and then is still a flood.
+ */
 export const MAX_DROPPED_FRAMES = 200;
 
 type Handlers = { [T in ClientMessage['type']]: (session: Session, message: Extract<ClientMessage, { type: T }>) => void | Promise<void> };
@@ -68,9 +72,9 @@ export class Session {
     const now = Date.now();
     this.tokens = Math.min(RATE_BURST, this.tokens + ((now - this.lastRefill) / 1000) * RATE_PER_SECOND);
     this.lastRefill = now;
+    if (this.tokens >= RATE_BURST) this.dropped = 0;
     if (this.tokens >= 1) {
       this.tokens -= 1;
-      this.dropped = 0;
       return true;
     }
     return false;

@@ -210,6 +210,20 @@ t.test('flooding is rate limited, then the connection is closed', async (t) => {
   t.equal((await get(sfu, '/health')).status, 200, 'server unharmed');
 });
 
+t.test('a sustained flood is closed although the bucket lets a frame through every 50 ms', async (t) => {
+  // Found by the signaling fuzzer: the dropped count used to restart at every frame let through,
+  // so a client sending 500 frames/s (one in 25 allowed) was throttled but never closed.
+  const sfu = await start();
+  t.teardown(() => sfu.close());
+  const c = await Client.open(sfu);
+  const started = Date.now();
+  while (c.closed === undefined && Date.now() - started < 3000) {
+    c.send({ type: 'leave' });
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  t.equal(c.closed, 1008, `closed after ${Date.now() - started} ms of flooding`);
+});
+
 t.test('refresh-credentials at 80% of a short TTL', async (t) => {
   const sfu = await start({ credential_ttl: 3 });
   t.teardown(() => sfu.close());
