@@ -2,7 +2,7 @@
 // dispatches it to exactly one handler per message type; never lets a bad frame throw.
 import { parseClientMessage } from '../webrtc/protocol-validate.ts';
 import type { ClientMessage, ErrorCode } from '../webrtc/protocol.ts';
-import type { Peer, SignalingTransport } from './peer.ts';
+import { errorText, type Peer, type SignalingTransport } from './peer.ts';
 import type { Room } from './room.ts';
 import type { Sfu } from './sfu.ts';
 
@@ -99,7 +99,7 @@ export class Session {
       const handler = handlers[parsed.message.type] as (s: Session, m: ClientMessage) => void | Promise<void>;
       await handler(this, parsed.message);
     } catch (error) {
-      this.fail('internal', (error as Error).message.slice(0, 200));
+      this.fail('internal', errorText(error, 'a handler failed').slice(0, 200));
     }
   }
 
