@@ -37,6 +37,8 @@ import type {
 } from './engine.ts';
 
 const REMB_INTERVAL_MS = 1000;
+/** How long close() waits for a description being applied before it closes anyway. */
+const CLOSE_WAIT_MS = 5000;
 
 /**
  * werift picks a connection's ICE port by probing the range — bind, close, bind again
@@ -169,6 +171,13 @@ class WeriftConnection implements EngineConnection {
    * two m-lines behind on each subscriber's connection (issue #14).
    */
   private readonly stoppedSenders: RTCRtpTransceiver[] = [];
+  /**
+   * The signaling operation in flight (settled, never rejecting). werift 0.24.4 closed in the
+   * middle of applying a description keeps going: the ICE socket it then gathers is never closed
+   * (a UDP socket and its timers per such peer, for the life of the process), or the operation
+   * never settles. close() waits for it first.
+   */
+  private inFlight: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly options: EngineOptions,
@@ -284,11 +293,21 @@ class WeriftConnection implements EngineConnection {
     });
   }
 
-  async acceptOffer(sdp: string): Promise<string> {
-    await this.pc.setRemoteDescription({ type: 'offer', sdp });
-    const answer = await this.pc.createAnswer();
-    await this.setLocal(answer);
-    return this.pc.localDescription!.sdp;
+  /** Runs one signaling operation on the connection, tracked for close(). */
+  private operation<T>(work: () => Promise<T>): Promise<T> {
+    const done = work();
+    const previous = this.inFlight;
+    this.inFlight = Promise.allSettled([previous, done]);
+    return done;
+  }
+
+  acceptOffer(sdp: string): Promise<string> {
+    return this.operation(async () => {
+      await this.pc.setRemoteDescription({ type: 'offer', sdp });
+      const answer = await this.pc.createAnswer();
+      await this.setLocal(answer);
+      return this.pc.localDescription!.sdp;
+    });
   }
 
   /**
@@ -318,24 +337,28 @@ class WeriftConnection implements EngineConnection {
     }
   }
 
-  async createOffer(): Promise<string> {
-    this.alignExtensionIds();
-    const offer = await this.pc.createOffer();
-    await this.setLocal(offer);
-    return this.pc.localDescription!.sdp;
+  createOffer(): Promise<string> {
+    return this.operation(async () => {
+      this.alignExtensionIds();
+      const offer = await this.pc.createOffer();
+      await this.setLocal(offer);
+      return this.pc.localDescription!.sdp;
+    });
   }
 
-  async acceptAnswer(sdp: string): Promise<void> {
-    await this.pc.setRemoteDescription({ type: 'answer', sdp });
+  acceptAnswer(sdp: string): Promise<void> {
+    return this.operation(() => this.pc.setRemoteDescription({ type: 'answer', sdp }).then(() => undefined));
   }
 
   async addRemoteCandidate(candidate: IceCandidateInit | null): Promise<void> {
     if (candidate === null || candidate.candidate === '') return;
-    await this.pc.addIceCandidate({
-      candidate: candidate.candidate,
-      sdpMid: candidate.sdpMid ?? undefined,
-      sdpMLineIndex: candidate.sdpMLineIndex ?? undefined,
-    });
+    await this.operation(() =>
+      this.pc.addIceCandidate({
+        candidate: candidate.candidate,
+        sdpMid: candidate.sdpMid ?? undefined,
+        sdpMLineIndex: candidate.sdpMLineIndex ?? undefined,
+      }),
+    );
   }
 
   addOutbound(kind: MediaKind, streamId: string): OutboundTrack {
@@ -382,6 +405,10 @@ class WeriftConnection implements EngineConnection {
 
   async close(): Promise<void> {
     clearInterval(this.rembTimer);
+    // Bounded: an operation that never settles must not keep the peer (and its room) forever.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.inFlight, new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS)))]);
+    clearTimeout(timer);
     await this.pc.close().catch(() => {});
   }
 }

@@ -20,6 +20,12 @@ export const DATA_BURST = 100;
 /** Messages kept for a detached peer; beyond this it cannot be resumed consistently. */
 export const MAX_DETACHED_MESSAGES = 256;
 
+/** An error's message for a reply: never empty, whatever was thrown. */
+export function errorText(error: unknown, fallback: string): string {
+  const text = error instanceof Error ? error.message : typeof error === 'string' ? error : '';
+  return text.trim() === '' ? fallback : text;
+}
+
 export interface SignalingTransport {
   send(message: ServerMessage): void;
   close(code: number, reason: string): void;
@@ -121,13 +127,18 @@ export class Peer {
     return held;
   }
 
-  private enqueue(work: () => Promise<void>): Promise<void> {
+  /**
+   * `what` names the step for the client: werift's own messages can be empty ("a=candidate"
+   * without a value) or about its internals ("Cannot read properties of undefined").
+   */
+  private enqueue(what: string, work: () => Promise<void>): Promise<void> {
     this.chain = this.chain.then(async () => {
       if (this.closed) return;
       try {
         await work();
       } catch (error) {
-        this.send({ type: 'error', code: 'negotiation_failed', message: (error as Error).message.slice(0, 200) });
+        const detail = errorText(error, '');
+        this.send({ type: 'error', code: 'negotiation_failed', message: (detail ? `${what}: ${detail}` : what).slice(0, 200) });
         this.deps.metrics.reject('negotiation_failed');
       }
     });
@@ -168,7 +179,7 @@ export class Peer {
 
   // ---- negotiation ----
   handleOffer(sdp: string): Promise<void> {
-    return this.enqueue(async () => {
+    return this.enqueue('the offer could not be applied', async () => {
       if (this.connection.signalingState === 'have-local-offer') {
         this.deps.metrics.glareOffersIgnored++;
         return;
@@ -187,7 +198,7 @@ export class Peer {
   }
 
   handleAnswer(sdp: string): Promise<void> {
-    return this.enqueue(async () => {
+    return this.enqueue('the answer could not be applied', async () => {
       if (this.connection.signalingState !== 'have-local-offer') {
         this.send({ type: 'error', code: 'invalid_message', message: 'answer without an outstanding SFU offer' });
         this.deps.metrics.reject('invalid_message');
@@ -206,12 +217,12 @@ export class Peer {
       this.deps.metrics.droppedCandidates.signaling++;
       return Promise.resolve();
     }
-    return this.enqueue(() => this.connection.addRemoteCandidate(candidate));
+    return this.enqueue('the candidate could not be added', () => this.connection.addRemoteCandidate(candidate));
   }
 
   requestNegotiation(): void {
     this.needsOffer = true;
-    void this.enqueue(async () => this.offerIfNeeded());
+    void this.enqueue('renegotiation failed', async () => this.offerIfNeeded());
   }
 
   private offerIfNeeded(): void {
@@ -219,7 +230,7 @@ export class Peer {
     if (this.connection.signalingState !== 'stable') return;
     this.needsOffer = false;
     this.offerPending = true;
-    void this.enqueue(async () => {
+    void this.enqueue('the SFU could not make an offer', async () => {
       const sdp = await this.connection.createOffer();
       this.send({ type: 'offer', sdp });
     });

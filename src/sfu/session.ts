@@ -2,14 +2,18 @@
 // dispatches it to exactly one handler per message type; never lets a bad frame throw.
 import { parseClientMessage } from '../webrtc/protocol-validate.ts';
 import type { ClientMessage, ErrorCode } from '../webrtc/protocol.ts';
-import type { Peer, SignalingTransport } from './peer.ts';
+import { errorText, type Peer, type SignalingTransport } from './peer.ts';
 import type { Room } from './room.ts';
 import type { Sfu } from './sfu.ts';
 
 /** Token bucket: sustained frames per second and burst. ICE trickle is the bursty part. */
 export const RATE_PER_SECOND = 20;
 export const RATE_BURST = 60;
-/** A connection that keeps flooding after this many dropped frames is closed. */
+/**
+ * A connection that keeps flooding after this many dropped frames is closed. The count starts
+ * again only once the bucket is full again (the client stayed within the rate long enough to earn
+ * its whole burst back): a flood that lets a frame through now and then is still a flood.
+ */
 export const MAX_DROPPED_FRAMES = 200;
 
 type Handlers = { [T in ClientMessage['type']]: (session: Session, message: Extract<ClientMessage, { type: T }>) => void | Promise<void> };
@@ -78,9 +82,9 @@ export class Session {
     const now = Date.now();
     this.tokens = Math.min(RATE_BURST, this.tokens + ((now - this.lastRefill) / 1000) * RATE_PER_SECOND);
     this.lastRefill = now;
+    if (this.tokens >= RATE_BURST) this.dropped = 0;
     if (this.tokens >= 1) {
       this.tokens -= 1;
-      this.dropped = 0;
       return true;
     }
     return false;
@@ -105,7 +109,7 @@ export class Session {
       const handler = handlers[parsed.message.type] as (s: Session, m: ClientMessage) => void | Promise<void>;
       await handler(this, parsed.message);
     } catch (error) {
-      this.fail('internal', (error as Error).message.slice(0, 200));
+      this.fail('internal', errorText(error, 'a handler failed').slice(0, 200));
     }
   }
 

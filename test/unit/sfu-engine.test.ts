@@ -1,8 +1,14 @@
-// The werift engine's ICE gathering, which every join and rejoin waits for (the SFU answers only
-// once its candidates are gathered): connections gathering at the same moment — two clients
-// rejoining together after their SFU was lost — each get a candidate of their own in the media
-// range, and gathering asks no STUN server (werift's default is stun.l.google.com: a DNS lookup
-// that, on a node without public DNS, held every answer for 5 s).
+// The werift engine's connections, below the room logic:
+// - ICE gathering, which every join and rejoin waits for (the SFU answers only once its
+//   candidates are gathered): connections gathering at the same moment — two clients rejoining
+//   together after their SFU was lost — each get a candidate of their own in the media range, and
+//   gathering asks no STUN server (werift's default is stun.l.google.com: a DNS lookup that, on a
+//   node without public DNS, held every answer for 5 s).
+// - A connection closed while werift applies a description (found by the signaling fuzzer,
+//   test/integration/sfu-fuzz.test.ts): werift 0.24.4 keeps going after close() and never closes
+//   the ICE socket it then gathers, or never settles the operation. A peer that leaves (or whose
+//   socket drops) while its offer is being answered did that in the SFU: one UDP socket per such
+//   peer for the life of the process. close() now waits for the operation.
 import { execFileSync } from 'node:child_process';
 import dns from 'node:dns';
 import { networkInterfaces } from 'node:os';
@@ -75,4 +81,42 @@ t.test('connections answering at the same moment each get their own port; no STU
   t.equal(new Set(used).size, N, `${N} different ports (${used.join(', ')})`);
   t.ok(used.every((p) => p >= RANGE[0] && p <= RANGE[1]), `all in the media range ${RANGE.join('-')}`);
   t.same(lookups, [], 'no name was looked up while gathering (no STUN server is asked)');
+});
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+const udpSockets = () => process.getActiveResourcesInfo().filter((r) => r === 'UDPWrap').length;
+
+async function until(done: () => boolean, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (!done() && Date.now() < end) await sleep(50);
+  return done();
+}
+
+t.test('a connection closed while it applies an offer settles the offer and leaves no socket open', async (t) => {
+  const client = new RTCPeerConnection({ iceServers: [], iceInterfaceAddresses: { udp4: hostIp }, iceUseIpv6: false, icePortRange: [39720, 39729] });
+  client.addTransceiver('video', { direction: 'sendonly' });
+  client.createDataChannel('chat');
+  await client.setLocalDescription(await client.createOffer());
+  const offer = client.localDescription!.sdp;
+  await client.close();
+  t.ok(await until(() => udpSockets() === 0, 5000), 'no UDP socket before the test');
+
+  const engine = new WeriftEngine({ listenIp: hostIp, portRange: [39730, 39799], isAllowedRemote: () => false, onDroppedIceCheck: () => {}, publisherBitrate: 1_000_000 });
+  // close() after 0..11 turns of the event loop, and after 0..11 microtasks: each a different
+  // point inside setRemoteDescription / createAnswer / setLocalDescription
+  const outcomes: string[] = [];
+  for (const step of ['immediate', 'microtask'] as const) {
+    for (let turns = 0; turns < 12; turns++) {
+      const connection = engine.createConnection();
+      const outcome = connection.acceptOffer(offer).then(
+        () => 'answered',
+        (e: Error) => `failed: ${e.message}`,
+      );
+      for (let i = 0; i < turns; i++) await (step === 'immediate' ? new Promise((resolve) => setImmediate(resolve)) : Promise.resolve());
+      await connection.close();
+      outcomes.push(`${step} ${turns}: ${await Promise.race([outcome, sleep(5000).then(() => 'still pending after 5 s')])}`);
+    }
+  }
+  t.same(outcomes.filter((o) => o.includes('pending')), [], 'every offer settled');
+  t.ok(await until(() => udpSockets() === 0, 5000), `no UDP socket left open (${udpSockets()} open)`);
 });

@@ -210,6 +210,33 @@ t.test('flooding is rate limited, then the connection is closed', async (t) => {
   t.equal((await get(sfu, '/health')).status, 200, 'server unharmed');
 });
 
+t.test('a sustained flood is closed although the bucket lets a frame through every 50 ms', async (t) => {
+  // Found by the signaling fuzzer: the dropped count used to restart at every frame let through,
+  // so a client sending 500 frames/s (one in 25 allowed) was throttled but never closed.
+  const sfu = await start();
+  t.teardown(() => sfu.close());
+  const c = await Client.open(sfu);
+  const started = Date.now();
+  while (c.closed === undefined && Date.now() - started < 3000) {
+    c.send({ type: 'leave' });
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  t.equal(c.closed, 1008, `closed after ${Date.now() - started} ms of flooding`);
+});
+
+t.test('negotiation_failed says which step failed, never with an empty message', async (t) => {
+  // werift's own messages for these offers: "" and "Cannot read properties of undefined (reading 'split')"
+  const sfu = await start();
+  t.teardown(() => sfu.close());
+  const c = await Client.open(sfu);
+  c.send({ type: 'join', room: 'r1' });
+  await c.next('joined');
+  c.send({ type: 'offer', sdp: 'v=0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\nc=IN IP4 0.0.0.0\r\na=candidate' });
+  t.match((await c.error('negotiation_failed')).message, /^the offer could not be applied$/);
+  c.send({ type: 'offer', sdp: 'v=0\r\no=- 1 0 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\na=group' });
+  t.match((await c.error('negotiation_failed')).message, /^the offer could not be applied: \S/);
+});
+
 t.test('refresh-credentials at 80% of a short TTL', async (t) => {
   const sfu = await start({ credential_ttl: 3 });
   t.teardown(() => sfu.close());
