@@ -231,8 +231,14 @@ export class Peer {
     this.needsOffer = false;
     this.offerPending = true;
     void this.enqueue('the SFU could not make an offer', async () => {
-      const sdp = await this.connection.createOffer();
-      this.send({ type: 'offer', sdp });
+      try {
+        const sdp = await this.connection.createOffer();
+        this.send({ type: 'offer', sdp });
+      } catch (error) {
+        // Not outstanding: the next subscription change offers again (else this peer never would).
+        this.offerPending = false;
+        throw error;
+      }
     });
   }
 

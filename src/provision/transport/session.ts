@@ -51,7 +51,11 @@ export class ShellSession {
     channel.on('close', () => {
       this.closed = true;
       failReady?.(new Error('shell session closed before it was ready'));
+      // Its timer too: a command's timeout would otherwise hold the process for its 300 s after
+      // the run is over (a host lost mid-command).
+      if (this.#pending) clearTimeout(this.#pending.timer);
       this.#pending?.reject(new Error('shell session closed while a command ran'));
+      this.#pending = undefined;
       this.onDead('closed');
     });
     channel.write(PRELUDE);
