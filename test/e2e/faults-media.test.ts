@@ -4,12 +4,16 @@
 // on, or comes back) and what the operator sees (webrtc-status healthy again, the room on a
 // serving SFU, nothing duplicated). Timeouts are generous liveness bounds, not speed claims: the
 // recovery times are measured by `npm run bench:faults` (docs/benchmarks.md).
+//   0. bad input against the live cluster (CL rows of docs/robustness.md): each a clear error,
+//      and the nodes' and the store's fingerprints and the call unchanged
 //   1. the gateway a browser signals through restarts → media never stops; signaling resumes
 //   2. the database's leader is SIGKILLed (and stays down) → credentials and room placement go on
 //   3. SIGKILL of the room's SFU → systemd restarts it; both browsers rejoin (close 4011)
 //   4. the TURN server carrying a browser's media is SIGKILLed (and stays down) → the call
 //      recovers through the other TURN server
-//   5. the room's node loses power (links down, every process SIGKILLed: no FIN) → the gateways
+//   5. the room's node is shut down cleanly (cluster stop: SIGTERM, its SFU drains) → the call
+//      moves; the node comes back healthy
+//   6. the room's node loses power (links down, every process SIGKILLed: no FIN) → the gateways
 //      notice (ping), the browsers rejoin on a survivor; the node comes back → healthy, the room
 //      is not duplicated, the call is untouched
 import t from 'tap';
@@ -17,7 +21,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { powerOffClusterNode, sshExec, startClusterNode } from '../../src/cluster/cluster.ts';
+import { createHash } from 'node:crypto';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import WebSocket from 'ws';
+import YAML from 'yaml';
+import { powerOffClusterNode, sshExec, startClusterNode, stopClusterNode } from '../../src/cluster/cluster.ts';
+import { provision } from '../helpers/cli.ts';
 import { unitName } from '../../src/webrtc/names.ts';
 import { clientNetns, clusterSuite } from '../helpers/cluster-suite.ts';
 import { launchInNetns, mediaStats, waitEvent, waitMedia } from '../helpers/browser.ts';
@@ -28,7 +38,7 @@ const ROOM = 'incident';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 t.test('a call through faults', async (t) => {
-  const { cluster, orama, base } = await clusterSuite();
+  const { cluster, orama, base, state } = await clusterSuite();
   t.equal(base.code, 0, 'node-base');
   const enable = await orama('namespace', 'enable', 'webrtc', '--namespace', NS);
   t.equal(enable.code, 0, enable.code ? enable.out.slice(-2000) : `WebRTC enabled for ${NS}`);
@@ -104,6 +114,66 @@ t.test('a call through faults', async (t) => {
   const others = nodes.filter((n) => n !== first);
   let pages = await call(others[0], others[1]);
   t.pass(`ada signals through ${others[0]}'s gateway, bob through ${others[1]}'s; the room is on ${first}`);
+
+  await t.test('bad input against the live cluster: a clear error, and nothing changes (nodes, store, the call)', async (t) => {
+    // One fingerprint per node (files under /etc/orama, the orama units and their states, ufw's
+    // rules) and one of the operator store, before and after every row; the call runs throughout.
+    const nodePrint = (n: string) => sshExec(n, "{ find /etc/orama -type f -print0 | sort -z | xargs -0 sha256sum; systemctl list-units --all --plain --no-legend 'orama*' | awk '{print $1, $3, $4}'; ufw status verbose; } | sha256sum").then((r) => r.stdout.trim());
+    const storePrint = () => {
+      const db = new Database(state, { readonly: true });
+      try {
+        const h = createHash('sha256');
+        for (const { name } of db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as { name: string }[]) {
+          h.update(name + JSON.stringify(db.prepare(`SELECT * FROM "${name}"`).all()));
+        }
+        return h.digest('hex');
+      } finally {
+        db.close();
+      }
+    };
+    const prints = async () => ({ nodes: await Promise.all(nodes.map(nodePrint)), store: storePrint() });
+    const dir = mkdtempSync(join(tmpdir(), 'ofm-bad-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    writeFileSync(join(dir, 'typo.yml'), '- hosts: cluster\n  taskz:\n    - command: "true"\n');
+    const inv = YAML.parse(readFileSync(cluster.inventory, 'utf8'));
+    inv.all.vars = { ...inv.all.vars, ansible_port: 'abc' };
+    writeFileSync(join(dir, 'inventory.yml'), YAML.stringify(inv));
+    copyFileSync(cluster.inventory, join(dir, 'same-inventory.yml'));
+    const since = Date.now();
+    const before = await Promise.all(pages.map(([, p]) => frames(p)));
+    const signal = (frames: (string | Buffer)[]): Promise<string[]> => new Promise((resolve, reject) => {
+      const ws = new WebSocket(`wss://${host}/v1/webrtc/signal?room=${ROOM}`, ['Bearer', token], { ca, lookup: (_h: string, _o: unknown, cb: (e: null, a: string, f: number) => void) => cb(null, ip(nodes[0]), 4) } as never);
+      const got: string[] = [];
+      ws.on('open', () => { for (const f of frames) ws.send(f); });
+      ws.on('message', (d) => { got.push(String(d)); if (got.filter((g) => g.includes('"error"')).length >= frames.length) ws.close(); });
+      ws.on('close', (code, reason) => resolve([...got, `close ${code} ${reason}`]));
+      ws.on('error', reject);
+      setTimeout(() => ws.terminate(), 10000).unref();
+    });
+    const rows: [string, () => Promise<string>, RegExp][] = [
+      ['CL-01 enable with a bad namespace name', async () => (await orama('namespace', 'enable', 'webrtc', '--namespace', 'Bad_Name')).out, /--namespace "Bad_Name": must match/],
+      ['CL-02 enable with a base domain that is no DNS name', async () => (await orama('namespace', 'enable', 'webrtc', '--namespace', 'okns', '--base-domain', 'not a domain')).out, /--base-domain "not a domain": not a DNS name/],
+      ['CL-03 disable of a namespace never enabled', async () => (await orama('namespace', 'disable', 'webrtc', '--namespace', 'neverenabled')).out, /nothing to disable/],
+      ['CL-04 a playbook with an unknown play key, on the cluster', async () => (await provision(['apply', join(dir, 'typo.yml'), '-i', cluster.inventory])).out, /typo\.yml:2:3.*unknown key "taskz"/],
+      ['CL-05 the cluster inventory with ansible_port: "abc"', async () => (await provision(['apply', 'playbooks/node-base.yml', '-i', join(dir, 'inventory.yml')])).out, /inventory\.yml.*"ansible_port" must be a port number/],
+      ['CL-06 -e with a value that is broken YAML', async () => (await provision(['apply', 'playbooks/node-base.yml', '-i', join(dir, 'same-inventory.yml'), '-e', 'k=[unclosed'])).out, /-e "k=\[unclosed": the value of k is not valid YAML/],
+      ['CL-07 a token for a bad namespace name', async () => (await orama('token', 'mint', '--namespace', 'Bad_Name', '--subject', 'x')).out, /--namespace "Bad_Name": must match/],
+      ['CL-08 credentials with a JWT signed by another key', async () => { const r = await front(ip(nodes[1]), '/v1/webrtc/turn/credentials', { method: 'POST', headers: { authorization: `Bearer ${token.slice(0, -4)}AAAA` } }); return `${r.status} ${r.text}`; }, /^401 /],
+      ['CL-09 a room body with an unknown field', async () => { const r = await front(ip(nodes[1]), '/v1/webrtc/rooms', { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: '{"room_id":"x","colour":"red"}' }); return `${r.status} ${r.text}`; }, /^400 .*colour/],
+      ['CL-10 signaling garbage through the real front and gateway', async () => (await signal(['{nope', JSON.stringify({ type: 'teleport' }), JSON.stringify({ type: 'offer' })])).join('\n'), /bad_json[\s\S]*unknown_type[\s\S]*invalid_message/],
+    ];
+    let last = await prints();
+    for (const [name, run, expect] of rows) {
+      const out = await run();
+      t.match(out, expect, `${name}: ${out.trim().split('\n').filter(Boolean).at(-1)?.slice(0, 160)}`);
+      const now = await prints();
+      t.same(now, last, `${name}: no node and not the store changed`);
+      last = now;
+    }
+    const after = await Promise.all(pages.map(([, p]) => frames(p)));
+    t.ok(after[0] > before[0] && after[1] > before[1], `the call went on through the whole table (${before} → ${after} frames)`);
+    for (const [name, page] of pages) t.same((await events(page, since)).filter((e: string) => ['reconnecting', 'reconnected', 'error'].includes(e)), [], `${name}: no reconnect, no error`);
+  });
 
   await t.test('the gateway a browser signals through restarts: media never stops, signaling resumes', async (t) => {
     const [, bob] = pages[1];
@@ -197,6 +267,26 @@ t.test('a call through faults', async (t) => {
     }
     await sshExec(turnNode!, `systemctl start ${unit}`);
     t.ok((await healthy())?.healthy, `healthy again once ${turnNode}'s TURN server is back`);
+  });
+
+  await t.test('the room\'s node is shut down cleanly: the SFU drains, the call moves; the node comes back', async (t) => {
+    for (const [, page] of pages) await page.close();
+    const { node: stopped } = await roomNode(nodes[0]);
+    const rest = nodes.filter((n) => n !== stopped);
+    pages = await call(rest[0], rest[1]);
+    const since = Date.now();
+    await stopClusterNode(Number(stopped.replace('node', '')));
+    t.teardown(() => startClusterNode(Number(stopped.replace('node', ''))).catch(() => undefined));
+    for (const [name, page] of pages) {
+      await waitEvent(page, 'draining', since, 30000);
+      await waitEvent(page, 'reconnected', since, 45000);
+      t.ok(await videoFlows(page), `${name} was told server-draining and decodes video again`);
+    }
+    const moved = await roomNode(rest[0]);
+    t.not(moved.node, stopped, `the room moved from ${stopped} to ${moved.node}`);
+    await startClusterNode(Number(stopped.replace('node', '')));
+    t.ok((await healthy(120000))?.healthy, `${stopped} is back and the namespace is healthy`);
+    t.equal((await roomNode(rest[0])).peers, 2, 'the room has its two peers, once');
   });
 
   await t.test('the room\'s node loses power: the call moves to a survivor; the node comes back', async (t) => {
