@@ -136,13 +136,17 @@ t.test('a call through faults', async (t) => {
     t.teardown(() => rmSync(dir, { recursive: true, force: true }));
     writeFileSync(join(dir, 'typo.yml'), '- hosts: cluster\n  taskz:\n    - command: "true"\n');
     const inv = YAML.parse(readFileSync(cluster.inventory, 'utf8'));
-    inv.all.vars = { ...inv.all.vars, ansible_port: 'abc' };
+    inv.all.hosts.node1 = { ...inv.all.hosts.node1, port: 'abc' };
     writeFileSync(join(dir, 'inventory.yml'), YAML.stringify(inv));
     copyFileSync(cluster.inventory, join(dir, 'same-inventory.yml'));
     const since = Date.now();
     const before = await Promise.all(pages.map(([, p]) => frames(p)));
     const signal = (frames: (string | Buffer)[]): Promise<string[]> => new Promise((resolve, reject) => {
-      const ws = new WebSocket(`wss://${host}/v1/webrtc/signal?room=${ROOM}`, ['Bearer', token], { ca, lookup: (_h: string, _o: unknown, cb: (e: null, a: string, f: number) => void) => cb(null, ip(nodes[0]), 4) } as never);
+      const ws = new WebSocket(`wss://${host}/v1/webrtc/signal?room=${ROOM}`, ['Bearer', token], {
+        ca,
+        // To node1's front, as a DNS answer would send it (Node 20 asks for all addresses).
+        lookup: (_h: string, o: { all?: boolean }, cb: (e: null, a: string | { address: string; family: number }[], f?: number) => void) => (o?.all ? cb(null, [{ address: ip(nodes[0]), family: 4 }]) : cb(null, ip(nodes[0]), 4)),
+      } as never);
       const got: string[] = [];
       ws.on('open', () => { for (const f of frames) ws.send(f); });
       ws.on('message', (d) => { got.push(String(d)); if (got.filter((g) => g.includes('"error"')).length >= frames.length) ws.close(); });
@@ -155,9 +159,9 @@ t.test('a call through faults', async (t) => {
       ['CL-02 enable with a base domain that is no DNS name', async () => (await orama('namespace', 'enable', 'webrtc', '--namespace', 'okns', '--base-domain', 'not a domain')).out, /--base-domain "not a domain": not a DNS name/],
       ['CL-03 disable of a namespace never enabled', async () => (await orama('namespace', 'disable', 'webrtc', '--namespace', 'neverenabled')).out, /nothing to disable/],
       ['CL-04 a playbook with an unknown play key, on the cluster', async () => (await provision(['apply', join(dir, 'typo.yml'), '-i', cluster.inventory])).out, /typo\.yml:2:3.*unknown key "taskz"/],
-      ['CL-05 the cluster inventory with ansible_port: "abc"', async () => (await provision(['apply', 'playbooks/node-base.yml', '-i', join(dir, 'inventory.yml')])).out, /inventory\.yml.*"ansible_port" must be a port number/],
+      ['CL-05 the cluster inventory with node1\'s port: "abc"', async () => (await provision(['apply', 'playbooks/node-base.yml', '-i', join(dir, 'inventory.yml')])).out, /inventory\.yml:\d+:\d+, key "port": inventory host "node1": "port" must be integer/],
       ['CL-06 -e with a value that is broken YAML', async () => (await provision(['apply', 'playbooks/node-base.yml', '-i', join(dir, 'same-inventory.yml'), '-e', 'k=[unclosed'])).out, /-e "k=\[unclosed": the value of k is not valid YAML/],
-      ['CL-07 a token for a bad namespace name', async () => (await orama('token', 'mint', '--namespace', 'Bad_Name', '--subject', 'x')).out, /--namespace "Bad_Name": must match/],
+      ['CL-07 a token for a bad namespace name', async () => (await orama('token', 'mint', '--namespace', 'Bad_Name', '--subject', 'x')).out, /invalid namespace name "Bad_Name"/],
       ['CL-08 credentials with a JWT signed by another key', async () => { const r = await front(ip(nodes[1]), '/v1/webrtc/turn/credentials', { method: 'POST', headers: { authorization: `Bearer ${token.slice(0, -4)}AAAA` } }); return `${r.status} ${r.text}`; }, /^401 /],
       ['CL-09 a room body with an unknown field', async () => { const r = await front(ip(nodes[1]), '/v1/webrtc/rooms', { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: '{"room_id":"x","colour":"red"}' }); return `${r.status} ${r.text}`; }, /^400 .*colour/],
       ['CL-10 signaling garbage through the real front and gateway', async () => (await signal(['{nope', JSON.stringify({ type: 'teleport' }), JSON.stringify({ type: 'offer' })])).join('\n'), /bad_json[\s\S]*unknown_type[\s\S]*invalid_message/],
@@ -165,7 +169,8 @@ t.test('a call through faults', async (t) => {
     let last = await prints();
     for (const [name, run, expect] of rows) {
       const out = await run();
-      t.match(out, expect, `${name}: ${out.trim().split('\n').filter(Boolean).at(-1)?.slice(0, 160)}`);
+      const lines = out.trim().split('\n').filter(Boolean);
+      t.match(out, expect, `${name}: ${(lines.find((l) => expect.test(l)) ?? lines.at(-1))?.slice(0, 160)}`);
       const now = await prints();
       t.same(now, last, `${name}: no node and not the store changed`);
       last = now;
