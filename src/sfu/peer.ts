@@ -271,6 +271,7 @@ export class Peer {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.refreshTimer);
+    clearTimeout(this.detachTimer);
     for (const subscription of this.subscriptions.values()) {
       subscription.close();
       subscription.track.subscriptions.delete(subscription);

@@ -164,10 +164,10 @@ export class Sfu {
     let mediaSections = 0;
     let mediaSectionsMax = 0;
     for (const room of this.rooms.values()) {
-      for (const peer of room.peers.values()) if (peer.detached) detached++;
       tracks += room.tracks.size;
       for (const track of room.tracks.values()) subscriptions += track.subscriptions.size;
       for (const peer of room.peers.values()) {
+        if (peer.detached) detached++;
         const n = peer.connection.mediaSections();
         mediaSections += n;
         mediaSectionsMax = Math.max(mediaSectionsMax, n);
