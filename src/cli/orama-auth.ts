@@ -16,6 +16,7 @@ import { syncApiKeys } from '../namespace/webrtc.ts';
 import { environmentOf } from './orama-namespace.ts';
 import { resolveEnvironment } from './environment.ts';
 import { ProvisionError } from '../provision/errors.ts';
+import { NAMESPACE_RE } from '../webrtc/names.ts';
 
 const USAGE = `usage:
   orama token mint    --namespace NS --subject SUB [--owner] [--ttl SECONDS] [--alg HS256|ES256|EdDSA] [--out FILE] [--state PATH|URL]
@@ -111,7 +112,7 @@ export async function authCommand(noun: 'token' | 'apikey', argv: string[]): Pro
   let store: Store | undefined;
   try {
     const namespace = need(values.namespace, 'namespace');
-    if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(namespace)) throw new UsageError(`--namespace: invalid namespace name "${namespace}"`);
+    if (!NAMESPACE_RE.test(namespace)) throw new UsageError(`--namespace: invalid namespace name "${namespace}"`);
     // The store only: token and apikey list work without an inventory (no cluster needed).
     const open = async () => (store = await openStore(stateFromArg(values.state ?? (values.env ? resolveEnvironment({ env: values.env }).state : undefined))));
     switch (`${noun} ${verb}`) {

@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import YAML from 'yaml';
 import { ProvisionError } from '../provision/errors.ts';
-import { loadYaml } from '../provision/source.ts';
+import { customTags, loadYaml } from '../provision/source.ts';
 
 export interface ProvisionArgs {
   target: string;
@@ -96,7 +96,8 @@ const shown = (e: string) => JSON.stringify(e.length > 40 ? e.slice(0, 40) + 'â€
 /** The value of `-e key=value`, a YAML scalar (3478 is a number); broken YAML names -e and the key. */
 function extraValue(arg: string, key: string, text: string): unknown {
   try {
-    return YAML.parse(text || '""', { prettyErrors: false });
+    // `-e 'db_password=!secret_file /etc/x'` reads a secret without putting it on the command line.
+    return YAML.parse(text || '""', { prettyErrors: false, customTags });
   } catch (err) {
     if (!(err instanceof YAML.YAMLError)) throw err;
     const before = text.slice(0, err.pos[0]).split('\n');

@@ -5,6 +5,7 @@ import { Ajv } from 'ajv';
 import type { StoreConfig } from '../store/open.ts';
 import { Secret } from '../secret/secret.ts';
 import type { JwtAlg } from '../store/store.ts';
+import { NAMESPACE_PATTERN } from '../webrtc/names.ts';
 import { loadVerificationKey, type VerificationKey } from '../webrtc/tokens.ts';
 
 export interface SfuNode {
@@ -55,7 +56,6 @@ export interface GatewayConfig {
   clientDir?: string;
 }
 
-export const NAMESPACE_PATTERN = '^[a-z0-9][a-z0-9-]{0,62}$';
 
 export const configFileSchema = {
   type: 'object',

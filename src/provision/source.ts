@@ -35,7 +35,8 @@ export function placeOfPath(root: unknown, path: (string | number)[]): Place | u
   return best;
 }
 
-const customTags = [
+/** YAML tags of every file the engine reads, and of `-e key=value` values. */
+export const customTags = [
   // `!secret value` marks a value sensitive; `!secret_file path` reads it from a file on the controller.
   { tag: '!secret', resolve: (s: string) => new Secret(s) },
   {

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { Ajv } from 'ajv';
 import { DEFAULT_TURN_TTL_SECONDS } from '../webrtc/credentials.ts';
 import { RESUME_GRACE_S } from '../webrtc/protocol.ts';
+import { NAMESPACE_PATTERN } from '../webrtc/names.ts';
 import { Secret } from '../secret/secret.ts';
 
 export { Secret };
@@ -50,7 +51,7 @@ export const sfuConfigSchema = {
   additionalProperties: false,
   required: ['namespace', 'listen_ip', 'signal_port', 'media_port_min', 'media_port_max', 'turn_urls', 'turn_relay_ips', 'turn_secret_file', 'internal_key_file'],
   properties: {
-    namespace: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]{0,62}$' },
+    namespace: { type: 'string', pattern: NAMESPACE_PATTERN },
     listen_ip: ipv4,
     signal_port: port,
     media_port_min: port,

@@ -3,7 +3,13 @@
 // the store.
 import { createHash } from 'node:crypto';
 
-export const NAMESPACE_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
+/**
+ * A namespace's name: lowercase letters, digits and dashes, at most 60 characters — so that its
+ * DNS label `ns-NAME` (its zone, its front's host name) fits DNS's 63. The one rule: the CLIs, the
+ * gateway's and the SFU's config schemas all use it.
+ */
+export const NAMESPACE_PATTERN = '^[a-z0-9][a-z0-9-]{0,59}$';
+export const NAMESPACE_RE = new RegExp(NAMESPACE_PATTERN);
 
 /**
  * What is wrong with a base domain (undefined: nothing). A namespace's names are made from it

@@ -351,6 +351,7 @@ cli({ id: 'CLI-03', input: 'enable something else than webrtc (`enable sip`)', a
 cli({ id: 'CLI-04', input: 'enable without --namespace', args: enable('--plan'), expect: /--namespace NAME is required/ });
 cli({ id: 'CLI-05', input: '--namespace with uppercase (`MyApp`)', args: enable('--namespace', 'MyApp', '--plan'), expect: /--namespace "MyApp": must match \/\^\[a-z0-9\]\[a-z0-9-\]\{0,62\}\$\/ \(lowercase letters, digits, dashes\)/ });
 cli({ id: 'CLI-06', input: '--namespace of 64 characters', args: enable('--namespace', 'a'.repeat(64), '--plan'), expect: new RegExp(`--namespace "${'a'.repeat(64)}": must match`) });
+cli({ id: 'CLI-36', input: '--namespace of 61 characters (ns-NAME would not fit a 63-character DNS label)', args: enable('--namespace', 'a'.repeat(61), '--plan'), expect: new RegExp(`--namespace "${'a'.repeat(61)}": must match`) });
 cli({ id: 'CLI-07', input: '--namespace with a leading dash (`--namespace=-x`)', args: enable('--namespace=-x', '--plan'), expect: /--namespace "-x": must match/ });
 cli({ id: 'CLI-08', input: '--namespace followed by a dash word (`--namespace -x`)', args: enable('--namespace', '-x', '--plan'), expect: /Option '--namespace' argument is ambiguous/ });
 cli({ id: 'CLI-09', input: '--namespace with path traversal (`../x`)', args: enable('--namespace', '../x', '--plan'), expect: /--namespace "\.\.\/x": must match/ });

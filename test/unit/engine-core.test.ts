@@ -55,6 +55,11 @@ t.test('extra vars: key=value is a YAML scalar, @file, JSON', async (t) => {
   t.ok(v.secret_thing instanceof Secret);
   t.equal(v.flag, true);
   t.throws(() => parseExtraVars(['novalue']), /expected key=value/);
+  // A secret from a file, not on the command line (ps shows argv): `-e 'k=!secret_file PATH'`.
+  writeFileSync(join(d, 'pw'), 's3cret-from-file\n');
+  const f = parseExtraVars([`db_password=!secret_file ${join(d, 'pw')}`, 'inline=!secret abc']);
+  t.ok(f.db_password instanceof Secret && (f.db_password as Secret).reveal() === 's3cret-from-file', '-e k=!secret_file PATH is a secret read from the file');
+  t.ok(f.inline instanceof Secret, '-e k=!secret v is a secret too (not a plain string with a warning)');
   t.equal(described(() => parseExtraVars(['k=[unclosed'])), '-e "k=[unclosed": the value of k is not valid YAML: Flow sequence must end with a ] (column 10)', 'a broken YAML value names -e and the key, no code frame');
   t.equal(described(() => parseExtraVars(['k=a: 1\nb: ['])), '-e "k=a: 1\\nb: [": the value of k is not valid YAML: Flow sequence in block collection must be sufficiently indented and end with a ] (line 2, column 5)', 'a value of several lines: line and column');
 });
