@@ -1,4 +1,5 @@
-// The werift implementation of the media engine (the only file that imports werift).
+// The werift implementation of the media engine (the only file that imports werift): every RTP
+// packet passes through JavaScript here (producer -> consumers), one process, no simulcast.
 // Gotchas from ../../shared/design/webrtc-facts.md are handled here: no STUN query (werift's
 // ICE agent falls back to Google's STUN server; see noDefaultStun),
 // ICE bound to one address and a port range, REMB to publishers every second, one serialized
@@ -29,11 +30,10 @@ import type {
   EngineConnection,
   EngineOptions,
   EngineTotals,
-  ForwardPacket,
-  InboundTrack,
+  Consumer,
   MediaEngine,
   MediaKind,
-  OutboundTrack,
+  Producer,
 } from './engine.ts';
 
 const REMB_INTERVAL_MS = 1000;
@@ -86,40 +86,98 @@ export function rembFields(bitrate: number): { brExp: number; brMantissa: number
   return { brExp: exp, brMantissa: mantissa };
 }
 
-class WeriftInbound implements InboundTrack {
-  onPacket: (packet: ForwardPacket) => void = () => {};
+/** Fewer PLIs than this apart are not sent: Chrome merges bursts, and each costs a large frame. */
+export const KEYFRAME_REQUEST_MIN_INTERVAL_MS = 300;
+/** A consumer waiting for its first keyframe asks again this often (a late PLI can be merged away). */
+export const KEYFRAME_RETRY_MS = 500;
+
+/** One RTP packet ready to forward: header extensions stripped, serialized once for every consumer. */
+interface ForwardPacket {
+  buf: Buffer;
+  /** First packet of a video keyframe (a consumer waiting for a keyframe may start here). */
+  keyframeStart: boolean;
+}
+
+/** A client's track: fans every packet out to its consumers, rate-limits keyframe requests. */
+class WeriftProducer implements Producer {
+  readonly layers = 1;
+  readonly consumers = new Set<WeriftConsumer>();
+  private lastKeyframeRequest = 0;
+  closed = false;
+
   constructor(
     readonly id: string,
     readonly kind: MediaKind,
     private readonly transceiver: RTCRtpTransceiver,
     private readonly ssrc: () => number | undefined,
+    private readonly totals: EngineTotals,
   ) {}
+
+  forward(packet: ForwardPacket): void {
+    for (const consumer of this.consumers) consumer.forward(packet);
+  }
 
   requestKeyframe(): void {
     const ssrc = this.ssrc();
-    if (this.kind !== 'video' || ssrc === undefined) return;
+    if (this.kind !== 'video' || ssrc === undefined || this.closed) return;
+    const now = Date.now();
+    if (now - this.lastKeyframeRequest < KEYFRAME_REQUEST_MIN_INTERVAL_MS) return;
+    this.lastKeyframeRequest = now;
+    this.totals.keyframeRequests++;
     this.transceiver.receiver.sendRtcpPLI(ssrc).catch(() => {});
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const consumer of this.consumers) consumer.stop();
+    this.consumers.clear();
   }
 }
 
 /** Negotiated directions in which the SFU's side of an m-line sends. */
 const SENDING = new Set(['sendonly', 'sendrecv']);
 
-class WeriftOutbound implements OutboundTrack {
-  onKeyframeRequest: () => void = () => {};
+/**
+ * A producer forwarded on a sending transceiver of the subscriber's connection. Video starts
+ * only at a keyframe: until one has gone out, deltas are dropped and a keyframe is re-requested
+ * every KEYFRAME_RETRY_MS.
+ */
+class WeriftConsumer implements Consumer {
   stopped = false;
+  private waitingForKeyframe: boolean;
+  private retry?: NodeJS.Timeout;
   private readonly unsubscribePli: () => void;
   /** The sender sent for an earlier track: renumber this one's packets to continue its sequence. */
   private renumber: boolean;
 
   constructor(
-    readonly kind: MediaKind,
+    readonly producer: WeriftProducer,
     readonly transceiver: RTCRtpTransceiver,
     private readonly totals: EngineTotals,
     recycled: boolean,
   ) {
     this.renumber = recycled;
-    this.unsubscribePli = transceiver.sender.onPictureLossIndication.subscribe(() => this.onKeyframeRequest()).unSubscribe;
+    this.waitingForKeyframe = producer.kind === 'video';
+    this.unsubscribePli = transceiver.sender.onPictureLossIndication.subscribe(() => producer.requestKeyframe()).unSubscribe;
+    if (this.waitingForKeyframe) {
+      this.retry = setInterval(() => {
+        if (this.ready()) producer.requestKeyframe();
+      }, KEYFRAME_RETRY_MS);
+      this.retry.unref();
+    }
+    producer.consumers.add(this);
+  }
+
+  get kind(): MediaKind {
+    return this.producer.kind;
+  }
+
+  setPreferredLayer(): void {
+    // werift receives no simulcast: one layer.
+  }
+
+  currentLayer(): number | undefined {
+    return undefined;
   }
 
   /**
@@ -132,8 +190,15 @@ class WeriftOutbound implements OutboundTrack {
     return !this.stopped && !!sender.codec && SENDING.has(this.transceiver.currentDirection ?? '') && sender.dtlsTransport?.state === 'connected';
   }
 
-  send(packet: ForwardPacket): void {
-    if (this.stopped || !SENDING.has(this.transceiver.currentDirection ?? '')) return;
+  forward(packet: ForwardPacket): void {
+    if (this.stopped) return;
+    if (this.waitingForKeyframe) {
+      // A keyframe sent before the subscriber's transport is up would be lost: keep waiting.
+      if (!packet.keyframeStart || !this.ready()) return;
+      this.waitingForKeyframe = false;
+      clearInterval(this.retry);
+    }
+    if (!SENDING.has(this.transceiver.currentDirection ?? '')) return;
     if (this.renumber) {
       this.renumber = false;
       // Same SSRC as the track before: go on from its last sequence number and timestamp
@@ -147,14 +212,17 @@ class WeriftOutbound implements OutboundTrack {
   }
 
   stop(): void {
+    if (this.stopped) return;
     this.stopped = true;
+    clearInterval(this.retry);
     this.unsubscribePli();
+    this.producer.consumers.delete(this);
   }
 }
 
 class WeriftConnection implements EngineConnection {
   onLocalCandidate: (candidate: IceCandidateInit | null) => void = () => {};
-  onInboundTrack: (track: InboundTrack) => void = () => {};
+  onProducer: (producer: Producer) => void = () => {};
   onData: (label: string, data: string | Buffer) => void = () => {};
   onStateChange: (state: ConnectionState) => void = () => {};
 
@@ -162,6 +230,8 @@ class WeriftConnection implements EngineConnection {
   private readonly channels = new Map<string, RTCDataChannel>();
   private readonly rembTimer: NodeJS.Timeout;
   private readonly videoInbound: MediaStreamTrack[] = [];
+  private readonly producers: WeriftProducer[] = [];
+  private readonly consumers = new Set<WeriftConsumer>();
   /** werift re-emits onTrack on every setRemoteDescription: adopt each track once. */
   private readonly adopted = new WeakSet<MediaStreamTrack>();
   /**
@@ -235,7 +305,8 @@ class WeriftConnection implements EngineConnection {
     const transceiver = this.pc.getTransceivers().find((t) => t.receiver.tracks.includes(track));
     if (!transceiver) return;
     const kind = track.kind as MediaKind;
-    const inbound = new WeriftInbound(`${transceiver.mid ?? track.id}`, kind, transceiver, () => track.ssrc);
+    const producer = new WeriftProducer(`${transceiver.mid ?? track.id}`, kind, transceiver, () => track.ssrc, this.totals);
+    this.producers.push(producer);
     if (kind === 'video') this.videoInbound.push(track);
     track.onReceiveRtp.subscribe((rtp) => {
       this.totals.packetsIn++;
@@ -251,9 +322,9 @@ class WeriftConnection implements EngineConnection {
         ssrc: rtp.header.ssrc,
       });
       const buf = new RtpPacket(header, rtp.payload).serialize();
-      inbound.onPacket({ buf, keyframeStart: kind === 'video' && isVp8KeyframeStart(rtp.payload) });
+      producer.forward({ buf, keyframeStart: kind === 'video' && isVp8KeyframeStart(rtp.payload) });
     });
-    this.onInboundTrack(inbound);
+    this.onProducer(producer);
   }
 
   private sendRemb(): void {
@@ -361,7 +432,9 @@ class WeriftConnection implements EngineConnection {
     );
   }
 
-  addOutbound(kind: MediaKind, streamId: string): OutboundTrack {
+  consume(producer: Producer, streamId: string): Consumer {
+    const source = producer as WeriftProducer;
+    const kind = source.kind;
     const stream = new MediaStream({ id: streamId });
     // Only one whose stop was negotiated: the client has then dropped its receiver for that
     // m-line, and bringing the m-line back with a new msid fires ontrack for the new stream
@@ -371,15 +444,20 @@ class WeriftConnection implements EngineConnection {
       const [transceiver] = this.stoppedSenders.splice(index, 1);
       transceiver.sender.setStreams([stream]);
       transceiver.setDirection('sendonly');
-      return new WeriftOutbound(kind, transceiver, this.totals, true);
+      return this.track(new WeriftConsumer(source, transceiver, this.totals, true));
     }
     const transceiver = this.pc.addTransceiver(kind, { direction: 'sendonly', streams: [stream] });
-    return new WeriftOutbound(kind, transceiver, this.totals, false);
+    return this.track(new WeriftConsumer(source, transceiver, this.totals, false));
   }
 
-  removeOutbound(track: OutboundTrack): void {
-    const out = track as WeriftOutbound;
-    if (out.stopped) return;
+  private track(consumer: WeriftConsumer): WeriftConsumer {
+    this.consumers.add(consumer);
+    return consumer;
+  }
+
+  stopConsumer(consumer: Consumer): void {
+    const out = consumer as WeriftConsumer;
+    if (out.stopped || !this.consumers.delete(out)) return;
     out.stop();
     out.transceiver.setDirection('inactive');
     // werift's addTransceiver would otherwise replace an inactive transceiver it thinks unused,
@@ -405,6 +483,9 @@ class WeriftConnection implements EngineConnection {
 
   async close(): Promise<void> {
     clearInterval(this.rembTimer);
+    for (const producer of this.producers) producer.close();
+    for (const consumer of this.consumers) consumer.stop();
+    this.consumers.clear();
     // Bounded: an operation that never settles must not keep the peer (and its room) forever.
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([this.inFlight, new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS)))]);
@@ -414,7 +495,8 @@ class WeriftConnection implements EngineConnection {
 }
 
 export class WeriftEngine implements MediaEngine {
-  private readonly counters: EngineTotals = { bytesIn: 0, packetsIn: 0, bytesOut: 0, packetsOut: 0 };
+  readonly name = 'werift' as const;
+  private readonly counters: EngineTotals = { bytesIn: 0, packetsIn: 0, bytesOut: 0, packetsOut: 0, keyframeRequests: 0 };
   private readonly gathering = new Serial();
 
   constructor(private readonly options: EngineOptions) {
@@ -431,4 +513,16 @@ export class WeriftEngine implements MediaEngine {
   totals(): EngineTotals {
     return { ...this.counters };
   }
+
+  failure(): string | undefined {
+    return undefined;
+  }
+
+  /** Forwarding runs in this process: one "worker", the SFU's own. */
+  async workers(): Promise<{ pid: number; cpuUserMs: number; cpuSystemMs: number; rooms: number }[]> {
+    const cpu = process.cpuUsage();
+    return [{ pid: process.pid, cpuUserMs: cpu.user / 1000, cpuSystemMs: cpu.system / 1000, rooms: 0 }];
+  }
+
+  async close(): Promise<void> {}
 }

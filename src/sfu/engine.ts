@@ -1,51 +1,53 @@
-// The narrow seam between room logic and a WebRTC media engine. Room, Peer, Track and
-// Subscription speak only these types; engine-werift.ts is the one implementation. A second
-// engine (e.g. mediasoup) would implement MediaEngine and nothing above it would change.
+// The seam between room logic and a WebRTC media engine, at the level of transports, producers
+// and consumers. Room, Peer, Track and Subscription keep the domain — who is in a room, who
+// subscribes to what — and never see a packet: the engine owns forwarding, keyframe requests,
+// NACK/RTX, bandwidth estimation and simulcast layer choice. Two implementations:
+// engine-werift.ts (pure TypeScript, forwards in JavaScript) and engine-mediasoup.ts (mediasoup's
+// C++ worker, forwards in the worker). Signaling stays SDP: each engine turns the client's offer
+// into its own terms.
 import type { IceCandidateInit } from '../webrtc/protocol.ts';
 
 export type MediaKind = 'audio' | 'video';
+export const ENGINE_NAMES = ['werift', 'mediasoup'] as const;
+export type EngineName = (typeof ENGINE_NAMES)[number];
 
 export interface EngineOptions {
   /** The only local address ICE binds to (the node's WireGuard address). */
   listenIp: string;
   /** Inclusive UDP port range for ICE sockets (the namespace's media block). */
   portRange: [number, number];
-  /** Remote ICE addresses accepted; everything else is dropped (relay-only). */
+  /** Remote ICE addresses accepted; everything else is dropped or its transport closed (relay-only). */
   isAllowedRemote: (ip: string) => boolean;
-  /** Called for every ICE check dropped because its source address is not allowed. */
+  /** Called for every ICE check (or selected tuple) refused because its address is not allowed. */
   onDroppedIceCheck: (ip: string) => void;
-  /** Bitrate the SFU advertises (REMB) to video publishers, bits/s. */
+  /** Bitrate the SFU allows video publishers (REMB / bandwidth estimate cap), bits/s. */
   publisherBitrate: number;
 }
 
-/** One RTP packet ready to forward: header extensions stripped, serialized once. */
-export interface ForwardPacket {
-  buf: Buffer;
-  /** First packet of a video keyframe (a subscriber waiting for a keyframe may start here). */
-  keyframeStart: boolean;
-}
-
-/** A track a client publishes, as received by the engine. */
-export interface InboundTrack {
+/** A track a client publishes, as the engine receives it. */
+export interface Producer {
   readonly id: string;
   readonly kind: MediaKind;
-  onPacket: (packet: ForwardPacket) => void;
-  requestKeyframe(): void;
+  /** Simulcast layers the client sends (1 without simulcast). */
+  readonly layers: number;
 }
 
-/** A sending slot on a subscriber's connection, fed with packets of one InboundTrack. */
-export interface OutboundTrack {
+/** One producer forwarded to one subscriber's connection. */
+export interface Consumer {
   readonly kind: MediaKind;
-  send(packet: ForwardPacket): void;
-  /** Negotiated and the transport is up: a packet sent now reaches the subscriber. */
-  ready(): boolean;
-  /** The subscriber asked for a keyframe (PLI/FIR). */
-  onKeyframeRequest: () => void;
+  /**
+   * The subscriber's wish for a simulcast layer (0 = lowest; above the top means the top). The
+   * engine sends at most this layer, lower when the subscriber's bandwidth estimate says so.
+   */
+  setPreferredLayer(layer: number): void;
+  /** The layer being sent now (undefined: no simulcast, or nothing sent yet). */
+  currentLayer(): number | undefined;
 }
 
 export type ConnectionState = 'new' | 'connecting' | 'connected' | 'disconnected' | 'failed' | 'closed';
 export type SignalingState = 'stable' | 'have-local-offer' | 'have-remote-offer' | 'closed' | string;
 
+/** One client's connection (one RTCPeerConnection on the client, one transport in the engine). */
 export interface EngineConnection {
   readonly signalingState: SignalingState;
   /** Apply the client's offer, return the SFU's answer SDP. */
@@ -53,10 +55,13 @@ export interface EngineConnection {
   createOffer(): Promise<string>;
   acceptAnswer(sdp: string): Promise<void>;
   addRemoteCandidate(candidate: IceCandidateInit | null): Promise<void>;
-  /** Add a sending slot; `streamId` becomes the msid stream id the client sees (the publishing peer). */
-  addOutbound(kind: MediaKind, streamId: string): OutboundTrack;
-  /** Stop a sending slot (takes effect at the next negotiation). */
-  removeOutbound(track: OutboundTrack): void;
+  /**
+   * Forward another connection's producer to this one; `streamId` becomes the msid stream id the
+   * client sees (the publishing peer). Takes effect at the next negotiation.
+   */
+  consume(producer: Producer, streamId: string): Consumer;
+  /** Stop forwarding (takes effect at the next negotiation). */
+  stopConsumer(consumer: Consumer): void;
   sendData(label: string, data: string | Buffer): boolean;
   selectedRemoteAddress(): string | undefined;
   /** Audio/video m-lines of the connection, stopped ones included (what its SDP carries). */
@@ -64,7 +69,7 @@ export interface EngineConnection {
   close(): Promise<void>;
 
   onLocalCandidate: (candidate: IceCandidateInit | null) => void;
-  onInboundTrack: (track: InboundTrack) => void;
+  onProducer: (producer: Producer) => void;
   onData: (label: string, data: string | Buffer) => void;
   onStateChange: (state: ConnectionState) => void;
 }
@@ -74,9 +79,18 @@ export interface EngineTotals {
   packetsIn: number;
   bytesOut: number;
   packetsOut: number;
+  /** PLIs/FIRs the engine sent to publishers. */
+  keyframeRequests: number;
 }
 
 export interface MediaEngine {
-  createConnection(): EngineConnection;
+  readonly name: EngineName;
+  /** `room` groups connections that forward to each other (mediasoup: one router per room). */
+  createConnection(room: string): EngineConnection;
   totals(): EngineTotals;
+  /** Undefined while healthy; otherwise why not (e.g. a mediasoup worker died). */
+  failure(): string | undefined;
+  /** Per-worker figures for /metrics (mediasoup; werift reports its one process). */
+  workers(): Promise<{ pid: number; cpuUserMs: number; cpuSystemMs: number; rooms: number }[]>;
+  close(): Promise<void>;
 }

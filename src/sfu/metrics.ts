@@ -2,7 +2,6 @@
 // totals are read at scrape time from the live objects; only events are counted here.
 export class Metrics {
   droppedCandidates = { signaling: 0, sdp: 0, ice_check: 0 };
-  keyframeRequests = 0;
   glareOffersIgnored = 0;
   rejectedMessages = new Map<string, number>();
   refusedJoins = 0;
@@ -36,6 +35,9 @@ export class Metrics {
     packetsIn: number;
     bytesOut: number;
     packetsOut: number;
+    keyframeRequests: number;
+    engine: string;
+    workers: { pid: number; cpuUserMs: number; cpuSystemMs: number; rooms: number }[];
   }): string {
     const ns = `namespace="${live.namespace}"`;
     const out: string[] = [];
@@ -43,6 +45,14 @@ export class Metrics {
       out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
       for (const [labels, value] of samples) out.push(`${name}{${[ns, labels].filter(Boolean).join(',')}} ${value}`);
     };
+    metric('orama_sfu_engine', 'gauge', 'The media engine this SFU runs (label engine)', [[`engine="${live.engine}"`, 1]]);
+    metric(
+      'orama_sfu_worker_cpu_seconds_total',
+      'counter',
+      'CPU time of each media worker (mediasoup: its C++ workers; werift: the SFU process)',
+      live.workers.flatMap((w) => [[`pid="${w.pid}",mode="user"`, w.cpuUserMs / 1000], [`pid="${w.pid}",mode="system"`, w.cpuSystemMs / 1000]] as [string, number][]),
+    );
+    metric('orama_sfu_worker_rooms', 'gauge', 'Rooms with a router on each media worker', live.workers.map((w) => [`pid="${w.pid}"`, w.rooms]));
     metric('orama_sfu_draining', 'gauge', '1 while the SFU drains', [['', live.draining ? 1 : 0]]);
     metric('orama_sfu_rooms', 'gauge', 'Rooms with at least one peer', [['', live.rooms]]);
     metric('orama_sfu_peers', 'gauge', 'Joined peers', [['', live.peers]]);
@@ -63,7 +73,7 @@ export class Metrics {
       'Remote ICE candidates and checks dropped because the address is not a TURN relay address',
       Object.entries(this.droppedCandidates).map(([where, n]) => [`where="${where}"`, n]),
     );
-    metric('orama_sfu_keyframe_requests_total', 'counter', 'PLIs sent to publishers', [['', this.keyframeRequests]]);
+    metric('orama_sfu_keyframe_requests_total', 'counter', 'PLIs sent to publishers', [['', live.keyframeRequests]]);
     metric('orama_sfu_glare_offers_ignored_total', 'counter', 'Client offers ignored in glare (the SFU is impolite)', [['', this.glareOffersIgnored]]);
     metric('orama_sfu_refused_joins_total', 'counter', 'Joins refused (draining, room full)', [['', this.refusedJoins]]);
     metric('orama_sfu_resumes_total', 'counter', 'Peers taken over by a new signaling socket (resume) after theirs closed', [['', this.resumes]]);

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import type { TurnCredentials } from '../webrtc/credentials.ts';
 import { refreshDelayMs } from '../webrtc/credentials.ts';
 import type { DisplayInfo, IceCandidateInit, PeerInfo, ServerMessage } from '../webrtc/protocol.ts';
-import type { EngineConnection, InboundTrack, MediaKind } from './engine.ts';
+import type { EngineConnection, Producer } from './engine.ts';
 import type { Metrics } from './metrics.ts';
 import type { RelayPolicy } from './relay-policy.ts';
 import { Subscription } from './subscription.ts';
@@ -64,7 +64,7 @@ export class Peer {
   private dataTokens = DATA_BURST;
   private dataRefill = Date.now();
 
-  onInboundTrack: (track: InboundTrack) => void = () => {};
+  onProducer: (producer: Producer) => void = () => {};
   onData: (label: string, data: string | Buffer) => void = () => {};
   /** The media connection failed. The peer stays: its client may restart ICE or leave. */
   onConnectionFailed: () => void = () => {};
@@ -79,7 +79,7 @@ export class Peer {
   ) {
     this.#transport = transport;
     connection.onLocalCandidate = (candidate) => this.send({ type: 'ice-candidate', candidate });
-    connection.onInboundTrack = (track) => this.onInboundTrack(track);
+    connection.onProducer = (producer) => this.onProducer(producer);
     connection.onData = (label, data) => this.onData(label, data);
     connection.onStateChange = (state) => {
       if (state === 'failed') this.onConnectionFailed();
@@ -249,8 +249,8 @@ export class Peer {
       this.deferred.set(track.id, track);
       return;
     }
-    const outbound = this.connection.addOutbound(track.kind as MediaKind, track.publisherId);
-    const subscription = new Subscription(track, this.id, outbound);
+    const consumer = this.connection.consume(track.producer, track.publisherId);
+    const subscription = new Subscription(track, this.id, consumer);
     track.subscriptions.add(subscription);
     this.subscriptions.set(track.id, subscription);
     this.requestNegotiation();
@@ -260,10 +260,9 @@ export class Peer {
     this.deferred.delete(track.id);
     const subscription = this.subscriptions.get(track.id);
     if (!subscription) return;
-    subscription.close();
     track.subscriptions.delete(subscription);
     this.subscriptions.delete(track.id);
-    this.connection.removeOutbound(subscription.outbound);
+    this.connection.stopConsumer(subscription.consumer);
     this.requestNegotiation();
   }
 
@@ -272,10 +271,7 @@ export class Peer {
     this.closed = true;
     clearTimeout(this.refreshTimer);
     clearTimeout(this.detachTimer);
-    for (const subscription of this.subscriptions.values()) {
-      subscription.close();
-      subscription.track.subscriptions.delete(subscription);
-    }
+    for (const subscription of this.subscriptions.values()) subscription.track.subscriptions.delete(subscription);
     this.subscriptions.clear();
     for (const track of this.published.values()) track.close();
     await this.connection.close();

@@ -1,7 +1,7 @@
 // Room: the peers of one call and the tracks they publish. Every peer subscribes to every other
 // peer's tracks; data channel messages are relayed to every other peer on the same label.
 import { PROTOCOL_VERSION } from '../webrtc/protocol.ts';
-import type { InboundTrack } from './engine.ts';
+import type { Producer } from './engine.ts';
 import type { Metrics } from './metrics.ts';
 import type { Peer } from './peer.ts';
 import { Track } from './track.ts';
@@ -25,14 +25,14 @@ export class Room {
     this.peers.set(peer.id, peer);
     peer.send({ type: 'joined', protocol_version: PROTOCOL_VERSION, room: this.name, peer_id: peer.id, peers: others.map((p) => p.info()), resume_token: peer.resumeToken });
     for (const other of others) other.send({ type: 'peer-joined', ...peer.info() });
-    peer.onInboundTrack = (inbound) => this.publish(peer, inbound);
+    peer.onProducer = (producer) => this.publish(peer, producer);
     peer.onData = (label, data) => this.relay(peer, label, data);
     for (const track of this.tracks.values()) peer.subscribe(track);
   }
 
-  private publish(peer: Peer, inbound: InboundTrack): void {
+  private publish(peer: Peer, producer: Producer): void {
     if (!this.peers.has(peer.id)) return;
-    const track = new Track(`${peer.id}/${inbound.id}`, peer.id, inbound, this.metrics);
+    const track = new Track(`${peer.id}/${producer.id}`, peer.id, producer);
     this.tracks.set(track.id, track);
     peer.published.set(track.id, track);
     for (const other of this.peers.values()) if (other !== peer) other.subscribe(track);

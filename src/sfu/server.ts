@@ -69,7 +69,13 @@ export async function startSfu(input: SfuConfig | SfuConfigFile): Promise<Runnin
     if (req.method === 'GET' && url.pathname === SFU_PATHS.health) {
       return reply(res, sfu.draining ? 503 : 200, JSON.stringify({ status: sfu.draining ? 'draining' : 'serving', namespace: config.namespace, peers: sfu.peerCount() }));
     }
-    if (req.method === 'GET' && url.pathname === SFU_PATHS.metrics) return reply(res, 200, sfu.metricsText(), 'text/plain; version=0.0.4');
+    if (req.method === 'GET' && url.pathname === SFU_PATHS.metrics) {
+      void sfu.metricsText().then(
+        (text) => reply(res, 200, text, 'text/plain; version=0.0.4'),
+        (error: Error) => reply(res, 500, JSON.stringify({ error: error.message })),
+      );
+      return;
+    }
     if (req.method === 'GET' && url.pathname === SFU_PATHS.rooms) {
       // Peer counts for the gateway's room list; internal like DELETE.
       if (!keyMatches(req.headers[SFU_HEADERS.internalKey], key)) return reply(res, 401, '{"error":"unauthorized"}');

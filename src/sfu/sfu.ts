@@ -60,7 +60,7 @@ export class Sfu {
     const peerId = randomBytes(6).toString('hex');
     // A peer without a subject (signaling straight to the SFU, tests) gets a quota of its own.
     const subject = info.subject ?? `peer-${peerId}`;
-    const peer = new Peer(peerId, info.display, info.subject, transport, this.engine.createConnection(), {
+    const peer = new Peer(peerId, info.display, info.subject, transport, this.engine.createConnection(roomName), {
       metrics: this.metrics,
       policy: this.policy,
       issueCredentials: () => this.issueCredentials(subject),
@@ -157,7 +157,7 @@ export class Sfu {
     }
   }
 
-  metricsText(): string {
+  async metricsText(): Promise<string> {
     let tracks = 0;
     let subscriptions = 0;
     let detached = 0;
@@ -187,6 +187,8 @@ export class Sfu {
       heapUsedBytes: memory.heapUsed,
       residentBytes: memory.rss,
       ...this.engine.totals(),
+      engine: this.engine.name,
+      workers: await this.engine.workers(),
     });
   }
 }

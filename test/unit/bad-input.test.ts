@@ -555,18 +555,21 @@ const stubConnection = (): EngineConnection => ({
   createOffer: async () => 'v=0\r\n',
   acceptAnswer: async () => undefined,
   addRemoteCandidate: async () => undefined,
-  addOutbound: () => { throw new Error('no media in this test'); },
-  removeOutbound: () => undefined,
+  consume: () => { throw new Error('no media in this test'); },
+  stopConsumer: () => undefined,
   sendData: () => false,
   selectedRemoteAddress: () => undefined,
   mediaSections: () => 0,
   close: async () => undefined,
   onLocalCandidate: () => undefined,
-  onInboundTrack: () => undefined,
+  onProducer: () => undefined,
   onData: () => undefined,
   onStateChange: () => undefined,
 });
-const stubEngine: MediaEngine = { createConnection: stubConnection, totals: () => ({ bytesIn: 0, packetsIn: 0, bytesOut: 0, packetsOut: 0 }) };
+const stubEngine: MediaEngine = {
+  name: 'werift', createConnection: stubConnection, totals: () => ({ bytesIn: 0, packetsIn: 0, bytesOut: 0, packetsOut: 0, keyframeRequests: 0 }),
+  failure: () => undefined, workers: async () => [], close: async () => undefined,
+};
 const SIG_PROOF = 'SFU: rooms and their peers, this connection\'s peer, and its close calls (none), before = after';
 
 function sig(id: string, input: string, frame: string | Buffer, expect: RegExp, opts: { joined?: boolean; todo?: string } = {}) {
