@@ -6,6 +6,7 @@ import { DEFAULT_TURN_TTL_SECONDS } from '../webrtc/credentials.ts';
 import { RESUME_GRACE_S } from '../webrtc/protocol.ts';
 import { NAMESPACE_PATTERN } from '../webrtc/names.ts';
 import { Secret } from '../secret/secret.ts';
+import { ENGINE_NAMES, type EngineName } from './engine.ts';
 
 export { Secret };
 
@@ -26,6 +27,11 @@ export interface SfuConfigFile {
   resume_grace_s?: number;
   max_peers_per_room?: number;
   publisher_bitrate?: number;
+  /** The media engine (default werift until bench:sfu says otherwise; docs/benchmarks.md). */
+  engine?: EngineName;
+  /** mediasoup: its worker binary (shipped by roles/sfu) and how many workers (default: one per core). */
+  mediasoup_worker_bin?: string;
+  mediasoup_workers?: number;
 }
 
 export interface SfuConfig {
@@ -42,7 +48,14 @@ export interface SfuConfig {
   resumeGraceS: number;
   maxPeersPerRoom: number;
   publisherBitrate: number;
+  engine: EngineName;
+  mediasoupWorkerBin?: string;
+  /** 0: one per core. */
+  mediasoupWorkers: number;
 }
+
+/** Until bench:sfu decides (docs/benchmarks.md "SFU engines"). One rule: the CLIs and vars read it here. */
+export const DEFAULT_ENGINE: EngineName = 'werift';
 
 const ipv4 = { type: 'string', pattern: '^(\\d{1,3}\\.){3}\\d{1,3}$' };
 const port = { type: 'integer', minimum: 0, maximum: 65535 };
@@ -65,6 +78,9 @@ export const sfuConfigSchema = {
     resume_grace_s: { type: 'number', minimum: 0, maximum: 300 },
     max_peers_per_room: { type: 'integer', minimum: 1, maximum: 1000 },
     publisher_bitrate: { type: 'integer', minimum: 100000, maximum: 20000000 },
+    engine: { enum: [...ENGINE_NAMES] },
+    mediasoup_worker_bin: { type: 'string', pattern: '^/' },
+    mediasoup_workers: { type: 'integer', minimum: 0, maximum: 64 },
   },
 };
 
@@ -103,6 +119,9 @@ export function resolveSfuConfig(input: SfuConfigFile): SfuConfig {
     resumeGraceS: file.resume_grace_s ?? RESUME_GRACE_S,
     maxPeersPerRoom: file.max_peers_per_room ?? 200,
     publisherBitrate: file.publisher_bitrate ?? 1_500_000,
+    engine: file.engine ?? DEFAULT_ENGINE,
+    mediasoupWorkerBin: file.mediasoup_worker_bin,
+    mediasoupWorkers: file.mediasoup_workers ?? 0,
   };
 }
 
