@@ -510,7 +510,7 @@ export class WeriftEngine implements MediaEngine {
     return new WeriftConnection(this.options, this.counters, this.gathering);
   }
 
-  totals(): EngineTotals {
+  async totals(): Promise<EngineTotals> {
     return { ...this.counters };
   }
 

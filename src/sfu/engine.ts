@@ -87,7 +87,8 @@ export interface MediaEngine {
   readonly name: EngineName;
   /** `room` groups connections that forward to each other (mediasoup: one router per room). */
   createConnection(room: string): EngineConnection;
-  totals(): EngineTotals;
+  /** Traffic so far (mediasoup asks its workers). */
+  totals(): Promise<EngineTotals>;
   /** Undefined while healthy; otherwise why not (e.g. a mediasoup worker died). */
   failure(): string | undefined;
   /** Per-worker figures for /metrics (mediasoup; werift reports its one process). */

@@ -17,7 +17,14 @@ const running = await startSfu(config);
 const log = (event: string, fields: Record<string, unknown> = {}) =>
   process.stdout.write(JSON.stringify({ ts: new Date().toISOString(), event, namespace: config.namespace, ...fields }) + '\n');
 running.sfu.log = log;
-log('listening', { address: `${running.address.host}:${running.address.port}`, media_ports: config.mediaPorts, relay_ips: config.turnRelayIps });
+log('listening', { address: `${running.address.host}:${running.address.port}`, engine: running.sfu.engine.name, media_ports: config.mediaPorts, relay_ips: config.turnRelayIps });
+// A mediasoup worker died: its rooms' media is gone. /health says so at once; the process exits
+// a second later for systemd to restart it (Restart=), and clients rejoin (the gateway closes
+// their sockets with 4011 when the SFU's drop).
+running.onEngineFailure = (reason) => {
+  log('engine-failed', { reason });
+  setTimeout(() => process.exit(1), 1000).unref();
+};
 
 // A media-library promise rejecting somewhere must not end every call on this node: log, go on.
 process.on('unhandledRejection', (reason) => log('unhandled-rejection', { error: String((reason as Error)?.message ?? reason).slice(0, 300) }));

@@ -10,6 +10,8 @@ import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { ROOM_NAME_PATTERN, type ServerMessage } from '../webrtc/protocol.ts';
 import { resolveSfuConfig, type SfuConfig, type SfuConfigFile } from './config.ts';
+import type { EngineOptions, MediaEngine } from './engine.ts';
+import { MediasoupEngine } from './engine-mediasoup.ts';
 import { WeriftEngine } from './engine-werift.ts';
 import type { SignalingTransport } from './peer.ts';
 import { Session } from './session.ts';
@@ -25,6 +27,8 @@ export interface RunningSfu {
   address: { host: string; port: number };
   drain(deadlineS?: number): Promise<void>;
   close(): Promise<void>;
+  /** The media engine failed (a mediasoup worker died): /health answers 503 from then on. */
+  onEngineFailure: (reason: string) => void;
 }
 
 function keyMatches(header: string | string[] | undefined, key: string): boolean {
@@ -53,13 +57,18 @@ function reply(res: ServerResponse, status: number, body: string, type = 'applic
 /** Starts an SFU from a resolved config, or from the config file's shape (secrets read from files). */
 export async function startSfu(input: SfuConfig | SfuConfigFile): Promise<RunningSfu> {
   const config = 'listen_ip' in input ? resolveSfuConfig(input) : input;
-  const engine = new WeriftEngine({
+  const options: EngineOptions = {
     listenIp: config.listenIp,
     portRange: config.mediaPorts,
     isAllowedRemote: (ip) => sfu.policy.isAllowed(ip),
     onDroppedIceCheck: () => void sfu.metrics.droppedCandidates.ice_check++,
     publisherBitrate: config.publisherBitrate,
-  });
+  };
+  let running: RunningSfu | undefined;
+  const engine: MediaEngine =
+    config.engine === 'mediasoup'
+      ? await MediasoupEngine.start(options, { workerBin: config.mediasoupWorkerBin, workers: config.mediasoupWorkers, onFailure: (reason) => running?.onEngineFailure(reason) })
+      : new WeriftEngine(options);
   const sfu: Sfu = new Sfu(config, engine);
   const key = config.internalKey.reveal();
   const wss = new WebSocketServer({ noServer: true, maxPayload: WS_MAX_PAYLOAD });
@@ -67,7 +76,9 @@ export async function startSfu(input: SfuConfig | SfuConfigFile): Promise<Runnin
   const http = createServer((req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://sfu');
     if (req.method === 'GET' && url.pathname === SFU_PATHS.health) {
-      return reply(res, sfu.draining ? 503 : 200, JSON.stringify({ status: sfu.draining ? 'draining' : 'serving', namespace: config.namespace, peers: sfu.peerCount() }));
+      const failure = engine.failure();
+      const status = failure ? 'failed' : sfu.draining ? 'draining' : 'serving';
+      return reply(res, status === 'serving' ? 200 : 503, JSON.stringify({ status, namespace: config.namespace, engine: engine.name, peers: sfu.peerCount(), ...(failure ? { reason: failure } : {}) }));
     }
     if (req.method === 'GET' && url.pathname === SFU_PATHS.metrics) {
       void sfu.metricsText().then(
@@ -121,7 +132,8 @@ export async function startSfu(input: SfuConfig | SfuConfigFile): Promise<Runnin
   const bound = http.address() as AddressInfo;
 
   let closed = false;
-  return {
+  running = {
+    onEngineFailure: () => {},
     sfu,
     address: { host: bound.address, port: bound.port },
     drain: (deadlineS?: number) => sfu.drain(deadlineS),
@@ -133,6 +145,8 @@ export async function startSfu(input: SfuConfig | SfuConfigFile): Promise<Runnin
       wss.close();
       await new Promise<void>((resolve) => http.close(() => resolve()));
       http.closeAllConnections?.();
+      await engine.close();
     },
   };
+  return running;
 }

@@ -186,7 +186,7 @@ export class Sfu {
       mediaSectionsMax,
       heapUsedBytes: memory.heapUsed,
       residentBytes: memory.rss,
-      ...this.engine.totals(),
+      ...(await this.engine.totals()),
       engine: this.engine.name,
       workers: await this.engine.workers(),
     });

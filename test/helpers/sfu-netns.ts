@@ -6,9 +6,10 @@
 // The client netns routes only 10.91.K.0/24: the SFU address is unreachable from it ("Network is
 // unreachable"); media can only flow through coturn. Everything created here is named
 // osfu-<pid>-* and removed by destroy(); processes are stopped by the PIDs we started.
+import type { EngineName } from '../../src/sfu/engine.ts';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { openSqliteStore } from '../../src/store/sqlite.ts';
 import { Secret } from '../../src/secret/secret.ts';
 import { generateJwtKey, mintToken, verificationKeyText, type JwtKey } from '../../src/webrtc/tokens.ts';
@@ -162,7 +163,7 @@ export class NetnsLab {
   }
 
   /** Writes an SFU config file and starts the SFU (src/sfu/main.ts) inside the SFU namespace. */
-  startSfu(name: string, opts: { signalPort: number; mediaPorts: [number, number]; ttl?: number; drainDeadlineS?: number }): { proc: ChildProcess; config: string; url: string } {
+  startSfu(name: string, opts: { signalPort: number; mediaPorts: [number, number]; ttl?: number; drainDeadlineS?: number; engine?: EngineName; workers?: number }): { proc: ChildProcess; config: string; url: string } {
     const { addr, namespace } = this.topo;
     const config = join(this.topo.dir, `${name}.json`);
     writeFileSync(
@@ -180,6 +181,8 @@ export class NetnsLab {
           internal_key_file: this.topo.keyFile,
           credential_ttl: opts.ttl ?? 600,
           drain_deadline_s: opts.drainDeadlineS ?? 5,
+          ...(opts.engine ? { engine: opts.engine } : {}),
+          ...(opts.workers !== undefined ? { mediasoup_workers: opts.workers } : {}),
         },
         null,
         2,
@@ -330,6 +333,12 @@ export class NetnsLab {
       } catch {}
     }
     for (const d of this.runtimeDirs) rmSync(d, { recursive: true, force: true });
+    // ORAMA_LAB_LOGS=DIR keeps the processes' logs of a run (debugging a failure).
+    const keep = process.env.ORAMA_LAB_LOGS;
+    if (keep) {
+      mkdirSync(keep, { recursive: true });
+      for (const f of readdirSync(this.topo.dir)) if (f.endsWith('.log')) copyFileSync(join(this.topo.dir, f), join(keep, f));
+    }
     rmSync(this.topo.dir, { recursive: true, force: true });
   }
 }

@@ -16,9 +16,10 @@ lab.up();
 const { topo } = lab;
 const { ns, addr } = topo;
 lab.startCoturn();
-const sfu1 = lab.startSfu('sfu1', { signalPort: 30001, mediaPorts: [20000, 20499], drainDeadlineS: 5 });
-const sfu2 = lab.startSfu('sfu2', { signalPort: 30002, mediaPorts: [20500, 20999] });
-const short = lab.startSfu('sfu-short-ttl', { signalPort: 30003, mediaPorts: [21000, 21499], ttl: 5 });
+const engine = (process.env.SFU_ENGINE ?? 'werift') as 'werift' | 'mediasoup';
+const sfu1 = lab.startSfu('sfu1', { signalPort: 30001, mediaPorts: [20000, 20499], drainDeadlineS: 5, engine });
+const sfu2 = lab.startSfu('sfu2', { signalPort: 30002, mediaPorts: [20500, 20999], engine });
+const short = lab.startSfu('sfu-short-ttl', { signalPort: 30003, mediaPorts: [21000, 21499], ttl: 5, engine });
 const gw = await lab.startGateway(8080, [`${addr.sfu}:30001`, `${addr.sfu}:30002`]);
 // a second gateway instance that only knows the short-TTL SFU
 const gwShort = await lab.startGateway(8081, [`${addr.sfu}:30003`]);

@@ -567,7 +567,7 @@ const stubConnection = (): EngineConnection => ({
   onStateChange: () => undefined,
 });
 const stubEngine: MediaEngine = {
-  name: 'werift', createConnection: stubConnection, totals: () => ({ bytesIn: 0, packetsIn: 0, bytesOut: 0, packetsOut: 0, keyframeRequests: 0 }),
+  name: 'werift', createConnection: stubConnection, totals: async () => ({ bytesIn: 0, packetsIn: 0, bytesOut: 0, packetsOut: 0, keyframeRequests: 0 }),
   failure: () => undefined, workers: async () => [], close: async () => undefined,
 };
 const SIG_PROOF = 'SFU: rooms and their peers, this connection\'s peer, and its close calls (none), before = after';

@@ -1,0 +1,486 @@
+// The mediasoup implementation of the media engine (the only file that imports mediasoup's
+// runtime). Forwarding, NACK/RTX, PLI/FIR, bandwidth estimation (transport-cc) and simulcast
+// layer choice run in mediasoup's C++ workers; Node sees signaling only.
+//   - one worker per core (configurable), each with its slice of the namespace's media ports;
+//   - a router per room, on the worker with fewest rooms;
+//   - one WebRtcTransport per client, both publishing and subscribing, bound to the node's
+//     WireGuard address only; SDP in and out through sdp-bridge.ts (the SFU is ICE-lite);
+//   - relay-only: mediasoup has no remote-address allowlist, so a transport whose selected ICE
+//     tuple's remote address is not a TURN relay address is closed on the spot;
+//   - data channels: SCTP data producers/consumers, bridged to the room's relay in Node.
+// A worker that dies makes failure() say so (the SFU's /health fails and the process exits for
+// systemd to restart it).
+import { availableParallelism, networkInterfaces } from 'node:os';
+import * as mediasoup from 'mediasoup';
+import type { types } from 'mediasoup';
+import type { IceCandidateInit } from '../webrtc/protocol.ts';
+import type { ConnectionState, Consumer, EngineConnection, EngineOptions, EngineTotals, MediaEngine, MediaKind, Producer } from './engine.ts';
+import { clientRtpCapabilities, parseOffer, producerParameters, writeDescription, type LocalSection, type LocalTransport, type ParsedOffer } from './sdp-bridge.ts';
+
+/** What the SFU forwards. Payload types as Chrome numbers them, so consumer m-lines rarely differ. */
+const MEDIA_CODECS: types.RouterRtpCodecCapability[] = [
+  { kind: 'audio', mimeType: 'audio/opus', clockRate: 48000, channels: 2, preferredPayloadType: 111 },
+  { kind: 'video', mimeType: 'video/VP8', clockRate: 90000, preferredPayloadType: 96 },
+];
+/** Data channels per client the SFU listens on (even stream ids: the client is the DTLS client). */
+const DATA_STREAMS = [0, 2, 4, 6];
+const DCEP_PPID = 50;
+const CLOSE_WAIT_MS = 5000;
+
+export interface MediasoupSettings {
+  /** The worker binary; undefined: mediasoup's own (mediasoup.workerBin). */
+  workerBin?: string;
+  /** 0: one per core. */
+  workers: number;
+  /** A worker died: the engine can no longer serve every room. */
+  onFailure?: (reason: string) => void;
+}
+
+interface RoomRouter {
+  router: types.Router;
+  worker: types.Worker;
+  connections: number;
+}
+
+export class MediasoupEngine implements MediaEngine {
+  readonly name = 'mediasoup' as const;
+  private readonly routers = new Map<string, Promise<RoomRouter>>();
+  private readonly roomsOnWorker = new Map<types.Worker, number>();
+  readonly connections = new Set<MediasoupConnection>();
+  private failed?: string;
+
+  private constructor(
+    readonly options: EngineOptions,
+    private readonly pool: types.Worker[],
+  ) {}
+
+  static async start(options: EngineOptions, settings: MediasoupSettings): Promise<MediasoupEngine> {
+    const usable = Object.values(networkInterfaces()).some((list) => list?.some((a) => a.address === options.listenIp));
+    if (!usable) throw new Error(`listen_ip ${options.listenIp} is not an address of this host`);
+    const count = settings.workers > 0 ? settings.workers : availableParallelism();
+    const [min, max] = options.portRange;
+    const slice = Math.floor((max - min + 1) / count);
+    if (slice < 1) throw new Error(`media ports ${min}-${max} cannot be shared by ${count} mediasoup workers`);
+    const workerBin = settings.workerBin ?? mediasoup.workerBin;
+    const pool: types.Worker[] = [];
+    try {
+      for (let i = 0; i < count; i++) {
+        // Each worker binds its own slice of the namespace's range (ports are per worker).
+        const worker = await mediasoup.createWorker({ workerBin, logLevel: (process.env.MS_LOG as 'debug') ?? 'warn', logTags: ['info', 'ice', 'dtls', 'rtp', 'srtp', 'rtcp', 'bwe', 'sctp'], appData: { ports: [min + i * slice, min + (i + 1) * slice - 1] } });
+        pool.push(worker);
+      }
+    } catch (error) {
+      for (const w of pool) w.close();
+      throw new Error(`mediasoup worker ${workerBin} did not start: ${(error as Error).message}`);
+    }
+    const engine = new MediasoupEngine(options, pool);
+    for (const worker of pool) {
+      engine.roomsOnWorker.set(worker, 0);
+      worker.on('died', (error) => {
+        engine.failed = `mediasoup worker ${worker.pid} died: ${error.message}`;
+        settings.onFailure?.(engine.failed);
+      });
+    }
+    return engine;
+  }
+
+  /** The room's router, created on the worker with fewest rooms on first use. */
+  router(room: string): Promise<RoomRouter> {
+    let entry = this.routers.get(room);
+    if (!entry) {
+      const worker = [...this.roomsOnWorker].sort((a, b) => a[1] - b[1])[0][0];
+      this.roomsOnWorker.set(worker, (this.roomsOnWorker.get(worker) ?? 0) + 1);
+      entry = worker.createRouter({ mediaCodecs: MEDIA_CODECS }).then((router) => ({ router, worker, connections: 0 }));
+      entry.catch(() => {
+        this.routers.delete(room);
+        this.roomsOnWorker.set(worker, (this.roomsOnWorker.get(worker) ?? 1) - 1);
+      });
+      this.routers.set(room, entry);
+    }
+    return entry;
+  }
+
+  /** The last connection of a room closed: so does its router. */
+  async release(room: string): Promise<void> {
+    const entry = this.routers.get(room);
+    if (!entry) return;
+    const r = await entry.catch(() => undefined);
+    if (!r) return;
+    r.connections--;
+    if (r.connections > 0) return;
+    this.routers.delete(room);
+    this.roomsOnWorker.set(r.worker, (this.roomsOnWorker.get(r.worker) ?? 1) - 1);
+    r.router.close();
+  }
+
+  portsOf(worker: types.Worker): [number, number] {
+    return (worker.appData as { ports: [number, number] }).ports;
+  }
+
+  createConnection(room: string): EngineConnection {
+    const connection = new MediasoupConnection(this, room);
+    this.connections.add(connection);
+    return connection;
+  }
+
+  async totals(): Promise<EngineTotals> {
+    const t: EngineTotals = { bytesIn: 0, packetsIn: 0, bytesOut: 0, packetsOut: 0, keyframeRequests: 0 };
+    await Promise.all([...this.connections].map((c) => c.addStats(t)));
+    return t;
+  }
+
+  failure(): string | undefined {
+    return this.failed;
+  }
+
+  async workers(): Promise<{ pid: number; cpuUserMs: number; cpuSystemMs: number; rooms: number }[]> {
+    return Promise.all(
+      this.pool.map(async (w) => {
+        const usage = await w.getResourceUsage().catch(() => ({ ru_utime: 0, ru_stime: 0 }));
+        return { pid: w.pid, cpuUserMs: usage.ru_utime, cpuSystemMs: usage.ru_stime, rooms: this.roomsOnWorker.get(w) ?? 0 };
+      }),
+    );
+  }
+
+  async close(): Promise<void> {
+    for (const c of [...this.connections]) await c.close();
+    for (const w of this.pool) w.close();
+  }
+}
+
+class MediasoupProducer implements Producer {
+  constructor(
+    readonly id: string,
+    readonly kind: MediaKind,
+    readonly layers: number,
+    readonly producer: types.Producer,
+  ) {}
+}
+
+/** A consume() handle: the mediasoup consumer is made at the next SFU offer. */
+class MediasoupConsumer implements Consumer {
+  consumer?: types.Consumer;
+  mid?: string;
+  stopped = false;
+  private preferred?: number;
+
+  constructor(
+    readonly producer: MediasoupProducer,
+    readonly streamId: string,
+  ) {}
+
+  get kind(): MediaKind {
+    return this.producer.kind;
+  }
+
+  setPreferredLayer(layer: number): void {
+    this.preferred = Math.max(0, Math.min(layer, this.producer.layers - 1));
+    if (this.consumer?.type === 'simulcast') void this.consumer.setPreferredLayers({ spatialLayer: this.preferred }).catch(() => {});
+  }
+
+  preferredLayers(): types.ConsumerLayers | undefined {
+    return this.preferred === undefined ? undefined : { spatialLayer: this.preferred };
+  }
+
+  currentLayer(): number | undefined {
+    return this.consumer?.currentLayers?.spatialLayer;
+  }
+}
+
+type SendSection = Extract<LocalSection, { role: 'send' }> & { handle?: MediasoupConsumer; negotiated: boolean };
+
+/** Parses a DCEP DATA_CHANNEL_OPEN (RFC 8832): the channel's label. */
+export function dcepOpenLabel(message: Buffer): string | undefined {
+  if (message.length < 12 || message[0] !== 0x03) return undefined;
+  const labelLength = message.readUInt16BE(8);
+  return message.subarray(12, 12 + labelLength).toString('utf8');
+}
+
+class MediasoupConnection implements EngineConnection {
+  onLocalCandidate: (candidate: IceCandidateInit | null) => void = () => {};
+  onProducer: (producer: Producer) => void = () => {};
+  onData: (label: string, data: string | Buffer) => void = () => {};
+  onStateChange: (state: ConnectionState) => void = () => {};
+
+  private state: 'stable' | 'have-local-offer' | 'closed' = 'stable';
+  private room?: RoomRouter;
+  private transport?: types.WebRtcTransport;
+  private local?: LocalTransport;
+  private caps?: types.RtpCapabilities;
+  private iceUfrag?: string;
+  private sections: LocalSection[] = [];
+  private pending: MediasoupConsumer[] = [];
+  private readonly producers = new Map<string, MediasoupProducer>();
+  private version = 1;
+  private nextMid = 0;
+  private closed = false;
+  private inFlight: Promise<unknown> = Promise.resolve();
+  /** Data channels: SCTP stream -> label (from the client's DCEP open), and our sender per stream. */
+  private direct?: types.DirectTransport;
+  private readonly labels = new Map<number, string>();
+  private readonly senders = new Map<number, types.DataProducer>();
+
+  constructor(
+    private readonly engine: MediasoupEngine,
+    private readonly roomName: string,
+  ) {}
+
+  get signalingState(): string {
+    return this.state;
+  }
+
+  /** Runs one signaling operation, tracked for close(). */
+  private operation<T>(work: () => Promise<T>): Promise<T> {
+    const done = work();
+    this.inFlight = Promise.allSettled([this.inFlight, done]);
+    return done;
+  }
+
+  private async ensureTransport(offer: ParsedOffer): Promise<types.WebRtcTransport> {
+    if (this.transport) return this.transport;
+    const room = await this.engine.router(this.roomName);
+    room.connections++;
+    this.room = room;
+    const [min, max] = this.engine.portsOf(room.worker);
+    const transport = await room.router.createWebRtcTransport({
+      listenInfos: [{ protocol: 'udp', ip: this.engine.options.listenIp, portRange: { min, max } }],
+      enableSctp: true,
+      initialAvailableOutgoingBitrate: 1_000_000,
+    });
+    if (this.closed) {
+      transport.close();
+      throw new Error('connection closed');
+    }
+    this.transport = transport;
+    await transport.setMaxIncomingBitrate(this.engine.options.publisherBitrate).catch(() => {});
+    transport.on('iceselectedtuplechange', (tuple) => this.checkTuple(tuple.remoteIp));
+    transport.on('icestatechange', (state) => {
+      if (state === 'disconnected') this.onStateChange('disconnected');
+      if ((state === 'connected' || state === 'completed') && transport.dtlsState === 'connected') this.onStateChange('connected');
+    });
+    transport.on('dtlsstatechange', (state) => {
+      if (state === 'connected' || state === 'connecting' || state === 'failed' || state === 'closed') this.onStateChange(state);
+    });
+    await transport.connect({ dtlsParameters: offer.dtls });
+    this.local = { ice: transport.iceParameters, candidates: transport.iceCandidates, fingerprints: transport.dtlsParameters.fingerprints, sctp: transport.sctpParameters };
+    return transport;
+  }
+
+  /** Relay-only: the selected pair's remote end must be a TURN relay address, or the transport goes. */
+  private checkTuple(remoteIp: string | undefined): void {
+    if (remoteIp === undefined || this.engine.options.isAllowedRemote(remoteIp)) return;
+    this.engine.options.onDroppedIceCheck(remoteIp);
+    this.transport?.close();
+    this.onStateChange('failed');
+  }
+
+  private async ensureData(transport: types.WebRtcTransport): Promise<void> {
+    if (this.direct || !transport.sctpParameters) return;
+    const direct = await this.room!.router.createDirectTransport();
+    this.direct = direct;
+    for (const streamId of DATA_STREAMS) {
+      const fromClient = await transport.produceData({ sctpStreamParameters: { streamId, ordered: true } });
+      const toNode = await direct.consumeData({ dataProducerId: fromClient.id });
+      toNode.on('message', (message, ppid) => void this.receiveData(streamId, message, ppid));
+    }
+  }
+
+  private async receiveData(streamId: number, message: Buffer, ppid: number): Promise<void> {
+    if (ppid === DCEP_PPID) {
+      const label = dcepOpenLabel(message);
+      if (label === undefined) return;
+      this.labels.set(streamId, label);
+      const sender = await this.sender(streamId).catch(() => undefined);
+      sender?.send(Buffer.from([0x02]), DCEP_PPID); // DATA_CHANNEL_ACK
+      return;
+    }
+    const label = this.labels.get(streamId);
+    if (label === undefined) return;
+    // PPIDs (RFC 8831): 51 string, 53 binary, 56/57 their empty forms.
+    if (ppid === 51) this.onData(label, message.toString('utf8'));
+    else if (ppid === 56) this.onData(label, '');
+    else if (ppid === 53) this.onData(label, message);
+    else if (ppid === 57) this.onData(label, Buffer.alloc(0));
+  }
+
+  /**
+   * Our sender on the client's stream `streamId`: a direct data producer consumed by the
+   * client's transport. The transport numbers its data consumers' streams 0, 1, 2, … in order,
+   * so the ones below `streamId` are made (and kept) until it has that number.
+   */
+  private async sender(streamId: number): Promise<types.DataProducer | undefined> {
+    const existing = this.senders.get(streamId);
+    if (existing) return existing;
+    const transport = this.transport;
+    if (!transport || !this.direct) return undefined;
+    for (let guard = 0; guard <= streamId && !this.senders.has(streamId); guard++) {
+      const producer = await this.direct.produceData();
+      const consumer = await transport.consumeData({ dataProducerId: producer.id });
+      const id = consumer.sctpStreamParameters?.streamId;
+      if (id === undefined) break;
+      this.senders.set(id, producer);
+    }
+    return this.senders.get(streamId);
+  }
+
+  acceptOffer(sdp: string): Promise<string> {
+    return this.operation(async () => {
+      const offer = parseOffer(sdp);
+      const transport = await this.ensureTransport(offer);
+      if (this.iceUfrag !== undefined && offer.iceUfrag !== this.iceUfrag) {
+        // The client restarted ICE: new local credentials.
+        this.local!.ice = await transport.restartIce();
+      }
+      this.iceUfrag = offer.iceUfrag;
+      this.caps ??= clientRtpCapabilities(offer, this.room!.router.rtpCapabilities);
+      const next: LocalSection[] = [];
+      const announced: MediasoupProducer[] = [];
+      for (const s of offer.sections) {
+        if (/^\d+$/.test(s.mid)) this.nextMid = Math.max(this.nextMid, Number(s.mid) + 1);
+        const known = this.sections.find((x) => x.mid === s.mid);
+        if (known) {
+          if (s.rejected && known.role === 'receive') this.producers.get(s.mid)?.producer.close();
+          next.push(s.rejected ? { mid: s.mid, kind: s.kind, role: 'rejected', offered: s.media } : known);
+          continue;
+        }
+        if (s.rejected) next.push({ mid: s.mid, kind: s.kind, role: 'rejected', offered: s.media });
+        else if (s.kind === 'application') {
+          await this.ensureData(transport);
+          next.push(this.direct ? { mid: s.mid, kind: 'application', role: 'data' } : { mid: s.mid, kind: s.kind, role: 'rejected' });
+        } else if (s.sending) {
+          const rtp = producerParameters(s, this.room!.router.rtpCapabilities);
+          const producer = await transport.produce({ kind: s.kind, rtpParameters: rtp });
+          const layers = rtp.encodings?.length ?? 1;
+          const mp = new MediasoupProducer(s.mid, s.kind, layers, producer);
+          this.producers.set(s.mid, mp);
+          announced.push(mp);
+          next.push({ mid: s.mid, kind: s.kind, role: 'receive', rtp, offered: s.media });
+        } else {
+          // A client m-line that only receives: the SFU sends on m-lines of its own offers.
+          next.push({ mid: s.mid, kind: s.kind, role: 'rejected', offered: s.media });
+        }
+      }
+      this.sections = next;
+      const answer = writeDescription('answer', ++this.version, this.local!, next);
+      for (const p of announced) this.onProducer(p);
+      return answer;
+    });
+  }
+
+  createOffer(): Promise<string> {
+    return this.operation(async () => {
+      const transport = this.transport;
+      if (!transport || !this.caps || !this.room) throw new Error('no transport yet (the client has not offered)');
+      for (const handle of this.pending.splice(0)) {
+        if (handle.stopped || handle.producer.producer.closed) continue;
+        if (!this.room.router.canConsume({ producerId: handle.producer.producer.id, rtpCapabilities: this.caps })) continue;
+        const reuse = this.sections.findIndex((x) => x.role === 'send' && !x.active && x.kind === handle.kind && (x as SendSection).negotiated);
+        const mid = reuse >= 0 ? this.sections[reuse].mid : String(this.nextMid++);
+        const consumer = await transport.consume({
+          producerId: handle.producer.producer.id,
+          rtpCapabilities: this.caps,
+          paused: true,
+          mid,
+          preferredLayers: handle.preferredLayers(),
+        });
+        handle.consumer = consumer;
+        handle.mid = mid;
+        const section: SendSection = { mid, kind: handle.kind, role: 'send', rtp: consumer.rtpParameters, active: true, streamId: handle.streamId, trackId: consumer.id, handle, negotiated: false };
+        if (reuse >= 0) this.sections[reuse] = section;
+        else this.sections.push(section);
+      }
+      this.state = 'have-local-offer';
+      return writeDescription('offer', ++this.version, this.local!, this.sections);
+    });
+  }
+
+  acceptAnswer(sdp: string): Promise<void> {
+    return this.operation(async () => {
+      if (this.state !== 'have-local-offer') throw new Error('no offer outstanding');
+      parseOffer(sdp);
+      this.state = 'stable';
+      for (const s of this.sections) {
+        if (s.role !== 'send') continue;
+        const send = s as SendSection;
+        send.negotiated = true;
+        // Created paused: media starts once the client has the m-line (resume asks for a keyframe).
+        if (send.active && send.handle?.consumer?.paused) await send.handle.consumer.resume().catch(() => {});
+      }
+    });
+  }
+
+  async addRemoteCandidate(): Promise<void> {
+    // ICE-lite: the SFU answers the client's checks; it needs no remote candidates.
+  }
+
+  consume(producer: Producer, streamId: string): Consumer {
+    const handle = new MediasoupConsumer(producer as MediasoupProducer, streamId);
+    this.pending.push(handle);
+    return handle;
+  }
+
+  stopConsumer(consumer: Consumer): void {
+    const handle = consumer as MediasoupConsumer;
+    if (handle.stopped) return;
+    handle.stopped = true;
+    handle.consumer?.close();
+    const section = this.sections.find((s) => s.role === 'send' && (s as SendSection).handle === handle) as SendSection | undefined;
+    if (section) {
+      section.active = false;
+      section.negotiated = false;
+    }
+  }
+
+  sendData(label: string, data: string | Buffer): boolean {
+    for (const [streamId, l] of this.labels) {
+      if (l !== label) continue;
+      const sender = this.senders.get(streamId);
+      if (!sender || sender.closed) return false;
+      if (typeof data === 'string') sender.send(data.length === 0 ? ' ' : data, data.length === 0 ? 56 : 51);
+      else sender.send(data.length === 0 ? Buffer.alloc(1) : data, data.length === 0 ? 57 : 53);
+      return true;
+    }
+    return false;
+  }
+
+  selectedRemoteAddress(): string | undefined {
+    return this.transport?.iceSelectedTuple?.remoteIp;
+  }
+
+  mediaSections(): number {
+    return this.sections.filter((s) => s.kind !== 'application').length;
+  }
+
+  /** Adds this connection's traffic to the engine's totals (mediasoup counts in the worker). */
+  async addStats(t: EngineTotals): Promise<void> {
+    const stats = await Promise.all([
+      ...[...this.producers.values()].filter((p) => !p.producer.closed).map((p) => p.producer.getStats().catch(() => [])),
+      ...this.sections.filter((s): s is SendSection => s.role === 'send' && !!(s as SendSection).handle?.consumer && !(s as SendSection).handle!.consumer!.closed).map((s) => s.handle!.consumer!.getStats().catch(() => [])),
+    ]);
+    for (const list of stats) {
+      for (const entry of list as { type: string; byteCount?: number; packetCount?: number; pliCount?: number; firCount?: number }[]) {
+        if (entry.type === 'inbound-rtp') {
+          t.bytesIn += entry.byteCount ?? 0;
+          t.packetsIn += entry.packetCount ?? 0;
+          t.keyframeRequests += (entry.pliCount ?? 0) + (entry.firCount ?? 0);
+        } else if (entry.type === 'outbound-rtp') {
+          t.bytesOut += entry.byteCount ?? 0;
+          t.packetsOut += entry.packetCount ?? 0;
+        }
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.state = 'closed';
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.inFlight, new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS)))]);
+    clearTimeout(timer);
+    this.engine.connections.delete(this);
+    this.direct?.close();
+    this.transport?.close();
+    if (this.room) await this.engine.release(this.roomName);
+  }
+}
