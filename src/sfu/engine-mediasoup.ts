@@ -66,7 +66,7 @@ export class MediasoupEngine implements MediaEngine {
     try {
       for (let i = 0; i < count; i++) {
         // Each worker binds its own slice of the namespace's range (ports are per worker).
-        const worker = await mediasoup.createWorker({ workerBin, logLevel: (process.env.MS_LOG as 'debug') ?? 'warn', logTags: ['info', 'ice', 'dtls', 'rtp', 'srtp', 'rtcp', 'bwe', 'sctp'], appData: { ports: [min + i * slice, min + (i + 1) * slice - 1] } });
+        const worker = await mediasoup.createWorker({ workerBin, logLevel: 'warn', appData: { ports: [min + i * slice, min + (i + 1) * slice - 1] } });
         pool.push(worker);
       }
     } catch (error) {
