@@ -16,6 +16,7 @@ import { checkSfuConfigFile, DEFAULT_ENGINE } from '../../src/sfu/config.ts';
 import { MEDIASOUP_WORKER_BIN, enableVars, serviceConfigs, turnUrls } from '../../src/namespace/vars.ts';
 import type { PortAllocation } from '../../src/store/store.ts';
 import { described } from '../helpers/described.ts';
+import { formatStatus } from '../../src/namespace/status.ts';
 
 const alloc = (node: string, namespace: string, kind: PortAllocation['kind'], portStart: number, portEnd: number): PortAllocation => ({ node, namespace, kind, portStart, portEnd, createdAt: 0 });
 const hosts = ['node1', 'node2', 'node3'];
@@ -240,4 +241,16 @@ t.test('enable records the engine with the namespace\'s other decisions, before 
   const before = await store.getWebrtcConfig('rec');
   await t.rejects(enableWebrtc({ namespace: 'rec', inventory: plain, store, baseDomain: 'orama.test', sfuEngine: 'janus', out: new PassThrough() }), { message: /--sfu-engine "janus": must be one of werift, mediasoup/ });
   t.same(await store.getWebrtcConfig('rec'), before, 'a bad --sfu-engine changes nothing');
+});
+
+t.test('webrtc-status shows the namespace\'s engine, each node\'s, and a node an engine switch has not reached', async (t) => {
+  const node = (n: string, engine: string | null) => ({ node: n, public_ip: '203.0.113.1', wg_ip: '10.0.0.1', has_turn: false, sfu_up: true, turn_up: null, gateway_up: true, sfu_health: '200', sfu_engine: engine, ports: {} });
+  const s = { namespace: 'st', enabled: true, engine: 'mediasoup', turn_nodes: [], url: null, dns: [], nodes: [node('node1', 'mediasoup'), node('node2', 'werift'), node('node3', null)], healthy: true };
+  const text = formatStatus(s);
+  t.match(text, /^namespace st: WebRTC enabled; SFU engine mediasoup; /);
+  t.match(text, /\nnode1 +\S+ +\S+ +up +mediasoup +- +up /, 'a column per node');
+  t.match(text, /\nnode3 +\S+ +\S+ +up +- +/, 'no sfu.json (yet): -');
+  t.match(text, /\nengine  node2 runs werift, the namespace's is mediasoup: orama namespace enable webrtc --namespace st finishes the switch\n/);
+  t.notMatch(text, /engine  node[13]/, 'only the node behind');
+  t.match(formatStatus({ ...s, engine: null, nodes: [node('node1', null)] }), /SFU engine -;/, 'nothing recorded: -');
 });
