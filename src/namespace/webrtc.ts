@@ -89,7 +89,7 @@ async function decideAndPersist(o: WebrtcOptions, cluster: Cluster) {
 
 /** What enable says about the engine when it is not what the operator may assume (else ''). */
 function engineNote(ns: string, c: ReturnType<typeof chooseEngine>, recorded: string | null, inventory: string | undefined): string {
-  if (c.from === 'flag' && recorded && recorded !== c.engine) return `namespace ${ns}: SFU engine ${recorded} -> ${c.engine} (--sfu-engine): every node's SFU restarts, and calls in progress move (they resume on the new engine)`;
+  if (c.from === 'flag' && recorded && recorded !== c.engine) return `namespace ${ns}: SFU engine ${recorded} -> ${c.engine} (--sfu-engine): every node's SFU restarts (calls drain and join again, on the new engine)`;
   if (c.from === 'recorded' && inventory && inventory !== c.engine) return `namespace ${ns}: keeps its SFU engine ${c.engine}; the inventory's sfu_engine ${inventory} is for namespaces enabled from now on (--sfu-engine ${inventory} switches this one)`;
   return '';
 }
