@@ -113,6 +113,18 @@ t.test('namespace webrtc on the test cluster', async (t) => {
     t.equal(again.code, 0);
     t.equal(recapChanged(again.out), 0, 'enabling again changes nothing');
     t.equal(secretOf(), secret, 'and keeps the secret');
+    // An engine switch, planned only (mediasoup's engine is not finished): on every node sfu.json's
+    // engine line, the unit's MemoryMax (mediasoup's rule), the SFU's restart — nothing else;
+    // nothing recorded.
+    const sw = await orama('namespace', 'enable', 'webrtc', '--namespace', NS, '--plan', '--sfu-engine', 'mediasoup');
+    t.equal(sw.code, 2, sw.out.slice(-2000));
+    t.match(sw.out, /namespace itest: SFU engine werift -> mediasoup \(--sfu-engine\)/);
+    for (const h of cluster.hosts) {
+      t.match(sw.out, new RegExp(`${h.name}: 0 to add, 3 to change, 0 to destroy\\s+~ file /etc/orama/webrtc/itest/sfu\\.json .*\\s+~ file /etc/systemd/system/orama-namespace-sfu@itest\\.service .*\\s+~ systemd unit orama-namespace-sfu@itest\\.service  \\(restart\\)\\n`), `${h.name}: the plan changes sfu.json and the SFU's unit, and restarts the SFU`);
+    }
+    t.match(sw.out, /-\s*"engine": "werift",\s*\n\s*\+\s*"engine": "mediasoup",/, 'sfu.json: its engine line');
+    t.match(sw.out, /-MemoryMax=1G\s*\n\s*\+MemoryMax=1024M/, 'the unit: 512M + 256M for each of the 2 cores\' workers');
+    t.equal(JSON.parse((await orama('namespace', 'webrtc-status', '--namespace', NS, '--json')).stdout).engine, 'werift', 'a plan records nothing');
   });
 
   await t.test('the gateway issues credentials coturn accepts; rooms are shared between nodes', async (t) => {
