@@ -70,8 +70,11 @@ export async function buildArtifacts(cacheDir = process.env.ORAMA_CACHE_DIR ?? '
         format: 'esm',
         logLevel: 'error',
         plugins: [controllerOnly],
-        banner: { js: "import { createRequire as __orama_cr } from 'node:module'; const require = __orama_cr(import.meta.url);" },
-        define: { 'process.env.ORAMA_BUNDLED': '"1"' },
+        // CommonJS packages inside an ES module bundle: `require`, and `__dirname`/`__filename`
+        // under names of their own (mediasoup's index computes its default workerBin from
+        // __dirname at load: without them the SFU, whatever its engine, dies at start).
+        banner: { js: "import { createRequire as __orama_cr } from 'node:module'; import { fileURLToPath as __orama_fu } from 'node:url'; import { dirname as __orama_dn } from 'node:path'; const require = __orama_cr(import.meta.url); const __orama_filename = __orama_fu(import.meta.url); const __orama_dirname = __orama_dn(__orama_filename);" },
+        define: { 'process.env.ORAMA_BUNDLED': '"1"', __dirname: '__orama_dirname', __filename: '__orama_filename' },
       });
     }
     out[name] = file;
