@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { ProvisionError } from '../provision/errors.ts';
 import { openStore, stateFromArg } from '../store/open.ts';
 import { checkNamespace, disableWebrtc, enableWebrtc, webrtcKnown } from '../namespace/webrtc.ts';
+import { engineFlag } from '../namespace/decide.ts';
 import { webrtcStatus, formatStatus } from '../namespace/status.ts';
 import { approve, interactive } from './approve.ts';
 import { resolveEnvironment, type Environment } from './environment.ts';
@@ -24,6 +25,7 @@ const OPTIONS = {
   yes: { type: 'boolean', short: 'y' },
   'no-batch': { type: 'boolean' },
   force: { type: 'boolean' },
+  'sfu-engine': { type: 'string' },
 } as const;
 
 /** The environment of a command (environment.ts), its inventory checked to exist. */
@@ -57,6 +59,8 @@ export async function namespaceCommand(argv: string[]): Promise<number> {
     if (!values.namespace) throw new ProvisionError('--namespace NAME is required');
     // Before the store is opened (it would be created) or any node is asked.
     checkNamespace(values.namespace);
+    if (values['sfu-engine'] !== undefined && verb !== 'enable') throw new ProvisionError(`--sfu-engine is for enable only (the engine of a namespace is chosen when it is enabled; webrtc-status shows it)`);
+    engineFlag(values['sfu-engine']);
     const env = environmentOf(values);
     const store = await openStore(stateFromArg(env.state), { migrate: true });
     try {
@@ -69,6 +73,7 @@ export async function namespaceCommand(argv: string[]): Promise<number> {
         json: values.json,
         acceptNewHostKeys: values['accept-new-host-keys'],
         batch: !values['no-batch'],
+        sfuEngine: values['sfu-engine'],
       };
       if (verb === 'webrtc-status') {
         const s = await webrtcStatus(o);

@@ -13,6 +13,10 @@ export const IMAGE_PACKAGES = [
   'systemd', 'systemd-sysv', 'dbus', 'openssh-server', 'sudo', 'ufw', 'iptables', 'nftables',
   'iproute2', 'iputils-ping', 'netcat-openbsd', 'procps', 'kmod', 'udev', 'ca-certificates',
   'python3', 'coturn', 'knot', 'caddy', 'wireguard-tools', 'wireguard-go', 'libstdc++6', 'curl',
+  // mediasoup's worker (roles/sfu ships it to /opt/orama/lib/mediasoup-worker) is linked against
+  // Debian's libraries: these are the packages of what `ldd` lists for it (libstdc++6 above too);
+  // the sfu role fails on a node where one is missing.
+  'libuv1', 'libssl3', 'libsrtp2-1', 'libnss3', 'libnspr4', 'libabsl20220623',
 ];
 const SUITE = 'bookworm';
 // From the repository's root (two levels up, from src/cluster/ and from the bundled dist/cli/ alike).

@@ -1,10 +1,13 @@
 // The pure decisions of `orama namespace enable webrtc`: which nodes run TURN, which port blocks
-// each node gets, and the namespace's firewall set — from the nodes and the port blocks already
-// taken, nothing else. `enable --plan` and `enable` call the same functions with the same rule
-// (the store's first fit), so a plan shows exactly the ports apply allocates.
+// each node gets, the namespace's firewall set and its SFU engine — from the nodes, the port
+// blocks already taken and what the namespace has recorded, nothing else. `enable --plan` and
+// `enable` call the same functions with the same rule (the store's first fit), so a plan shows
+// exactly the ports apply allocates.
 import { ProvisionError } from '../provision/errors.ts';
 import type { UfwRule } from '../provision/modules/ufw.ts';
 import { PORT_PLAN, firstFreeBlock as storeFirstFreeBlock, type PortAllocation, type PortKind } from '../store/store.ts';
+import { DEFAULT_ENGINE } from '../sfu/config.ts';
+import { ENGINE_NAMES, type EngineName } from '../sfu/engine.ts';
 
 export const TURN_NODE_COUNT = 2;
 /** TURN over TLS listens at 5349 (the standard port) + the namespace's offset in the TURN block. */
@@ -52,6 +55,33 @@ export function chooseTurnNodes(hosts: string[], allocations: PortAllocation[], 
     chosen = [...hosts].sort((a, b) => load(a) - load(b) || a.localeCompare(b)).slice(0, TURN_NODE_COUNT);
   }
   return hosts.filter((h) => chosen.includes(h));
+}
+
+export const isEngineName = (v: unknown): v is EngineName => (ENGINE_NAMES as readonly unknown[]).includes(v);
+
+/** `--sfu-engine VALUE` checked: an engine name, or an error naming the flag and the engines. */
+export function engineFlag(v: string | undefined): EngineName | undefined {
+  if (v === undefined || isEngineName(v)) return v;
+  throw new ProvisionError(`--sfu-engine ${JSON.stringify(v)}: must be one of ${ENGINE_NAMES.join(', ')}`);
+}
+
+/** Where a namespace's engine came from (what `enable` says when it is not the obvious one). */
+export type EngineSource = 'flag' | 'recorded' | 'inventory' | 'default';
+
+/**
+ * The namespace's SFU engine: the one asked for (--sfu-engine), else the one it has recorded (a
+ * re-run of enable without the flag keeps it, whatever the inventory or the default became
+ * since), else the inventory's `sfu_engine` (the cluster's choice for namespaces enabled from now
+ * on), else DEFAULT_ENGINE. `enable` records the result before the playbook runs, as it does ports.
+ */
+export function chooseEngine(ns: string, c: { flag?: EngineName; recorded?: string | null; inventory?: EngineName }): { engine: EngineName; from: EngineSource } {
+  if (c.flag) return { engine: c.flag, from: 'flag' };
+  if (c.recorded != null) {
+    if (!isEngineName(c.recorded)) throw new ProvisionError(`namespace ${ns}: the operator store records SFU engine ${JSON.stringify(c.recorded)}, which this orama does not know (engines: ${ENGINE_NAMES.join(', ')}); choose one with --sfu-engine`);
+    return { engine: c.recorded, from: 'recorded' };
+  }
+  if (c.inventory) return { engine: c.inventory, from: 'inventory' };
+  return { engine: DEFAULT_ENGINE, from: 'default' };
 }
 
 export interface Decision {

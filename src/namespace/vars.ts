@@ -9,12 +9,13 @@ import YAML from 'yaml';
 import { Secret } from '../secret/secret.ts';
 import { ProvisionError } from '../provision/errors.ts';
 import { checkSfuConfigFile, type SfuConfigFile } from '../sfu/config.ts';
+import type { EngineName } from '../sfu/engine.ts';
 import { checkGatewayConfigFile, type GatewayConfigFile } from '../gateway/config.ts';
 import type { ApiKeyRecord, JwtKey } from '../store/store.ts';
 import { internalKey } from '../webrtc/sfu-api.ts';
 import { SERVICES, credentialsDir, gatewayRuntimeDir, gatewaySocket, serviceUser, unitName, webrtcDir, type Service } from '../webrtc/names.ts';
 import { DEFAULT_TURN_TTL_SECONDS } from '../webrtc/credentials.ts';
-import type { Artifacts } from './artifacts.ts';
+import type { EnableArtifacts } from './artifacts.ts';
 import { TURN_NODE_COUNT, type Decision, type NodePlan, dnsRecords, nodeHostName, zoneName } from './decide.ts';
 import type { ClusterNode } from './nodes.ts';
 import type { TurnTls } from './tls.ts';
@@ -24,6 +25,8 @@ export const TURN_TTL = DEFAULT_TURN_TTL_SECONDS;
 export const SFU_DRAIN_DEADLINE_S = 20;
 /** Where the gateway role ships the browser client and demo page. */
 export const CLIENT_DIR = '/opt/orama/lib/client';
+/** Where the sfu role ships mediasoup's worker, the one path sfu.json names (mediasoup_worker_bin). */
+export const MEDIASOUP_WORKER_BIN = '/opt/orama/lib/mediasoup-worker';
 
 /** playbooks/vars/cluster.yml: the cluster database's port and client directory, one source for playbooks and here. */
 /** Who orama-seed is in the cluster database: the `seed` user, its password file on the node (roles/rqlite). */
@@ -54,7 +57,11 @@ export interface EnableVars {
   webrtc_users: ReturnType<typeof webrtcUsers>;
   webrtc_names: ReturnType<typeof webrtcNames>;
   sfu_ips: string[];
-  artifacts: Artifacts;
+  artifacts: EnableArtifacts;
+  /** The namespace's SFU engine (decide.ts chooseEngine): the sfu role sizes the unit by it. */
+  sfu_engine: EngineName;
+  /** Where the sfu role puts mediasoup's worker (MEDIASOUP_WORKER_BIN). */
+  mediasoup_worker_bin: string;
   turn_secret: Secret;
   internal_key: Secret;
   jwt_verify_key: Secret;
@@ -78,7 +85,9 @@ export interface EnableInput {
   jwtKey: JwtKey | null;
   apiKeys: ApiKeyRecord[];
   tls: Map<string, TurnTls>;
-  artifacts: Artifacts;
+  artifacts: EnableArtifacts;
+  /** The namespace's SFU engine, as chooseEngine decided it. */
+  sfuEngine: EngineName;
 }
 
 /**
@@ -122,6 +131,9 @@ export function serviceConfigs(i: EnableInput): EnableVars['webrtc_configs'] {
       internal_key_file: `${sfuCreds}/internal-key`,
       credential_ttl: TURN_TTL,
       drain_deadline_s: SFU_DRAIN_DEADLINE_S,
+      // Always written, so an engine switch is a visible change of this file (and a restart).
+      engine: i.sfuEngine,
+      mediasoup_worker_bin: MEDIASOUP_WORKER_BIN,
     };
     const gateway: GatewayConfigFile = {
       namespace: ns,
@@ -173,6 +185,8 @@ export function enableVars(i: EnableInput): EnableVars {
     webrtc_names: webrtcNames(ns),
     sfu_ips: i.nodes.map((n) => n.wgIp),
     artifacts: i.artifacts,
+    sfu_engine: i.sfuEngine,
+    mediasoup_worker_bin: MEDIASOUP_WORKER_BIN,
     turn_secret: new Secret(i.turnSecret),
     // The SFU trusts the gateway by a key derived from the TURN secret: nothing more to store.
     internal_key: new Secret(internalKey(i.turnSecret, ns)),

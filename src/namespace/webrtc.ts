@@ -14,8 +14,8 @@ import { PORT_PLAN, type Store } from '../store/store.ts';
 import { Secret } from '../secret/secret.ts';
 import { generateJwtKey } from '../webrtc/tokens.ts';
 import { NAMESPACE_RE, baseDomainProblem } from '../webrtc/names.ts';
-import { buildArtifacts } from './artifacts.ts';
-import { TURN_NODE_COUNT, chooseTurnNodes, decide, dnsRecords, zoneName } from './decide.ts';
+import { buildArtifacts, enableArtifacts } from './artifacts.ts';
+import { TURN_NODE_COUNT, chooseEngine, chooseTurnNodes, decide, dnsRecords, engineFlag, zoneName } from './decide.ts';
 import { loadCluster, type Cluster } from './nodes.ts';
 import { checkFrontCertificate, turnTlsMaterial } from './tls.ts';
 import { TURN_TTL, enableVars, seedUser, webrtcNames, webrtcUsers } from './vars.ts';
@@ -34,6 +34,8 @@ export interface WebrtcOptions {
   acceptNewHostKeys?: boolean;
   /** Fact prefetch (default on); off for the batched-vs-unbatched plan comparison. */
   batch?: boolean;
+  /** enable: `--sfu-engine` (decide.ts chooseEngine); absent, the namespace keeps its own. */
+  sfuEngine?: string;
 }
 
 export function checkNamespace(ns: string) {
@@ -52,7 +54,7 @@ function run(o: WebrtcOptions, name: string, extraVars: object): Promise<RunResu
   return o.plan ? plan(opts) : apply(opts);
 }
 
-/** The decision for the namespace now; with `persist`, its config and every missing block are stored first. */
+/** The decision for the namespace now; unless a plan, its config, engine and every missing block are stored first. */
 async function decideAndPersist(o: WebrtcOptions, cluster: Cluster) {
   const ns = o.namespace;
   const names = cluster.nodes.map((n) => n.name);
@@ -61,10 +63,16 @@ async function decideAndPersist(o: WebrtcOptions, cluster: Cluster) {
   const tls = turnTlsMaterial(cluster, chooseTurnNodes(names, allocations, ns));
   let d = decide(ns, cluster.nodes, allocations, new Set(tls.keys()));
   const cfg = await o.store.getWebrtcConfig(ns);
+  const engine = chooseEngine(ns, { flag: engineFlag(o.sfuEngine), recorded: cfg?.sfuEngine, inventory: cluster.sfuEngine });
   const secret = cfg?.turnSecret.reveal() ?? randomBytes(32).toString('base64url');
   let jwtKey = await o.store.getJwtKey(ns);
   if (!o.plan) {
-    if (!cfg) await o.store.putWebrtcConfig({ namespace: ns, enabled: false, turnSecret: new Secret(secret), sfuNodeCount: names.length, turnNodeCount: TURN_NODE_COUNT, turnTtl: TURN_TTL });
+    if (!cfg || cfg.sfuEngine !== engine.engine) {
+      await o.store.putWebrtcConfig({
+        namespace: ns, enabled: cfg?.enabled ?? false, turnSecret: new Secret(secret), sfuNodeCount: cfg?.sfuNodeCount ?? names.length,
+        turnNodeCount: cfg?.turnNodeCount ?? TURN_NODE_COUNT, turnTtl: cfg?.turnTtl ?? TURN_TTL, sfuEngine: engine.engine,
+      });
+    }
     if (!jwtKey) jwtKey = await o.store.putJwtKeyIfAbsent(generateJwtKey(ns, 'HS256'));
     // The store allocates with the same first-fit rule; a concurrent enable may have taken the
     // predicted block, so decide again from what the store now holds.
@@ -76,22 +84,33 @@ async function decideAndPersist(o: WebrtcOptions, cluster: Cluster) {
     d = decide(ns, cluster.nodes, allocations, new Set(tls.keys()));
     if (d.missing.length) throw new ProvisionError(`namespace ${ns}: port blocks still missing after allocation: ${d.missing.map((m) => `${m.node}/${m.kind}`).join(', ')}`);
   }
-  return { decision: d, secret, jwtKey, tls };
+  return { decision: d, secret, jwtKey, tls, engine: engine.engine, engineNote: engineNote(ns, engine, cfg?.sfuEngine ?? null, cluster.sfuEngine) };
+}
+
+/** What enable says about the engine when it is not what the operator may assume (else ''). */
+function engineNote(ns: string, c: ReturnType<typeof chooseEngine>, recorded: string | null, inventory: string | undefined): string {
+  if (c.from === 'flag' && recorded && recorded !== c.engine) return `namespace ${ns}: SFU engine ${recorded} -> ${c.engine} (--sfu-engine): every node's SFU restarts (calls drain and join again, on the new engine)`;
+  if (c.from === 'recorded' && inventory && inventory !== c.engine) return `namespace ${ns}: keeps its SFU engine ${c.engine}; the inventory's sfu_engine ${inventory} is for namespaces enabled from now on (--sfu-engine ${inventory} switches this one)`;
+  return '';
 }
 
 export async function enableWebrtc(o: WebrtcOptions): Promise<RunResult> {
   checkNamespace(o.namespace);
   checkBaseDomain(o.baseDomain);
+  engineFlag(o.sfuEngine);
   const ns = o.namespace;
   const cluster = loadCluster(o.inventory);
-  const { decision, secret, jwtKey, tls } = await decideAndPersist(o, cluster);
+  // The worker's absence is said before anything is decided or stored.
+  const artifacts = await enableArtifacts();
+  const { decision, secret, jwtKey, tls, engine, engineNote } = await decideAndPersist(o, cluster);
   const vars = enableVars({
     namespace: ns, baseDomain: o.baseDomain, nodes: cluster.nodes, decision, turnSecret: secret, jwtKey,
-    apiKeys: await o.store.exportApiKeys(ns), tls, artifacts: await buildArtifacts(),
+    apiKeys: await o.store.exportApiKeys(ns), tls, artifacts, sfuEngine: engine,
   });
+  if (engineNote && !o.json) (o.out ?? process.stdout).write(`${engineNote}\n`);
   const result = await run(o, 'webrtc-enable.yml', vars);
   if (!o.plan && !result.failed) {
-    await o.store.putWebrtcConfig({ namespace: ns, enabled: true, turnSecret: new Secret(secret), sfuNodeCount: cluster.nodes.length, turnNodeCount: TURN_NODE_COUNT, turnTtl: TURN_TTL });
+    await o.store.putWebrtcConfig({ namespace: ns, enabled: true, turnSecret: new Secret(secret), sfuNodeCount: cluster.nodes.length, turnNodeCount: TURN_NODE_COUNT, turnTtl: TURN_TTL, sfuEngine: engine });
     await o.store.setDnsRecords(ns, dnsRecords(ns, o.baseDomain, decision, cluster.nodes));
   }
   return result;

@@ -268,4 +268,9 @@ export class Inventory {
   placeOfHost(name: string) {
     return placeOf(this.hosts.get(name));
   }
+
+  /** Where the value a host has for a variable was written (its groups, its entry, group_vars/, host_vars/). */
+  placeOfVar(host: string, key: string): Place {
+    return this.#placeOfVar(host, this.hosts.get(host)?.groups ?? [], key);
+  }
 }

@@ -87,6 +87,19 @@ export const MIGRATIONS: Migration[] = [
       )`,
     ],
   },
+  {
+    version: 2,
+    description: 'the SFU engine of each namespace',
+    // ADD COLUMN cannot say IF NOT EXISTS: a second process that applies this migration at the
+    // same moment fails on it, and migrate() counts that as lost to the process that won.
+    // No CHECK on the names: an engine added later needs no migration (the CLI checks the names).
+    statements: [
+      `ALTER TABLE namespace_webrtc_config ADD COLUMN sfu_engine TEXT`,
+      // Every namespace enabled before runs werift, the only engine there was: recorded so, a
+      // default or inventory var introduced later never switches it silently.
+      `UPDATE namespace_webrtc_config SET sfu_engine = 'werift' WHERE sfu_engine IS NULL`,
+    ],
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;

@@ -57,6 +57,7 @@ const toConfig = (r: Row): WebrtcConfig => ({
   sfuNodeCount: r.sfu_node_count as number,
   turnNodeCount: r.turn_node_count as number,
   turnTtl: r.turn_ttl as number,
+  sfuEngine: (r.sfu_engine as string | null | undefined) ?? null,
   createdAt: r.created_at as number,
   updatedAt: r.updated_at as number,
 });
@@ -109,8 +110,11 @@ export class SqlStore implements Store {
         ]);
         applied++;
       } catch (e) {
-        // Another process applied it between our read and our write: its transaction won.
-        if (!(e instanceof ConstraintError)) throw new StoreError(`migration ${m.version} (${m.description}) failed: ${(e as Error).message}`, 'schema');
+        // Another process applied it between our read and our write: its transaction won (our
+        // schema_migrations row broke the version's key, or a statement that cannot run twice,
+        // ADD COLUMN, failed first).
+        if (e instanceof ConstraintError || (await this.schemaVersion()) >= m.version) continue;
+        throw new StoreError(`migration ${m.version} (${m.description}) failed: ${(e as Error).message}`, 'schema');
       }
     }
     return applied;
@@ -141,14 +145,17 @@ export class SqlStore implements Store {
     checkInt(c.sfuNodeCount, 'sfuNodeCount', 1, 64);
     checkInt(c.turnNodeCount, 'turnNodeCount', 1, 64);
     checkInt(c.turnTtl, 'turnTtl', 1, 86400);
+    if (c.sfuEngine != null && !(typeof c.sfuEngine === 'string' && /^[a-z][a-z0-9-]{0,31}$/.test(c.sfuEngine))) invalid('sfuEngine', `must be an engine name, got ${JSON.stringify(c.sfuEngine)}`);
     const t = now();
+    // sfu_engine: a value given replaces the namespace's; none given keeps it.
     await this.db.execute([[
-      `INSERT INTO namespace_webrtc_config (namespace, enabled, turn_secret, sfu_node_count, turn_node_count, turn_ttl, created_at, updated_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+      `INSERT INTO namespace_webrtc_config (namespace, enabled, turn_secret, sfu_node_count, turn_node_count, turn_ttl, sfu_engine, created_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (namespace) DO UPDATE SET enabled = excluded.enabled, turn_secret = excluded.turn_secret,
          sfu_node_count = excluded.sfu_node_count, turn_node_count = excluded.turn_node_count,
-         turn_ttl = excluded.turn_ttl, updated_at = excluded.updated_at`,
-      c.namespace, c.enabled ? 1 : 0, c.turnSecret.reveal(), c.sfuNodeCount, c.turnNodeCount, c.turnTtl, t, t,
+         turn_ttl = excluded.turn_ttl, sfu_engine = COALESCE(excluded.sfu_engine, namespace_webrtc_config.sfu_engine),
+         updated_at = excluded.updated_at`,
+      c.namespace, c.enabled ? 1 : 0, c.turnSecret.reveal(), c.sfuNodeCount, c.turnNodeCount, c.turnTtl, c.sfuEngine ?? null, t, t,
     ]]);
     const rows = await this.db.query(['SELECT * FROM namespace_webrtc_config WHERE namespace = ?', c.namespace], { strong: true });
     return toConfig(rows[0]);

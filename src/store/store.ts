@@ -38,10 +38,13 @@ export interface WebrtcConfig {
   sfuNodeCount: number;
   turnNodeCount: number;
   turnTtl: number;
+  /** The SFU engine the namespace runs (`orama namespace enable webrtc --sfu-engine`); null: none recorded. */
+  sfuEngine: string | null;
   createdAt: number; // unix seconds
   updatedAt: number;
 }
-export type WebrtcConfigInput = Omit<WebrtcConfig, 'createdAt' | 'updatedAt'>;
+/** `sfuEngine` left out (or null): the namespace keeps the engine it has. */
+export type WebrtcConfigInput = Omit<WebrtcConfig, 'createdAt' | 'updatedAt' | 'sfuEngine'> & { sfuEngine?: string | null };
 
 export interface PortAllocation {
   node: string;

@@ -85,6 +85,18 @@ export function storeContract(t: Test, name: string, config: () => StoreConfig):
     await t.rejects(store.putWebrtcConfig({ ...c, turnSecret: new Secret('short') }), { code: 'invalid', message: /turnSecret/ });
   });
 
+  t.test(`${name}: a namespace's SFU engine is kept until a new one is given`, async (t) => {
+    const base = { namespace: 'cfg-e', enabled: false, turnSecret: new Secret('cfg-e-turn-secret-0123456789abcdef'), sfuNodeCount: 3, turnNodeCount: 2, turnTtl: 600 };
+    t.equal((await store.putWebrtcConfig(base)).sfuEngine, null, 'none recorded');
+    t.equal((await store.putWebrtcConfig({ ...base, sfuEngine: 'werift' })).sfuEngine, 'werift');
+    t.equal((await store.putWebrtcConfig({ ...base, enabled: true })).sfuEngine, 'werift', 'a put without one keeps it (the seed writes no engine)');
+    t.equal((await store.putWebrtcConfig({ ...base, sfuEngine: null })).sfuEngine, 'werift', 'null keeps it too');
+    t.equal((await store.putWebrtcConfig({ ...base, sfuEngine: 'mediasoup' })).sfuEngine, 'mediasoup', 'a new one replaces it');
+    t.equal((await store.getWebrtcConfig('cfg-e'))!.sfuEngine, 'mediasoup');
+    await t.rejects(store.putWebrtcConfig({ ...base, sfuEngine: 'Bad Engine' }), { code: 'invalid', message: /sfuEngine: must be an engine name, got "Bad Engine"/ });
+    t.equal(await store.deleteWebrtcConfig('cfg-e'), true);
+  });
+
   t.test(`${name}: port allocation follows the seed's plan and is idempotent`, async (t) => {
     const m = PORT_PLAN.sfu_media;
     const a = await store.allocatePorts('node-1', 'pa', 'sfu_media', m.size, m.rangeMin, m.rangeMax);

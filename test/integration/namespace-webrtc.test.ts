@@ -72,10 +72,59 @@ t.test('namespace webrtc on the test cluster', async (t) => {
       t.match(listen, `${h.wgIp}:`, `${h.name}: the SFU listens on its WireGuard address`);
       t.notMatch(listen, /0\.0\.0\.0:|\*:/, `${h.name}: and on nothing else`);
     }
+    // The SFU engine: werift (the default) recorded and in every sfu.json; mediasoup's worker
+    // shipped to every node anyway, with every library it links against.
+    t.equal(status.engine, 'werift', 'webrtc-status: the namespace\'s engine, the default, recorded');
+    for (const h of cluster.hosts) {
+      t.equal(status.nodes.find((n: any) => n.node === h.name).sfu_engine, 'werift', `${h.name}: webrtc-status reads the engine from its sfu.json`);
+      const sfuJson = JSON.parse(await sh(h.name, `cat /etc/orama/webrtc/${NS}/sfu.json`));
+      t.match(sfuJson, { engine: 'werift', mediasoup_worker_bin: '/opt/orama/lib/mediasoup-worker' }, `${h.name}: sfu.json names the engine and the worker`);
+      t.equal(await sh(h.name, 'stat -c "%a %U" /opt/orama/lib/mediasoup-worker'), '755 root', `${h.name}: the worker is there, 0755 root`);
+      const ldd = await sh(h.name, 'ldd /opt/orama/lib/mediasoup-worker');
+      t.match(ldd, /libsrtp2\.so\.1 => \//, `${h.name}: ldd resolves the worker's libraries`);
+      t.notMatch(ldd, /not found/, `${h.name}: none is missing`);
+    }
+    await t.test('the SFU\'s sandbox lets it start mediasoup\'s worker as its child', async (t) => {
+      // The unit's own [Service] settings (user, sandbox, system-call filter, limits) on a
+      // transient unit that runs the SFU's Node and starts the worker as mediasoup does (pipes on
+      // fds 3 and 4): the worker's first message on its channel says it runs.
+      const unit = await sh('node1', `cat /etc/systemd/system/orama-namespace-sfu@${NS}.service`);
+      const service = unit.split(/^\[Service\]$/m)[1].split(/^\[/m)[0];
+      const skip = /^(ExecStart|Restart|RestartSec|LoadCredential|KillSignal|KillMode|TimeoutStopSec|SyslogIdentifier)=/;
+      const props = service.split('\n').filter((l) => /^[A-Z]\w+=/.test(l) && !skip.test(l));
+      t.ok(props.some((p) => p.startsWith('SystemCallFilter=')) && props.some((p) => p.startsWith('User=')), `the unit's sandbox: ${props.length} settings`);
+      const probe = `const { spawn } = require('node:child_process'); const os = require('node:os');
+        const c = spawn('/opt/orama/lib/mediasoup-worker', ['--logLevel=warn'], { env: { MEDIASOUP_VERSION: 'probe' }, stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'] });
+        let err = ''; c.stdio[2].on('data', (d) => (err += d));
+        const done = (r) => { console.log(JSON.stringify({ ...r, err, cpus: os.cpus().length, parallelism: os.availableParallelism() })); c.kill('SIGKILL'); };
+        const timer = setTimeout(() => done({ running: false }), 10000);
+        c.stdio[4].once('data', (d) => { clearTimeout(timer); done({ running: true, bytes: d.length }); });
+        c.on('error', (e) => { clearTimeout(timer); done({ running: false, spawn: e.message }); });`;
+      const q = (v: string) => `'${v.replace(/'/g, `'\\''`)}'`;
+      const cmd = `systemd-run --quiet --wait --pipe --collect ${props.map((p) => `-p ${q(p)}`).join(' ')} /opt/orama/runtime/node -e ${q(`eval(Buffer.from('${Buffer.from(probe).toString('base64')}', 'base64').toString())`)}`;
+      const r = await sshExec('node1', cmd);
+      const line = r.stdout.trim().split('\n').pop() ?? '';
+      t.equal(r.code, 0, `systemd-run: ${r.stdout} ${r.stderr}`);
+      const res = line.startsWith('{') ? JSON.parse(line) : {};
+      t.equal(res.running, true, `the worker runs inside the SFU's sandbox: ${line} ${r.stderr}`);
+      t.comment(`inside the sandbox: os.cpus() ${res.cpus}, os.availableParallelism() ${res.parallelism} (ProcSubset=pid hides /proc/cpuinfo)`);
+    });
     const again = await orama('namespace', 'enable', 'webrtc', '--namespace', NS);
     t.equal(again.code, 0);
     t.equal(recapChanged(again.out), 0, 'enabling again changes nothing');
     t.equal(secretOf(), secret, 'and keeps the secret');
+    // An engine switch, planned only (mediasoup's engine is not finished): on every node sfu.json's
+    // engine line, the unit's MemoryMax (mediasoup's rule), the SFU's restart — nothing else;
+    // nothing recorded.
+    const sw = await orama('namespace', 'enable', 'webrtc', '--namespace', NS, '--plan', '--sfu-engine', 'mediasoup');
+    t.equal(sw.code, 2, sw.out.slice(-2000));
+    t.match(sw.out, /namespace itest: SFU engine werift -> mediasoup \(--sfu-engine\)/);
+    for (const h of cluster.hosts) {
+      t.match(sw.out, new RegExp(`${h.name}: 0 to add, 3 to change, 0 to destroy\\s+~ file /etc/orama/webrtc/itest/sfu\\.json .*\\s+~ file /etc/systemd/system/orama-namespace-sfu@itest\\.service .*\\s+~ systemd unit orama-namespace-sfu@itest\\.service  \\(restart\\)\\n`), `${h.name}: the plan changes sfu.json and the SFU's unit, and restarts the SFU`);
+    }
+    t.match(sw.out, /-\s*"engine": "werift",\s*\n\s*\+\s*"engine": "mediasoup",/, 'sfu.json: its engine line');
+    t.match(sw.out, /-MemoryMax=1G\s*\n\s*\+MemoryMax=1024M/, 'the unit: 512M + 256M for each of the 2 cores\' workers');
+    t.equal(JSON.parse((await orama('namespace', 'webrtc-status', '--namespace', NS, '--json')).stdout).engine, 'werift', 'a plan records nothing');
   });
 
   await t.test('the gateway issues credentials coturn accepts; rooms are shared between nodes', async (t) => {

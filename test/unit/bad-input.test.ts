@@ -398,6 +398,18 @@ cli({
 cli({
   id: 'CLI-35', input: '`--state :memory:`', args: ['apikey', 'create', '--namespace', 'ns1', '--subject', 'a', '--state', ':memory:'], inDir: true, expect: /--state ":memory:": SQLite's in-memory database is gone when the command ends/,
 });
+// -- the SFU engine (`--sfu-engine`, the inventory's `sfu_engine`): checked before anything is decided or stored
+cli({ id: 'CLI-37', input: 'enable `--sfu-engine janus` (no such engine; not a plan)', args: enable('--namespace', 'okns', '--sfu-engine', 'janus'), expect: /--sfu-engine "janus": must be one of werift, mediasoup/ });
+cli({ id: 'CLI-38', input: 'enable `--sfu-engine ""` (empty, e.g. an unset shell variable)', args: enable('--namespace', 'okns', '--sfu-engine', '', '--plan'), expect: /--sfu-engine "": must be one of werift, mediasoup/ });
+cli({ id: 'CLI-39', input: '`disable webrtc --sfu-engine werift` (an enable-only option)', args: ['namespace', 'disable', 'webrtc', '--namespace', 'seeded', '--sfu-engine', 'werift'], expect: /--sfu-engine is for enable only/ });
+cli({
+  id: 'CLI-40', input: 'enable with an inventory host `sfu_engine: janus` (not a plan)', inventory: clusterInventory([node(1), '    node2: { address: 127.0.0.2, port: 2, public_ip: 127.0.0.3, wg_ip: 10.0.0.2, sfu_engine: janus }', node(3)]),
+  args: enable('--namespace', 'okns'), expect: /inv\.yml:4:\d+, key "sfu_engine": host node2: sfu_engine is "janus"; it is one of werift, mediasoup/,
+});
+cli({
+  id: 'CLI-41', input: 'enable with `sfu_engine: mediasoup` on one host of the cluster only', inventory: clusterInventory(['    node1: { address: 127.0.0.2, port: 1, public_ip: 127.0.0.2, wg_ip: 10.0.0.1, sfu_engine: mediasoup }', node(2), node(3)]),
+  args: enable('--namespace', 'okns', '--plan'), expect: /inv\.yml, key "sfu_engine": sfu_engine differs between the hosts of group "cluster" \(node1: mediasoup; node2, node3: \(not set\)\): a namespace runs one engine on every node/,
+});
 
 // ---------------------------------------------------------------------------------------------
 // REST / JWT: the gateway of ns-a (gatewayFixture) over fastify inject, a stand-in SFU behind it

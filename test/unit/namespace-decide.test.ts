@@ -5,13 +5,18 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chooseTurnNodes, decide, firstFreeBlock, turnTlsPort } from '../../src/namespace/decide.ts';
+import { PassThrough } from 'node:stream';
+import { chooseEngine, chooseTurnNodes, decide, engineFlag, firstFreeBlock, turnTlsPort } from '../../src/namespace/decide.ts';
 import { turnTlsMaterial } from '../../src/namespace/tls.ts';
 import { loadCluster } from '../../src/namespace/nodes.ts';
+import { enableWebrtc } from '../../src/namespace/webrtc.ts';
 import { openSqliteStore } from '../../src/store/sqlite.ts';
 import { PORT_PLAN } from '../../src/store/store.ts';
-import { enableVars, serviceConfigs, turnUrls } from '../../src/namespace/vars.ts';
+import { checkSfuConfigFile, DEFAULT_ENGINE } from '../../src/sfu/config.ts';
+import { MEDIASOUP_WORKER_BIN, enableVars, serviceConfigs, turnUrls } from '../../src/namespace/vars.ts';
 import type { PortAllocation } from '../../src/store/store.ts';
+import { described } from '../helpers/described.ts';
+import { formatStatus } from '../../src/namespace/status.ts';
 
 const alloc = (node: string, namespace: string, kind: PortAllocation['kind'], portStart: number, portEnd: number): PortAllocation => ({ node, namespace, kind, portStart, portEnd, createdAt: 0 });
 const hosts = ['node1', 'node2', 'node3'];
@@ -108,7 +113,7 @@ t.test('the namespace firewall: wg0 rules only between the namespace\'s own rela
 t.test('service configs are built and checked on the controller: a wrong value fails the plan, naming the node', async (t) => {
   const nodes = hosts.map((name, i) => ({ name, publicIp: `203.0.113.${i + 1}`, wgIp: `10.0.0.${i + 1}`, vars: {} }));
   const decision = decide('cfg', nodes, []);
-  const input = { namespace: 'cfg', baseDomain: 'orama.test', nodes, decision, turnSecret: 's'.repeat(43), jwtKey: null, apiKeys: [], tls: new Map(), artifacts: { sfu: '', gateway: '', seed: '', client: [] } as never };
+  const input = { namespace: 'cfg', baseDomain: 'orama.test', nodes, decision, turnSecret: 's'.repeat(43), jwtKey: null, apiKeys: [], tls: new Map(), artifacts: { sfu: '', gateway: '', seed: '', client: [] } as never, sfuEngine: 'werift' as const };
   const configs = serviceConfigs(input);
   t.same(Object.keys(configs), hosts, 'one SFU and one gateway config per node');
   t.equal(configs.node2.sfu.listen_ip, '10.0.0.2', 'the SFU binds the node\'s WireGuard address');
@@ -133,8 +138,119 @@ t.test('TURN URLs by address (default) or, per TURN node, by its name in the nam
   const byName = turnUrls(named, decision, 'ns-names.orama.test');
   t.same(byName.map((u) => /^turn:([^:]+):/.exec(u)![1]), [`${a}.ns-names.orama.test`, `${a}.ns-names.orama.test`, `${b}.ns-names.orama.test`, `${b}.ns-names.orama.test`], 'by name: NODE.ns-NAME.BASE, the zone\'s own A records');
   t.same(byName.map((u) => u.split(':').slice(2).join(':')), byAddress.map((u) => u.split(':').slice(2).join(':')), 'the same ports and transports');
-  const cfg = serviceConfigs({ namespace: 'names', baseDomain: 'orama.test', nodes: named, decision, turnSecret: 's'.repeat(43), jwtKey: null, apiKeys: [], tls: new Map(), artifacts: { sfu: '', gateway: '', seed: '', client: [] } as never });
+  const cfg = serviceConfigs({ namespace: 'names', baseDomain: 'orama.test', nodes: named, decision, turnSecret: 's'.repeat(43), jwtKey: null, apiKeys: [], tls: new Map(), artifacts: { sfu: '', gateway: '', seed: '', client: [] } as never, sfuEngine: 'werift' as const });
   t.same(cfg.node1.gateway.turn.urls, byName, 'the gateways hand out the names');
-  const zone = enableVars({ namespace: 'names', baseDomain: 'orama.test', nodes: named, decision, turnSecret: 's'.repeat(43), jwtKey: null, apiKeys: [], tls: new Map(), artifacts: { sfu: '', gateway: '', seed: '', client: [] } as never }).dns_zone;
+  const zone = enableVars({ namespace: 'names', baseDomain: 'orama.test', nodes: named, decision, turnSecret: 's'.repeat(43), jwtKey: null, apiKeys: [], tls: new Map(), artifacts: { sfu: '', gateway: '', seed: '', client: [] } as never, sfuEngine: 'werift' as const }).dns_zone;
   for (const n of [a, b]) t.ok(zone.nameservers.some((x) => x.name === `${n}.ns-names.orama.test` && x.ip === nodes.find((y) => y.name === n)!.publicIp), `the zone answers ${n}.ns-names.orama.test with its address`);
+});
+
+t.test('the SFU engine: --sfu-engine, else the namespace\'s recorded one, else the inventory\'s sfu_engine, else the default', async (t) => {
+  t.equal(DEFAULT_ENGINE, 'werift', 'werift stays the default until bench:sfu decides');
+  const cases: [Parameters<typeof chooseEngine>[1], string, string][] = [
+    [{}, DEFAULT_ENGINE, 'default'],
+    [{ inventory: 'mediasoup' }, 'mediasoup', 'inventory'],
+    [{ recorded: 'werift', inventory: 'mediasoup' }, 'werift', 'recorded'],
+    [{ recorded: null, inventory: 'mediasoup' }, 'mediasoup', 'inventory'],
+    [{ recorded: 'mediasoup' }, 'mediasoup', 'recorded'],
+    [{ flag: 'mediasoup', recorded: 'werift', inventory: 'werift' }, 'mediasoup', 'flag'],
+    [{ flag: 'werift', recorded: 'mediasoup', inventory: 'mediasoup' }, 'werift', 'flag'],
+  ];
+  for (const [input, engine, from] of cases) t.same(chooseEngine('e', input), { engine, from }, `${JSON.stringify(input)} → ${engine} (${from})`);
+  t.throws(() => chooseEngine('e', { recorded: 'janus' }), { message: /namespace e: the operator store records SFU engine "janus", which this orama does not know \(engines: werift, mediasoup\); choose one with --sfu-engine/ });
+  t.same(chooseEngine('e', { flag: 'werift', recorded: 'janus' }), { engine: 'werift', from: 'flag' }, 'a flag replaces an unknown recorded engine');
+  t.equal(engineFlag(undefined), undefined);
+  t.equal(engineFlag('mediasoup'), 'mediasoup');
+  for (const bad of ['', 'Mediasoup', 'janus']) t.throws(() => engineFlag(bad), { message: `--sfu-engine ${JSON.stringify(bad)}: must be one of werift, mediasoup` });
+});
+
+t.test('the inventory\'s sfu_engine: one engine name for every host of the cluster, an error naming file, line, host and key otherwise', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'engine-inv-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const load = (hostVars: [string, string, string], groupVars = '') => {
+    const file = join(dir, `inv-${Math.random().toString(36).slice(2)}.yml`);
+    const h = (i: number) => `    node${i}: { connection: local, public_ip: 203.0.113.${i}, wg_ip: 10.0.0.${i}${hostVars[i - 1] ? `, ${hostVars[i - 1]}` : ''} }`;
+    writeFileSync(file, `all:\n  hosts:\n${h(1)}\n${h(2)}\n${h(3)}\n  children:\n    cluster:\n${groupVars ? `      vars: { ${groupVars} }\n` : ''}      hosts: { node1: {}, node2: {}, node3: {} }\n`);
+    return file;
+  };
+  t.equal(loadCluster(load(['', '', ''])).sfuEngine, undefined, 'not set: no inventory choice');
+  t.equal(loadCluster(load(['', '', ''], 'sfu_engine: mediasoup')).sfuEngine, 'mediasoup', 'a var of the group "cluster"');
+  t.equal(loadCluster(load(['sfu_engine: werift', 'sfu_engine: werift', 'sfu_engine: werift'])).sfuEngine, 'werift', 'or the same on every host');
+  const bad = load(['', 'sfu_engine: janus', '']);
+  t.match(described(() => loadCluster(bad)), /inv-\w+\.yml:4:\d+, key "sfu_engine": host node2: sfu_engine is "janus"; it is one of werift, mediasoup/, 'a bad value: file:line, key, host, the engines');
+  const badGroup = load(['', '', ''], 'sfu_engine: 5');
+  t.match(described(() => loadCluster(badGroup)), /inv-\w+\.yml:8:\d+, key "sfu_engine": host node1: sfu_engine is 5; it is one of werift, mediasoup/, 'where the group var was written');
+  t.throws(() => loadCluster(load(['sfu_engine: mediasoup', '', ''])), { message: /sfu_engine differs between the hosts of group "cluster" \(node1: mediasoup; node2, node3: \(not set\)\): a namespace runs one engine on every node/ });
+});
+
+t.test('each node\'s sfu.json names the engine and the worker the sfu role ships; the playbook gets the engine', async (t) => {
+  const nodes = hosts.map((name, i) => ({ name, publicIp: `203.0.113.${i + 1}`, wgIp: `10.0.0.${i + 1}`, vars: {} }));
+  const decision = decide('eng', nodes, []);
+  const input = { namespace: 'eng', baseDomain: 'orama.test', nodes, decision, turnSecret: 's'.repeat(43), jwtKey: null, apiKeys: [], tls: new Map(), artifacts: { sfu: '', gateway: '', seed: '', client: [], mediasoup_worker: '/x/mediasoup-worker' } as never, sfuEngine: 'werift' as const };
+  for (const engine of ['werift', 'mediasoup'] as const) {
+    const cfg = serviceConfigs({ ...input, sfuEngine: engine });
+    for (const h of hosts) {
+      t.match(cfg[h].sfu, { engine, mediasoup_worker_bin: '/opt/orama/lib/mediasoup-worker' }, `${h}: engine ${engine}, the worker's path on the node`);
+      t.doesNotThrow(() => checkSfuConfigFile(cfg[h].sfu), 'and the SFU\'s own schema takes it');
+    }
+    t.match(enableVars({ ...input, sfuEngine: engine }), { sfu_engine: engine, mediasoup_worker_bin: MEDIASOUP_WORKER_BIN });
+  }
+  t.equal(MEDIASOUP_WORKER_BIN, '/opt/orama/lib/mediasoup-worker');
+});
+
+t.test('enable records the engine with the namespace\'s other decisions, before the playbook runs; a plan records nothing', async (t) => {
+  // Hosts where nothing listens: every run stops at the first connection, after the decisions.
+  const dir = mkdtempSync(join(tmpdir(), 'engine-rec-'));
+  const store = await openSqliteStore(join(dir, 'state.db'));
+  t.teardown(async () => { await store.close(); rmSync(dir, { recursive: true, force: true }); });
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', join(dir, 'front.key'), '-out', join(dir, 'front.crt'),
+    '-days', '2', '-subj', '/CN=*.orama.test', '-addext', 'subjectAltName=DNS:*.orama.test'], { stdio: 'ignore' });
+  const inventory = (groupVars: string) => {
+    const file = join(dir, `inv-${Math.random().toString(36).slice(2)}.yml`);
+    const h = (i: number) => `    node${i}: { address: 127.0.0.2, port: ${i}, public_ip: 127.0.0.${i + 1}, wg_ip: 10.0.0.${i} }`;
+    writeFileSync(file, `all:\n  vars: { front_tls_cert: front.crt, front_tls_key: front.key }\n  hosts:\n${h(1)}\n${h(2)}\n${h(3)}\n  children:\n    cluster:\n      vars: { ${groupVars} }\n      hosts: { node1: {}, node2: {}, node3: {} }\n`);
+    return file;
+  };
+  const plain = inventory('');
+  const soup = inventory('sfu_engine: mediasoup');
+  const enable = async (namespace: string, inv: string, more: { sfuEngine?: string; plan?: boolean } = {}) => {
+    const out = new PassThrough();
+    let text = '';
+    out.on('data', (c) => (text += c));
+    const r = await enableWebrtc({ namespace, inventory: inv, store, baseDomain: 'orama.test', out, ...more });
+    t.ok(r.failed, 'the run itself fails (no host answers)');
+    return text;
+  };
+  const recorded = async (ns: string) => (await store.getWebrtcConfig(ns))?.sfuEngine;
+
+  await enable('rec', plain, { plan: true, sfuEngine: 'mediasoup' });
+  t.equal(await store.getWebrtcConfig('rec'), null, 'a plan stores nothing, the engine neither');
+  await enable('rec', plain);
+  t.equal(await recorded('rec'), 'werift', 'first enable without flag or inventory var: the default, recorded');
+  const kept = await enable('rec', soup);
+  t.equal(await recorded('rec'), 'werift', 'the inventory\'s sfu_engine does not switch a namespace that has one');
+  t.match(kept, /namespace rec: keeps its SFU engine werift; the inventory's sfu_engine mediasoup is for namespaces enabled from now on \(--sfu-engine mediasoup switches this one\)/, 'and enable says so');
+  const switched = await enable('rec', plain, { sfuEngine: 'mediasoup' });
+  t.equal(await recorded('rec'), 'mediasoup', '--sfu-engine switches it, recorded before the playbook (a failed run re-runs with it)');
+  t.match(switched, /namespace rec: SFU engine werift -> mediasoup \(--sfu-engine\)/);
+  await enable('rec', plain);
+  t.equal(await recorded('rec'), 'mediasoup', 'a re-run without the flag keeps it');
+  await enable('rec', soup, { sfuEngine: 'werift' });
+  t.equal(await recorded('rec'), 'werift', 'the flag wins over the inventory');
+  await enable('fresh', soup);
+  t.equal(await recorded('fresh'), 'mediasoup', 'a namespace enabled for the first time takes the inventory\'s');
+  const before = await store.getWebrtcConfig('rec');
+  await t.rejects(enableWebrtc({ namespace: 'rec', inventory: plain, store, baseDomain: 'orama.test', sfuEngine: 'janus', out: new PassThrough() }), { message: /--sfu-engine "janus": must be one of werift, mediasoup/ });
+  t.same(await store.getWebrtcConfig('rec'), before, 'a bad --sfu-engine changes nothing');
+});
+
+t.test('webrtc-status shows the namespace\'s engine, each node\'s, and a node an engine switch has not reached', async (t) => {
+  const node = (n: string, engine: string | null) => ({ node: n, public_ip: '203.0.113.1', wg_ip: '10.0.0.1', has_turn: false, sfu_up: true, turn_up: null, gateway_up: true, sfu_health: '200', sfu_engine: engine, ports: {} });
+  const s = { namespace: 'st', enabled: true, engine: 'mediasoup', turn_nodes: [], url: null, dns: [], nodes: [node('node1', 'mediasoup'), node('node2', 'werift'), node('node3', null)], healthy: true };
+  const text = formatStatus(s);
+  t.match(text, /^namespace st: WebRTC enabled; SFU engine mediasoup; /);
+  t.match(text, /\nnode1 +\S+ +\S+ +up +mediasoup +- +up /, 'a column per node');
+  t.match(text, /\nnode3 +\S+ +\S+ +up +- +/, 'no sfu.json (yet): -');
+  t.match(text, /\nengine  node2 runs werift, the namespace's is mediasoup: orama namespace enable webrtc --namespace st finishes the switch\n/);
+  t.notMatch(text, /engine  node[13]/, 'only the node behind');
+  t.match(formatStatus({ ...s, engine: null, nodes: [node('node1', null)] }), /SFU engine -;/, 'nothing recorded: -');
 });

@@ -9,7 +9,7 @@ import { firstFreeBlock } from '../../src/store/sql-store.ts';
 import { openSqliteStore } from '../../src/store/sqlite.ts';
 import { stateFromArg, openStore } from '../../src/store/open.ts';
 import { Secret } from '../../src/secret/secret.ts';
-import { LATEST_SCHEMA_VERSION, MIGRATIONS } from '../../src/store/schema.ts';
+import { LATEST_SCHEMA_VERSION, MIGRATIONS, MIGRATIONS_TABLE } from '../../src/store/schema.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'orama-store-unit-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -98,4 +98,23 @@ t.test('errors name the file; secrets print as (sensitive)', async (t) => {
   t.equal(JSON.stringify({ s }), '{"s":"(sensitive)"}');
   t.equal(inspect({ s }), '{ s: (sensitive) }');
   t.equal(s.reveal(), 'hunter2-hunter2-hunter2');
+});
+
+t.test('migration 2 on a store made before it: every namespace it knew is recorded as werift; two processes migrating at once both succeed', async (t) => {
+  const path = join(dir, 'v1.db');
+  const raw = new Database(path);
+  raw.exec(MIGRATIONS_TABLE);
+  for (const stmt of MIGRATIONS[0].statements) raw.exec(stmt);
+  raw.prepare('INSERT INTO schema_migrations (version, description, applied_at) VALUES (1, ?, 0)').run(MIGRATIONS[0].description);
+  raw.prepare("INSERT INTO namespace_webrtc_config (namespace, enabled, turn_secret, sfu_node_count, turn_node_count, turn_ttl, created_at, updated_at) VALUES ('old', 1, 'old-turn-secret-0123456789abcdef', 3, 2, 600, 0, 0)").run();
+  raw.close();
+  // Two handles migrating concurrently interleave at every await: both read version 1, one adds
+  // the column, the other's ADD COLUMN fails — which is the race lost, not an error.
+  const [a, b] = await Promise.all([openSqliteStore(path, { migrate: false }), openSqliteStore(path, { migrate: false })]);
+  const applied = await Promise.all([a.migrate(), b.migrate()]);
+  t.same(applied.sort(), [0, 1], 'applied once, by one of them; the other neither failed nor applied it again');
+  t.equal(await a.schemaVersion(), LATEST_SCHEMA_VERSION);
+  t.equal((await b.getWebrtcConfig('old'))!.sfuEngine, 'werift', 'the namespace enabled before keeps werift');
+  await a.close();
+  await b.close();
 });
