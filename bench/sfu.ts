@@ -1,8 +1,12 @@
 // npm run bench:sfu — one publisher (640x480 VP8 + Opus, @roamhq/wrtc with a synthetic camera)
 // -> N subscribers (werift, receive-only) through real coturn, in the same network-namespace
-// topology as the tests: client netns -> coturn netns -> SFU netns. For each N: time to the first
-// keyframe p50/p95, SFU CPU (from /proc/<pid>/stat of the SFU process) per forwarded stream,
-// packet loss over a steady window, and the extrapolated forwarded streams per core.
+// topology as the tests: client netns -> coturn netns -> SFU netns. Both media engines in the
+// same run, interleaved (werift, mediasoup, werift, mediasoup, … BENCH_SFU_ROUNDS rounds), each
+// SFU pinned to one core (taskset; mediasoup with one worker) with the load generator on the
+// others. For each engine and N: time to the first keyframe p50/p95, SFU CPU (from
+// /proc/<pid>/stat of the SFU process and its mediasoup worker) per forwarded stream, packet loss
+// over a steady window, the extrapolated forwarded streams per core, and the load generator's own
+// CPU (when it nears a core, it is the bottleneck, and the row says so).
 // Bounded: N in BENCH_SFU_N (default 1,10,50,100), a fixed hold per step. Appends to
 // docs/benchmarks.md under "## SFU". Needs root (netns), coturn.
 import { spawn } from 'node:child_process';
@@ -10,6 +14,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import type { EngineName } from '../src/sfu/engine.ts';
 import { NetnsLab, REPO, TSX_NODE, TURNSERVER, requireTool } from '../test/helpers/sfu-netns.ts';
 import { PeerProcess } from '../test/helpers/sfu-peer-process.ts';
 
@@ -19,9 +24,25 @@ const HOLD_S = Number(process.env.BENCH_SFU_HOLD_S ?? 10);
 const CLK_TCK = 100; // Linux USER_HZ
 const LOSS_FREE = 0.001; // "without loss": at most 0.1 % of packets missing after NACK
 
+const ENGINES = (process.env.BENCH_SFU_ENGINES ?? 'werift,mediasoup').split(',') as EngineName[];
+const ROUNDS = Number(process.env.BENCH_SFU_ROUNDS ?? 2);
+const SFU_CPU = cpus().length - 1; // the last core: the SFU's; the generator and coturn get the rest
+
+/** utime + stime of a process and its children (mediasoup's workers), in ticks. */
 function cpuTicks(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return Number(fields[11]) + Number(fields[12]); // utime + stime (fields 14, 15)
+  const own = (p: number) => {
+    try {
+      const fields = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1].split(' ');
+      return Number(fields[11]) + Number(fields[12]); // fields 14, 15
+    } catch {
+      return 0;
+    }
+  };
+  let children: number[] = [];
+  try {
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {}
+  return own(pid) + children.reduce((sum, c) => sum + own(c), 0);
 }
 
 function percentile(values: number[], p: number): number {
@@ -31,6 +52,9 @@ function percentile(values: number[], p: number): number {
 }
 
 interface Row {
+  engine: EngineName;
+  round: number;
+  generatorCpu: number;
   n: number;
   streams: number;
   joined: number;
@@ -43,17 +67,23 @@ interface Row {
   streamsPerCore: number;
 }
 
-const lab = new NetnsLab();
-const cleanup = () => lab.destroy();
-process.on('SIGINT', () => void cleanup().then(() => process.exit(130)));
 const rows: Row[] = [];
-let baselineCpu = 0;
+const baselines: Record<string, number> = {};
 let inboundMbit = 0;
-try {
+let current: NetnsLab | undefined;
+process.on('SIGINT', () => void current?.destroy().then(() => process.exit(130)));
+for (let round = 1; round <= ROUNDS; round++) for (const engine of ENGINES) await runEngine(engine, round);
+
+async function runEngine(engine: EngineName, round: number): Promise<void> {
+  console.log(`--- round ${round}: ${engine}`);
+  const lab = new NetnsLab();
+  current = lab;
+  let baselineCpu = 0;
+  try {
   lab.up();
   const { ns, addr } = lab.topo;
   lab.startCoturn();
-  const sfu = lab.startSfu('sfu', { signalPort: 30001, mediaPorts: [20000, 20499] });
+  const sfu = lab.startSfu('sfu', { signalPort: 30001, mediaPorts: [20000, 20499], engine, workers: 1, cpu: SFU_CPU });
   const gw = await lab.startGateway(8080, [`${addr.sfu}:30001`]);
   const token = await lab.token('bench');
   await lab.waitHttp(ns.turn, `${sfu.url}/health`, 30000);
@@ -71,17 +101,21 @@ try {
     const t0 = Date.now();
     await new Promise((r) => setTimeout(r, 5000));
     baselineCpu = (cpuTicks(sfu.proc.pid!) - c0) / CLK_TCK / ((Date.now() - t0) / 1000);
+    baselines[`${engine} ${round}`] = baselineCpu;
     inboundMbit = ((metric('orama_sfu_rtp_bytes_in_total') - b0) * 8) / ((Date.now() - t0) / 1000) / 1e6;
     console.log(`baseline: publisher only, SFU CPU ${(baselineCpu * 100).toFixed(1)} % of a core, inbound ${inboundMbit.toFixed(2)} Mbit/s`);
   }
 
   for (const n of STEPS) {
-    const swarm = spawn('ip', ['netns', 'exec', ns.client, ...TSX_NODE, 'bench/sfu-swarm.ts', JSON.stringify({ gateway: gw.url, token, room: 'bench', n, holdS: HOLD_S, rampMs: n > 10 ? 20 : 0 })], {
+    const others = Array.from({ length: Math.max(1, SFU_CPU) }, (_, i) => i).join(',');
+    const swarm = spawn('ip', ['netns', 'exec', ns.client, 'taskset', '-c', others, ...TSX_NODE, 'bench/sfu-swarm.ts', JSON.stringify({ gateway: gw.url, token, room: 'bench', n, holdS: HOLD_S, rampMs: n > 10 ? 20 : 0 })], {
       cwd: REPO,
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     const events: Record<string, any> = {};
     let cpu0 = 0;
+    let gen0 = 0;
+    let gen1 = 0;
     let bytes0 = 0;
     let t0 = 0;
     let cpu1 = 0;
@@ -98,11 +132,13 @@ try {
       }
       events[e.event] = e;
       if (e.event === 'window-start') {
+        gen0 = cpuTicks(swarm.pid!);
         cpu0 = cpuTicks(sfu.proc.pid!);
         bytes0 = metric('orama_sfu_rtp_bytes_out_total');
         t0 = Date.now();
       }
       if (e.event === 'summary') {
+        gen1 = cpuTicks(swarm.pid!);
         cpu1 = cpuTicks(sfu.proc.pid!);
         bytes1 = metric('orama_sfu_rtp_bytes_out_total');
         t1 = Date.now();
@@ -126,6 +162,9 @@ try {
     }
     const streams = 2 * n;
     const row: Row = {
+      engine,
+      round,
+      generatorCpu: (gen1 - gen0) / CLK_TCK / seconds,
       n,
       streams,
       joined: ttffs.length,
@@ -142,29 +181,36 @@ try {
     await new Promise((r) => setTimeout(r, 2000)); // let the SFU drop the previous swarm
   }
   await publisher.leave();
-} finally {
-  await cleanup();
+  } finally {
+    await lab.destroy();
+  }
 }
 
 const fmt = (x: number, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : '–');
-const header = '| N subs | fwd streams | got keyframe | first keyframe p50 / p95 (ms) | SFU CPU (% core) | CPU / stream (% core) | loss (%) | out (Mbit/s) | streams/core (extrap.) |';
+const header = '| engine | round | N subs | fwd streams | got keyframe | first keyframe p50 / p95 (ms) | SFU CPU (% core) | CPU / stream (% core) | loss (%) | out (Mbit/s) | streams/core (extrap.) | generator CPU (% core) |';
 const lines = [
   header,
-  '|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
-  ...rows.map((r) => `| ${r.n} | ${r.streams} | ${r.joined}/${r.n} | ${fmt(r.ttffP50)} / ${fmt(r.ttffP95)} | ${fmt(r.sfuCpu * 100, 1)} | ${fmt(r.cpuPerStreamPct, 3)} | ${fmt(r.lossPct, 2)} | ${fmt(r.mbitOut, 1)} | ${fmt(r.streamsPerCore)} |`),
+  '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+  ...rows.map((r) => `| ${r.engine} | ${r.round} | ${r.n} | ${r.streams} | ${r.joined}/${r.n} | ${fmt(r.ttffP50)} / ${fmt(r.ttffP95)} | ${fmt(r.sfuCpu * 100, 1)} | ${fmt(r.cpuPerStreamPct, 3)} | ${fmt(r.lossPct, 2)} | ${fmt(r.mbitOut, 1)} | ${fmt(r.streamsPerCore)} | ${fmt(r.generatorCpu * 100)}${r.generatorCpu > 0.9 * Math.max(1, SFU_CPU) ? ' (saturated: the generator is the bottleneck)' : ''} |`),
 ];
-const lossFree = rows.filter((r) => r.lossPct / 100 <= LOSS_FREE && r.joined === r.n);
-const best = lossFree.at(-1);
-const verdict = best
-  ? `Largest N without loss (≤ ${LOSS_FREE * 100} % after NACK): ${best.n} subscribers = ${best.streams} forwarded streams at ${fmt(best.sfuCpu * 100, 1)} % of one core → about ${fmt(best.streamsPerCore)} forwarded streams (${fmt(best.streamsPerCore / 2)} subscribers of audio+video) per core, extrapolated.`
-  : 'No step was loss-free.';
+const median = (xs: number[]) => percentile(xs, 50);
+const verdict = ENGINES.map((engine) => {
+  const mine = rows.filter((r) => r.engine === engine);
+  const steps = [...new Set(mine.map((r) => r.n))];
+  const parts = steps.map((n) => {
+    const at = mine.filter((r) => r.n === n);
+    const cps = at.map((r) => r.cpuPerStreamPct);
+    return `N=${n}: CPU/stream median ${fmt(median(cps), 3)} % (${fmt(Math.min(...cps), 3)}–${fmt(Math.max(...cps), 3)}), loss median ${fmt(median(at.map((r) => r.lossPct)), 2)} %, streams/core median ${fmt(median(at.map((r) => r.streamsPerCore)))}`;
+  });
+  return `**${engine}** — ${parts.join('; ')}.`;
+}).join('\n\n');
 console.log('\n' + lines.join('\n') + '\n\n' + verdict);
 
 const doc = join(REPO, 'docs', 'benchmarks.md');
 const section = [
   `### ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC — ${cpus().length} cores (${cpus()[0]?.model ?? 'cpu'}), hold ${HOLD_S} s per step`,
   '',
-  `One publisher (@roamhq/wrtc, synthetic 640x480 @ 20 fps VP8 + 48 kHz Opus, ${fmt(inboundMbit, 2)} Mbit/s into the SFU) → N werift subscribers, all relayed by coturn across network namespaces; publisher, subscribers, coturn and the SFU share the machine. SFU CPU from /proc/<pid>/stat over the steady window; CPU per stream subtracts the publisher-only baseline (${fmt(baselineCpu * 100, 1)} % of a core). "First keyframe" = first VP8 keyframe packet at the subscriber, measured from the start of its credentials request (werift does not decode). Loss = RTP sequence gaps left after NACK over the window.`,
+  `Engines ${ENGINES.join(', ')}, interleaved over ${ROUNDS} round(s), each SFU pinned to core ${SFU_CPU} (mediasoup: one worker; its CPU counted with the SFU's). One publisher (@roamhq/wrtc, synthetic 640x480 @ 20 fps VP8 + 48 kHz Opus, ${fmt(inboundMbit, 2)} Mbit/s into the SFU) → N werift subscribers, all relayed by coturn across network namespaces; publisher, subscribers and coturn share the other core(s). SFU CPU from /proc/<pid>/stat over the steady window; CPU per stream subtracts the publisher-only baseline (${Object.entries(baselines).map(([k, v]) => `${k}: ${fmt(v * 100, 1)} %`).join(', ')} of a core). "First keyframe" = first VP8 keyframe packet at the subscriber, measured from the start of its credentials request (werift does not decode). Loss = RTP sequence gaps left after NACK over the window.`,
   '',
   ...lines,
   '',

@@ -163,7 +163,8 @@ export class NetnsLab {
   }
 
   /** Writes an SFU config file and starts the SFU (src/sfu/main.ts) inside the SFU namespace. */
-  startSfu(name: string, opts: { signalPort: number; mediaPorts: [number, number]; ttl?: number; drainDeadlineS?: number; engine?: EngineName; workers?: number }): { proc: ChildProcess; config: string; url: string } {
+  /** `cpu`: pin the SFU (and the workers it starts) to that core (taskset), for benchmarks. */
+  startSfu(name: string, opts: { signalPort: number; mediaPorts: [number, number]; ttl?: number; drainDeadlineS?: number; engine?: EngineName; workers?: number; cpu?: number }): { proc: ChildProcess; config: string; url: string } {
     const { addr, namespace } = this.topo;
     const config = join(this.topo.dir, `${name}.json`);
     writeFileSync(
@@ -188,7 +189,8 @@ export class NetnsLab {
         2,
       ),
     );
-    const proc = this.spawnIn(this.topo.ns.sfu, name, [...TSX_NODE, 'src/sfu/main.ts', '--config', config]);
+    const pin = opts.cpu === undefined ? [] : ['taskset', '-c', String(opts.cpu)];
+    const proc = this.spawnIn(this.topo.ns.sfu, name, [...pin, ...TSX_NODE, 'src/sfu/main.ts', '--config', config]);
     return { proc, config, url: `http://${addr.sfu}:${opts.signalPort}` };
   }
 

@@ -1,5 +1,5 @@
-// A bounded, seeded signaling fuzzer against the real SFU (issue #14): src/sfu/server.ts with the
-// werift engine, in this process, signaled over real WebSockets with the internal key and the
+// A bounded, seeded signaling fuzzer against the real SFU (issue #14): src/sfu/server.ts with each
+// engine in turn (werift, then mediasoup), in this process, signaled over real WebSockets with the internal key and the
 // headers the gateway sends. 20 connections send 10 000 frames in all, floods aside (valid
 // messages in any order, valid-shaped ones with a field broken, unknown types, truncated and deep
 // JSON, frames at and above the 64 KiB limit, binary frames, garbage and absurd SDP, garbage
@@ -28,6 +28,7 @@ import t, { type Test } from 'tap';
 import { RTCPeerConnection } from 'werift';
 import WebSocket from 'ws';
 import { resolveSfuConfig } from '../../src/sfu/config.ts';
+import { ENGINE_NAMES, type EngineName } from '../../src/sfu/engine.ts';
 import { startSfu, type RunningSfu } from '../../src/sfu/server.ts';
 import { turnCredential } from '../../src/webrtc/credentials.ts';
 import { ERROR_CODES, type ServerMessage } from '../../src/webrtc/protocol.ts';
@@ -75,7 +76,7 @@ function fail(text: string): void {
   if (failures.length < 40) failures.push(text.slice(0, 600));
 }
 const bump = (map: Map<string, number>, key: string, n = 1) => map.set(key, (map.get(key) ?? 0) + n);
-const stats = {
+const freshStats = () => ({
   frames: 0,
   /** Frames of the floods: on top of the budget (how many go out depends on when the close comes). */
   floodFrames: 0,
@@ -90,7 +91,9 @@ const stats = {
   floods: 0,
   deletes: 0,
   answers: 0,
-};
+});
+/** This engine's run's counts (each engine's run starts afresh). */
+let stats = freshStats();
 
 // ---- the SFU ----
 const dir = tempDir(t, 'osfu-fuzz-');
@@ -98,7 +101,9 @@ const TURN_SECRET = `fuzz-turn-${randomBytes(12).toString('hex')}`;
 const KEY = `fuzz-key-${randomBytes(12).toString('hex')}`;
 writeFileSync(join(dir, 'turn'), TURN_SECRET);
 writeFileSync(join(dir, 'key'), KEY);
-const config = resolveSfuConfig({
+const configFor = (engine: EngineName) => resolveSfuConfig({
+  engine,
+  mediasoup_workers: 1,
   namespace: NAMESPACE,
   listen_ip: HOST_IP,
   signal_port: 0,
@@ -699,9 +704,12 @@ async function measure(like?: string[]): Promise<{ heap: number; resources: stri
 
 const mb = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`;
 
-t.test(`signaling fuzz: ${FRAMES} frames on ${CONNECTIONS} connections, ORAMA_FUZZ_SEED=${SEED}`, async (t) => {
+for (const engine of ENGINE_NAMES) t.test(`signaling fuzz (${engine} engine): ${FRAMES} frames on ${CONNECTIONS} connections, ORAMA_FUZZ_SEED=${SEED}`, async (t) => {
   const started = Date.now();
-  const sfu = await startSfu(config);
+  stats = freshStats();
+  failures.length = 0;
+  failureCount = 0;
+  const sfu = await startSfu(configFor(engine));
   t.teardown(() => sfu.close());
   const atStart = resources();
   const events = new Map<string, number>();

@@ -162,6 +162,26 @@ async function suite(t: Test, engine: EngineName): Promise<void> {
     t.equal(await exited, 0, 'the drained SFU exits 0');
     t.match(lab.logOf(victimName), /"event":"drained"/);
   });
+
+  if (engine === 'mediasoup') {
+    t.test('a mediasoup worker SIGKILLed: /health fails at once, the SFU exits 1 (for systemd to restart it)', async (t) => {
+      const metrics = lab.curl(ns.turn, `${short.url}/metrics`).body;
+      const pids = [...metrics.matchAll(/orama_sfu_worker_cpu_seconds_total\{[^}]*pid="(\d+)",mode="user"\}/g)].map((m) => Number(m[1]));
+      t.ok(pids.length >= 1, `the SFU reports its worker(s) in /metrics: ${pids}`);
+      t.ok(pids.every((p) => p !== short.proc.pid), 'the workers are processes of their own');
+      const exited = new Promise<number | null>((resolve) => short.proc.once('exit', (code) => resolve(code)));
+      process.kill(pids[0], 'SIGKILL');
+      let health = lab.curl(ns.turn, `${short.url}/health`);
+      for (let i = 0; i < 50 && health.status === 200; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        health = lab.curl(ns.turn, `${short.url}/health`);
+      }
+      t.equal(health.status, 503, '/health answers 503');
+      t.match(JSON.parse(health.body), { status: 'failed', engine: 'mediasoup', reason: new RegExp(`mediasoup worker ${pids[0]} died`) }, 'and says which worker died');
+      t.equal(await exited, 1, 'the SFU exits 1 (the unit has Restart=on-failure)');
+      t.match(lab.logOf('sfu-short-ttl'), /"event":"engine-failed"/, 'it logs engine-failed');
+    });
+  }
 }
 
 for (const engine of ENGINE_NAMES) await tap.test(`engine: ${engine}`, (t) => suite(t, engine));
