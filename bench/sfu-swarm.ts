@@ -6,7 +6,8 @@ import { RTCPeerConnection, useOPUS, useVP8, type RtpPacket } from 'werift';
 import WebSocket from 'ws';
 import { isVp8KeyframeStart } from '../src/sfu/engine-werift.ts';
 
-const opts = JSON.parse(process.argv[2]) as { gateway: string; token: string; room: string; n: number; holdS: number; rampMs: number };
+// tokens: one per subscriber (a subject of its own: the gateway rate-limits credentials per subject).
+const opts = JSON.parse(process.argv[2]) as { gateway: string; tokens: string[]; room: string; n: number; holdS: number; rampMs: number };
 
 interface StreamCount {
   first?: number;
@@ -38,8 +39,14 @@ function count(stream: StreamCount, seq: number): void {
 
 async function subscriber(index: number): Promise<Subscriber> {
   const started = Date.now();
-  const res = await fetch(`${opts.gateway}/v1/webrtc/turn/credentials`, { method: 'POST', headers: { authorization: `Bearer ${opts.token}` } });
-  const turn = (await res.json()) as { urls: string[]; username: string; credential: string };
+  // The gateway rate-limits credentials per subject (429 with retry_after): wait and ask again, bounded.
+  let turn: { urls: string[]; username: string; credential: string } | undefined;
+  for (let attempt = 0; attempt < 30 && !turn; attempt++) {
+    const res = await fetch(`${opts.gateway}/v1/webrtc/turn/credentials`, { method: 'POST', headers: { authorization: `Bearer ${opts.tokens[index % opts.tokens.length]}` } });
+    if (res.ok) turn = (await res.json()) as { urls: string[]; username: string; credential: string };
+    else await new Promise((r) => setTimeout(r, 1000));
+  }
+  if (!turn) throw new Error(`subscriber ${index}: no TURN credentials from the gateway after 30 attempts`);
   const pc = new RTCPeerConnection({
     iceServers: [{ urls: turn.urls[0], username: turn.username, credential: turn.credential }],
     iceTransportPolicy: 'relay',
@@ -64,7 +71,7 @@ async function subscriber(index: number): Promise<Subscriber> {
       } else count(sub.audio, rtp.header.sequenceNumber);
     });
   });
-  const ws = new WebSocket(`${opts.gateway.replace(/^http/, 'ws')}/v1/webrtc/signal?room=${opts.room}`, ['Bearer', opts.token]);
+  const ws = new WebSocket(`${opts.gateway.replace(/^http/, 'ws')}/v1/webrtc/signal?room=${opts.room}`, ['Bearer', opts.tokens[index % opts.tokens.length]]);
   const pending: unknown[] = [];
   let joined = false;
   pc.onIceCandidate.subscribe((c) => {

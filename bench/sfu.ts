@@ -85,7 +85,8 @@ async function runEngine(engine: EngineName, round: number): Promise<void> {
   lab.startCoturn();
   const sfu = lab.startSfu('sfu', { signalPort: 30001, mediaPorts: [20000, 20499], engine, workers: 1, cpu: SFU_CPU });
   const gw = await lab.startGateway(8080, [`${addr.sfu}:30001`]);
-  const token = await lab.token('bench');
+  const token = await lab.token('bench', true); // an owner: the first into a room creates it
+  const tokens = await Promise.all(Array.from({ length: Math.max(...STEPS) }, (_, i) => lab.token(`bench-sub-${i}`)));
   await lab.waitHttp(ns.turn, `${sfu.url}/health`, 30000);
   await lab.waitLog('gateway-8080', /listening/);
   const publisher = new PeerProcess(lab, ns.client, 'publisher', { gateway: gw.url, token, room: 'bench', publish: true, width: 640, height: 480, fps: 20 });
@@ -108,7 +109,7 @@ async function runEngine(engine: EngineName, round: number): Promise<void> {
 
   for (const n of STEPS) {
     const others = Array.from({ length: Math.max(1, SFU_CPU) }, (_, i) => i).join(',');
-    const swarm = spawn('ip', ['netns', 'exec', ns.client, 'taskset', '-c', others, ...TSX_NODE, 'bench/sfu-swarm.ts', JSON.stringify({ gateway: gw.url, token, room: 'bench', n, holdS: HOLD_S, rampMs: n > 10 ? 20 : 0 })], {
+    const swarm = spawn('ip', ['netns', 'exec', ns.client, 'taskset', '-c', others, ...TSX_NODE, 'bench/sfu-swarm.ts', JSON.stringify({ gateway: gw.url, tokens, room: 'bench', n, holdS: HOLD_S, rampMs: n > 10 ? 20 : 0 })], {
       cwd: REPO,
       stdio: ['ignore', 'pipe', 'inherit'],
     });
@@ -193,7 +194,11 @@ const lines = [
   '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ...rows.map((r) => `| ${r.engine} | ${r.round} | ${r.n} | ${r.streams} | ${r.joined}/${r.n} | ${fmt(r.ttffP50)} / ${fmt(r.ttffP95)} | ${fmt(r.sfuCpu * 100, 1)} | ${fmt(r.cpuPerStreamPct, 3)} | ${fmt(r.lossPct, 2)} | ${fmt(r.mbitOut, 1)} | ${fmt(r.streamsPerCore)} | ${fmt(r.generatorCpu * 100)}${r.generatorCpu > 0.9 * Math.max(1, SFU_CPU) ? ' (saturated: the generator is the bottleneck)' : ''} |`),
 ];
-const median = (xs: number[]) => percentile(xs, 50);
+const median = (xs: number[]) => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+};
 const verdict = ENGINES.map((engine) => {
   const mine = rows.filter((r) => r.engine === engine);
   const steps = [...new Set(mine.map((r) => r.n))];

@@ -25,6 +25,9 @@ const MEDIA_CODECS: types.RouterRtpCodecCapability[] = [
 /** Data channels per client the SFU listens on (even stream ids: the client is the DTLS client). */
 const DATA_STREAMS = [0, 2, 4, 6];
 const DCEP_PPID = 50;
+/** A video consumer waiting for its first keyframe asks again this often, this many times. */
+const KEYFRAME_RETRY_MS = 500;
+const KEYFRAME_RETRIES = 40;
 const CLOSE_WAIT_MS = 5000;
 
 export interface MediasoupSettings {
@@ -404,9 +407,32 @@ class MediasoupConnection implements EngineConnection {
         const send = s as SendSection;
         send.negotiated = true;
         // Created paused: media starts once the client has the m-line (resume asks for a keyframe).
-        if (send.active && send.handle?.consumer?.paused) await send.handle.consumer.resume().catch(() => {});
+        if (send.active && send.handle?.consumer?.paused) {
+          await send.handle.consumer.resume().catch(() => {});
+          if (send.kind === 'video') this.untilFirstPacket(send.handle.consumer);
+        }
       }
     });
+  }
+
+  /**
+   * A video consumer forwards nothing before a keyframe, and its resume's keyframe request is
+   * lost when the publisher's stream has not reached the SFU yet (a publisher still connecting:
+   * Chrome sends no keyframe unasked). Ask again every KEYFRAME_RETRY_MS until it has sent.
+   */
+  private untilFirstPacket(consumer: types.Consumer): void {
+    let tries = 0;
+    const timer = setInterval(() => {
+      if (consumer.closed || this.closed || ++tries > KEYFRAME_RETRIES) return clearInterval(timer);
+      void consumer.getStats().then(
+        (stats) => {
+          if (stats.some((s) => s.type === 'outbound-rtp' && s.packetCount > 0)) clearInterval(timer);
+          else void consumer.requestKeyFrame().catch(() => {});
+        },
+        () => clearInterval(timer),
+      );
+    }, KEYFRAME_RETRY_MS);
+    timer.unref();
   }
 
   async addRemoteCandidate(): Promise<void> {
