@@ -81,6 +81,22 @@ export function offeredCodecs(m: MediaDescription): types.RtpCodecParameters[] {
 const lower = (s: string) => s.toLowerCase();
 
 /**
+ * One id space for the whole BUNDLE. mediasoup's worker rewrites every forwarded packet's header
+ * extensions to its own ids (the router's preferredIds: mid 1, rid 2, rrid 3, abs-send-time 4,
+ * transport-cc 5, audio-level 10, video-orientation 11, …) whatever a consumer negotiated, and
+ * the client's ids live in the same BUNDLE: Chrome's mid is 4 and rrid 11, so a forwarded video
+ * packet's video-orientation (11) read as a repair RID, or its abs-send-time (4) read as a MID,
+ * sent the packet nowhere (Chrome dropped every forwarded video packet; audio passed). So the SFU
+ * accepts a client's extension only under the router's id for it, or under an id the router
+ * never uses; the others stay out of the answer (the client then does not send them).
+ */
+export function consistentId(uri: string, id: number, router: types.RtpCapabilities): boolean {
+  const exts = router.headerExtensions ?? [];
+  const own = exts.find((h) => h.uri === uri)?.preferredId;
+  return own === id || !exts.some((h) => h.preferredId === id);
+}
+
+/**
  * What the producer of a sending m-line sends: the first of its codecs the router has (plus its
  * RTX), the header extensions the router knows, its encodings (SSRCs, or simulcast RIDs).
  */
@@ -92,7 +108,9 @@ export function producerParameters(section: OfferedSection, router: types.RtpCap
   if (!media) throw new Error(`m-line ${section.mid}: none of its ${m.type} codecs (${codecs.map((c) => c.mimeType).join(', ')}) is one the SFU forwards (${[...routerMimes].join(', ')})`);
   const rtx = codecs.find((c) => /\/rtx$/i.test(c.mimeType) && Number(c.parameters?.apt) === media.payloadType);
   const uris = new Set((router.headerExtensions ?? []).filter((h) => h.kind === m.type).map((h) => h.uri));
-  const headerExtensions = (m.ext ?? []).filter((e) => uris.has(e.uri as types.RtpHeaderExtensionUri)).map((e) => ({ uri: e.uri as types.RtpHeaderExtensionUri, id: e.value }));
+  const headerExtensions = (m.ext ?? [])
+    .filter((e) => uris.has(e.uri as types.RtpHeaderExtensionUri) && consistentId(e.uri, e.value, router))
+    .map((e) => ({ uri: e.uri as types.RtpHeaderExtensionUri, id: e.value }));
   const cname = (m.ssrcs ?? []).find((s) => s.attribute === 'cname')?.value;
   return {
     mid: section.mid,
@@ -133,12 +151,14 @@ export function clientRtpCapabilities(offer: ParsedOffer, router: types.RtpCapab
   if (media.length === 0) return { codecs: router.codecs, headerExtensions: router.headerExtensions };
   const offered = new Set<string>();
   for (const s of media) for (const c of offeredCodecs(s.media)) offered.add(lower(c.mimeType));
-  const headerExtensions: types.RtpHeaderExtension[] = [];
-  for (const h of router.headerExtensions ?? []) {
-    // Only what the client offered (an extension it never mentioned it may not parse), under its id.
-    const id = offer.extensionIds.get(h.uri);
-    if (id !== undefined) headerExtensions.push({ ...h, preferredId: id });
-  }
+  // Consumers carry the router's ids (the worker writes those, see consistentId): only what the
+  // client offered (an extension it never mentioned it may not parse), and only where the id is
+  // not one the client keeps for another extension.
+  const kept = new Map<number, string>();
+  for (const [uri, id] of offer.extensionIds) if (consistentId(uri, id, router)) kept.set(id, uri);
+  const headerExtensions = (router.headerExtensions ?? []).filter(
+    (h) => offer.extensionIds.has(h.uri) && (kept.get(h.preferredId) ?? h.uri) === h.uri,
+  );
   return {
     codecs: (router.codecs ?? []).filter((c) => offered.has(lower(c.mimeType)) || (/\/rtx$/i.test(c.mimeType) && offered.has(`${c.kind}/rtx`))),
     headerExtensions,
