@@ -9,7 +9,8 @@
 // meanwhile get disjoint ports, come up healthy and touch no socket of the call (the front is
 // never reloaded); then a call in each of them runs at the same time as the first. No log line of a front or a gateway holds the token. Then
 // the room's SFU is stopped (systemctl stop → SIGTERM → server-draining) and both browsers carry
-// on through another node's SFU.
+// on through another node's SFU. The third namespace runs the mediasoup engine: its call is the
+// cluster call on that engine, and one of its workers is SIGKILLed (the unit restarts, the call rejoins).
 import t from 'tap';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -88,7 +89,12 @@ t.test('two browsers call each other through the cluster', async (t) => {
   const framesOf = async (page: Page) => Math.max(0, ...(await mediaStats(page)).videos.map((v) => v.framesDecoded));
   const framesBefore = [await framesOf(ada), await framesOf(bob)];
   const enabledAt = Date.now();
-  const [other, third] = await Promise.all([OTHER, THIRD].map((ns) => orama('namespace', 'enable', 'webrtc', '--namespace', ns)));
+  // THIRD runs the other SFU engine, mediasoup (its worker shipped by roles/sfu, run by the SFU
+  // inside its unit's sandbox): its call below is the cluster call on that engine.
+  const [other, third] = await Promise.all([
+    orama('namespace', 'enable', 'webrtc', '--namespace', OTHER),
+    orama('namespace', 'enable', 'webrtc', '--namespace', THIRD, '--sfu-engine', 'mediasoup'),
+  ]);
   t.teardown(() => orama('namespace', 'disable', 'webrtc', '--namespace', THIRD));
   t.teardown(() => orama('namespace', 'disable', 'webrtc', '--namespace', OTHER));
   t.equal(other.code, 0, `namespace ${OTHER} enabled during the call${other.code ? `: ${other.out.slice(-1500)}` : ''}`);
@@ -96,6 +102,9 @@ t.test('two browsers call each other through the cluster', async (t) => {
   const statusOf = async (ns: string) => JSON.parse((await orama('namespace', 'webrtc-status', '--namespace', ns, '--json')).stdout);
   const [sb, sc] = [await statusOf(OTHER), await statusOf(THIRD)];
   t.ok(sb.healthy && sc.healthy, 'both healthy');
+  t.equal(status.engine, 'werift', `${NS} runs the default engine`);
+  t.equal(sc.engine, 'mediasoup', `${THIRD} records the mediasoup engine`);
+  t.same(sc.nodes.map((n: any) => n.sfu_engine), ['mediasoup', 'mediasoup', 'mediasoup'], `every node's SFU of ${THIRD} runs mediasoup`);
   const portsOf = (s: any, node: number) => Object.values(s.nodes[node].ports as Record<string, string>).map((r) => r.split('-').map(Number));
   for (let n = 0; n < 3; n++) {
     const ranges = [status, sb, sc].flatMap((s) => portsOf(s, n));
@@ -133,6 +142,34 @@ t.test('two browsers call each other through the cluster', async (t) => {
     t.ok(s.videos.some((v) => v.framesDecoded > 0) && s.pairs.every((p) => p.startsWith('relay/')), `${name} decodes the other's video, relayed`);
   }
   t.ok(await framesOf(ada) > framesA[0] && await framesOf(bob) > framesA[1], `${NS}'s call carries on meanwhile`);
+
+  // A mediasoup worker of THIRD's room SFU SIGKILLed: the SFU's /health fails, it exits, systemd
+  // starts it again (NRestarts), and both browsers of that call rejoin and decode again.
+  const thirdRooms = (await frontOf(ca, sc.url)(ip(0), '/v1/webrtc/rooms', { headers: { authorization: `Bearer ${(await orama('token', 'mint', '--namespace', THIRD, '--subject', 'host', '--owner')).stdout.trim()}` } })).json();
+  const msNode = thirdRooms.rooms.find((r: any) => r.room_id === 'second').sfu_node as string;
+  const sfuUnit = unitName('sfu', THIRD);
+  const restartsBefore = Number((await sshExec(msNode, `systemctl show -p NRestarts --value ${sfuUnit}`)).stdout.trim());
+  const mainPid = (await sshExec(msNode, `systemctl show -p MainPID --value ${sfuUnit}`)).stdout.trim();
+  const workers = (await sshExec(msNode, `pgrep -P ${mainPid} -x mediasoup-worke || true`)).stdout.trim().split('\n').filter(Boolean);
+  t.ok(workers.length >= 1, `${msNode}: the SFU of ${THIRD} runs ${workers.length} mediasoup worker(s) as its children (${workers})`);
+  const killedAt = Date.now();
+  await sshExec(msNode, `kill -KILL ${workers[0]}`);
+  const journal = async () => (await sshExec(msNode, `journalctl --no-pager -o cat -u ${sfuUnit} --since @${Math.floor(killedAt / 1000) - 1}`)).stdout;
+  for (let i = 0; i < 100 && !/engine-failed/.test(await journal()); i++) await new Promise((r) => setTimeout(r, 200));
+  t.match(await journal(), /"event":"engine-failed".*mediasoup worker \d+ died/, 'the SFU logs the dead worker');
+  let restarts = restartsBefore;
+  for (let i = 0; i < 100 && restarts <= restartsBefore; i++) {
+    await new Promise((r) => setTimeout(r, 200));
+    restarts = Number((await sshExec(msNode, `systemctl show -p NRestarts --value ${sfuUnit}`)).stdout.trim());
+  }
+  t.ok(restarts > restartsBefore, `systemd restarted the SFU (NRestarts ${restartsBefore} -> ${restarts})`);
+  const calls = more.filter(([name]) => name.startsWith(THIRD));
+  for (const [name, page] of calls) {
+    await waitEvent(page, 'reconnected', killedAt, 30000);
+    const s = await waitMedia(page, 1, 30000);
+    t.ok(s.videos.some((v) => v.framesDecoded > 0), `${name} decodes again after the worker died`);
+  }
+  t.ok((await statusOf(THIRD)).healthy, `${THIRD} healthy again`);
   for (const [, page] of more) await page.close();
 
   // The plain gateway port is gone: the gateways listen on sockets behind the front only.
