@@ -256,6 +256,10 @@ class MediasoupConnection implements EngineConnection {
     }
     this.transport = transport;
     await transport.setMaxIncomingBitrate(this.engine.options.publisherBitrate).catch(() => {});
+    // Outgoing: mediasoup probes a subscriber's bandwidth with padding up to its estimate (tens of
+    // Mbit/s through TURN on a LAN). Consumers without simulcast forward whatever the estimate, so
+    // the cap only bounds the probing and retransmissions: twice a publisher's bitrate.
+    await transport.setMaxOutgoingBitrate(2 * this.engine.options.publisherBitrate).catch(() => {});
     transport.on('iceselectedtuplechange', (tuple) => this.checkTuple(tuple.remoteIp));
     transport.on('icestatechange', (state) => {
       if (state === 'disconnected') this.onStateChange('disconnected');

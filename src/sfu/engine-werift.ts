@@ -457,7 +457,8 @@ class WeriftConnection implements EngineConnection {
 
   stopConsumer(consumer: Consumer): void {
     const out = consumer as WeriftConsumer;
-    if (out.stopped || !this.consumers.delete(out)) return;
+    // Not `out.stopped`: a consumer its producer's close already stopped still has its m-line.
+    if (!this.consumers.delete(out)) return;
     out.stop();
     out.transceiver.setDirection('inactive');
     // werift's addTransceiver would otherwise replace an inactive transceiver it thinks unused,
