@@ -267,7 +267,13 @@ t.test('a call through faults', async (t) => {
       // Chrome moves its pair to the other TURN server's relay by itself, but the SFU keeps sending
       // to the old one: the client's inbound watchdog (INBOUND_STALL_MS) rejoins.
       t.comment(`${name}: ${(await events(page, since)).filter((e: string) => e !== 'state').join(', ') || 'no client event'}`);
-      const now = await relayOf(page);
+      // Frames still in flight can pass videoFlows before Chrome has even noticed the dead relay:
+      // the selected pair is polled (bounded) rather than read once.
+      let now = await relayOf(page);
+      for (let i = 0; i < 60 && now === relay; i++) {
+        await sleep(500);
+        now = await relayOf(page);
+      }
       t.not(now, relay, `${name}'s media now goes through ${status.nodes.find((n: any) => n.wg_ip === now)?.node} (${now})`);
     }
     await sshExec(turnNode!, `systemctl start ${unit}`);
