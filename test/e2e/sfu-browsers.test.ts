@@ -25,6 +25,8 @@ lab.startCoturn();
 const sfu1 = lab.startSfu('sfu1', { signalPort: 30001, mediaPorts: [20000, 20499], ttl: 8, drainDeadlineS: 5 });
 // The second SFU runs the other engine, mediasoup: the browsers moved to it by the SIGTERM test
 // make the browser call on that engine (audio, video, data channel, relay-only).
+/** The suites mediasoup's worker offers in DTLS-SRTP (all four tested in mediasoup-srtp.test.ts); Chrome prefixes SRTP_. */
+const SRTP_SUITES = ['AEAD_AES_256_GCM', 'AEAD_AES_128_GCM', 'AES_CM_128_HMAC_SHA1_80', 'AES_CM_128_HMAC_SHA1_32'];
 const sfu2 = lab.startSfu('sfu2', { signalPort: 30002, mediaPorts: [20500, 20999], engine: 'mediasoup' });
 // As on the nodes: the gateway on its socket only, behind the HTTPS front (roles/front's
 // Caddyfile, Debian's caddy); the page is served from https://ns-<lab>.orama.test/.
@@ -116,6 +118,8 @@ t.test('SIGTERM on the SFU: server-draining, then every browser rejoins the othe
     t.ok(s.videos.filter((v) => v.framesDecoded > 0).length >= 2, `browser ${i}: video again after the move (mediasoup)`);
     t.ok(s.audios.filter((a) => a.totalAudioEnergy > 0).length >= 2, `browser ${i}: hears both others`);
     t.ok(s.pairs.length > 0 && s.pairs.every((p) => p.startsWith('relay/')), `browser ${i}: selected pairs ${s.pairs} are relayed`);
+    // The worker's SRTP is our libsrtp2 port: Chrome's media went through it with this suite.
+    t.ok(s.srtpCiphers.length > 0 && s.srtpCiphers.every((c) => SRTP_SUITES.includes(c.replace(/^SRTP_/, ''))), `browser ${i}: SRTP through mediasoup with ${s.srtpCiphers}`);
   }
   await sendChat(pages[2], 'hello through mediasoup');
   await waitChat(pages[0], 'hello through mediasoup');

@@ -66,6 +66,8 @@ export interface MediaStats {
   videos: { framesDecoded: number }[];
   audios: { packetsReceived: number; totalAudioEnergy: number }[];
   pairs: string[];
+  /** The SRTP suite each transport negotiated through DTLS (RTCTransportStats.srtpCipher). */
+  srtpCiphers: string[];
 }
 
 export function mediaStats(page: Page): Promise<MediaStats> {
@@ -82,6 +84,7 @@ export function mediaStats(page: Page): Promise<MediaStats> {
       videos: all.filter((s) => s.type === 'inbound-rtp' && s.kind === 'video').map((s) => ({ framesDecoded: s.framesDecoded ?? 0 })),
       audios: all.filter((s) => s.type === 'inbound-rtp' && s.kind === 'audio').map((s) => ({ packetsReceived: s.packetsReceived ?? 0, totalAudioEnergy: s.totalAudioEnergy ?? 0 })),
       pairs,
+      srtpCiphers: all.filter((s) => s.type === 'transport' && s.srtpCipher).map((s) => s.srtpCipher),
     };
   });
 }
