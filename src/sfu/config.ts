@@ -32,6 +32,8 @@ export interface SfuConfigFile {
   /** mediasoup: its worker binary (shipped by roles/sfu) and how many workers (default: one per core). */
   mediasoup_worker_bin?: string;
   mediasoup_workers?: number;
+  /** mediasoup: consumers on a worker before a room's next peers go to another worker (default 500). */
+  mediasoup_consumers_per_worker?: number;
 }
 
 export interface SfuConfig {
@@ -52,7 +54,11 @@ export interface SfuConfig {
   mediasoupWorkerBin?: string;
   /** 0: one per core. */
   mediasoupWorkers: number;
+  mediasoupConsumersPerWorker: number;
 }
+
+/** mediasoup's own figure: about 500 consumers per worker (one core). */
+export const MEDIASOUP_CONSUMERS_PER_WORKER = 500;
 
 /** Until bench:sfu decides (docs/benchmarks.md "SFU engines"). One rule: the CLIs and vars read it here. */
 export const DEFAULT_ENGINE: EngineName = 'werift';
@@ -81,6 +87,7 @@ export const sfuConfigSchema = {
     engine: { enum: [...ENGINE_NAMES] },
     mediasoup_worker_bin: { type: 'string', pattern: '^/' },
     mediasoup_workers: { type: 'integer', minimum: 0, maximum: 64 },
+    mediasoup_consumers_per_worker: { type: 'integer', minimum: 1, maximum: 100000 },
   },
 };
 
@@ -122,6 +129,7 @@ export function resolveSfuConfig(input: SfuConfigFile): SfuConfig {
     engine: file.engine ?? DEFAULT_ENGINE,
     mediasoupWorkerBin: file.mediasoup_worker_bin,
     mediasoupWorkers: file.mediasoup_workers ?? 0,
+    mediasoupConsumersPerWorker: file.mediasoup_consumers_per_worker ?? MEDIASOUP_CONSUMERS_PER_WORKER,
   };
 }
 

@@ -2,7 +2,9 @@
 // runtime). Forwarding, NACK/RTX, PLI/FIR, bandwidth estimation (transport-cc) and simulcast
 // layer choice run in mediasoup's C++ workers; Node sees signaling only.
 //   - one worker per core (configurable), each with its slice of the namespace's media ports;
-//   - a router per room, on the worker with fewest rooms;
+//   - a router per room, on the worker with fewest rooms; a room whose worker holds
+//     consumersPerWorker consumers gets a router on another worker for its next peers, and
+//     producers are piped (pipeToRouter) to the routers of the room that consume them;
 //   - one WebRtcTransport per client, both publishing and subscribing, bound to the node's
 //     WireGuard address only; SDP in and out through sdp-bridge.ts (the SFU is ICE-lite);
 //   - relay-only: mediasoup has no remote-address allowlist, so a transport whose selected ICE
@@ -14,7 +16,7 @@ import { availableParallelism, networkInterfaces } from 'node:os';
 import * as mediasoup from 'mediasoup';
 import type { types } from 'mediasoup';
 import type { IceCandidateInit } from '../webrtc/protocol.ts';
-import type { ConnectionState, Consumer, EngineConnection, EngineOptions, EngineTotals, MediaEngine, MediaKind, Producer } from './engine.ts';
+import type { ConnectionState, Consumer, EngineConnection, EngineOptions, EngineTotals, MediaEngine, MediaKind, Producer, WorkerFigures } from './engine.ts';
 import { clientRtpCapabilities, parseOffer, producerParameters, writeDescription, type LocalSection, type LocalTransport, type ParsedOffer } from './sdp-bridge.ts';
 
 /** What the SFU forwards. Payload types as Chrome numbers them, so consumer m-lines rarely differ. */
@@ -35,26 +37,40 @@ export interface MediasoupSettings {
   workerBin?: string;
   /** 0: one per core. */
   workers: number;
+  /** Consumers on a worker before a room's next peer goes to a router on another worker. */
+  consumersPerWorker: number;
   /** A worker died: the engine can no longer serve every room. */
   onFailure?: (reason: string) => void;
 }
 
-interface RoomRouter {
+/** One of a room's routers: at most one per worker; peers on it publish and consume there. */
+export interface RoomRouter {
   router: types.Router;
   worker: types.Worker;
   connections: number;
 }
 
+interface WorkerLoad {
+  rooms: number;
+  consumers: number;
+}
+
 export class MediasoupEngine implements MediaEngine {
   readonly name = 'mediasoup' as const;
-  private readonly routers = new Map<string, Promise<RoomRouter>>();
-  private readonly roomsOnWorker = new Map<types.Worker, number>();
+  /** A room's routers, in the order they were made (the first on the worker with fewest rooms). */
+  private readonly rooms = new Map<string, RoomRouter[]>();
+  /** Placements run one at a time per room (two joins must not both make a router). */
+  private readonly placing = new Map<string, Promise<unknown>>();
+  private readonly load = new Map<types.Worker, WorkerLoad>();
+  /** Producers already piped to a router: `${producerId} ${routerId}`. */
+  private readonly pipes = new Map<string, Promise<void>>();
   readonly connections = new Set<MediasoupConnection>();
   private failed?: string;
 
   private constructor(
     readonly options: EngineOptions,
     private readonly pool: types.Worker[],
+    private readonly consumersPerWorker: number,
   ) {}
 
   static async start(options: EngineOptions, settings: MediasoupSettings): Promise<MediasoupEngine> {
@@ -76,9 +92,9 @@ export class MediasoupEngine implements MediaEngine {
       for (const w of pool) w.close();
       throw new Error(`mediasoup worker ${workerBin} did not start: ${(error as Error).message}`);
     }
-    const engine = new MediasoupEngine(options, pool);
+    const engine = new MediasoupEngine(options, pool, settings.consumersPerWorker);
     for (const worker of pool) {
-      engine.roomsOnWorker.set(worker, 0);
+      engine.load.set(worker, { rooms: 0, consumers: 0 });
       worker.on('died', (error) => {
         engine.failed = `mediasoup worker ${worker.pid} died: ${error.message}`;
         settings.onFailure?.(engine.failed);
@@ -87,33 +103,80 @@ export class MediasoupEngine implements MediaEngine {
     return engine;
   }
 
-  /** The room's router, created on the worker with fewest rooms on first use. */
-  router(room: string): Promise<RoomRouter> {
-    let entry = this.routers.get(room);
-    if (!entry) {
-      const worker = [...this.roomsOnWorker].sort((a, b) => a[1] - b[1])[0][0];
-      this.roomsOnWorker.set(worker, (this.roomsOnWorker.get(worker) ?? 0) + 1);
-      entry = worker.createRouter({ mediaCodecs: MEDIA_CODECS }).then((router) => ({ router, worker, connections: 0 }));
-      entry.catch(() => {
-        this.routers.delete(room);
-        this.roomsOnWorker.set(worker, (this.roomsOnWorker.get(worker) ?? 1) - 1);
-      });
-      this.routers.set(room, entry);
+  private loadOf(worker: types.Worker): WorkerLoad {
+    return this.load.get(worker)!;
+  }
+
+  /**
+   * The router a new peer of `room` goes on: the room's router on the least loaded worker while
+   * that worker has fewer than consumersPerWorker consumers; else a new router for the room on
+   * the least loaded worker it does not use yet (a room outgrowing one worker); with none left,
+   * the least loaded of the room's. A new room starts on the worker with fewest rooms.
+   */
+  place(room: string): Promise<RoomRouter> {
+    const placed = (this.placing.get(room) ?? Promise.resolve()).catch(() => {}).then(() => this.placeNow(room));
+    this.placing.set(room, placed);
+    return placed;
+  }
+
+  private async placeNow(room: string): Promise<RoomRouter> {
+    const routers = this.rooms.get(room) ?? [];
+    const byConsumers = (a: types.Worker, b: types.Worker) => this.loadOf(a).consumers - this.loadOf(b).consumers || this.loadOf(a).rooms - this.loadOf(b).rooms;
+    const current = [...routers].sort((a, b) => byConsumers(a.worker, b.worker))[0];
+    const unused = this.pool.filter((w) => !routers.some((r) => r.worker === w));
+    let worker: types.Worker | undefined;
+    if (!current) worker = [...this.pool].sort((a, b) => this.loadOf(a).rooms - this.loadOf(b).rooms || byConsumers(a, b))[0];
+    else if (this.loadOf(current.worker).consumers >= this.consumersPerWorker && unused.length > 0) worker = unused.sort(byConsumers)[0];
+    if (!worker) {
+      current!.connections++;
+      return current!;
     }
+    const router = await worker.createRouter({ mediaCodecs: MEDIA_CODECS });
+    const entry: RoomRouter = { router, worker, connections: 1 };
+    this.loadOf(worker).rooms++;
+    this.rooms.set(room, [...routers, entry]);
+    router.observer.once('close', () => {
+      for (const key of this.pipes.keys()) if (key.endsWith(` ${router.id}`)) this.pipes.delete(key);
+    });
     return entry;
   }
 
-  /** The last connection of a room closed: so does its router. */
-  async release(room: string): Promise<void> {
-    const entry = this.routers.get(room);
-    if (!entry) return;
-    const r = await entry.catch(() => undefined);
-    if (!r) return;
-    r.connections--;
-    if (r.connections > 0) return;
-    this.routers.delete(room);
-    this.roomsOnWorker.set(r.worker, (this.roomsOnWorker.get(r.worker) ?? 1) - 1);
-    r.router.close();
+  /** A peer of the room left its router: the router closes with its last peer. */
+  release(room: string, entry: RoomRouter): void {
+    if (--entry.connections > 0) return;
+    const rest = (this.rooms.get(room) ?? []).filter((r) => r !== entry);
+    if (rest.length > 0) this.rooms.set(room, rest);
+    else {
+      this.rooms.delete(room);
+      this.placing.delete(room);
+    }
+    this.loadOf(entry.worker).rooms--;
+    entry.router.close();
+  }
+
+  /**
+   * Makes a producer of `from` consumable on `to` (another worker's router of the same room):
+   * pipeToRouter, once per producer and router, over loopback inside the namespace's port range.
+   * The piped producer keeps its id and closes with the original.
+   */
+  pipe(producer: types.Producer, from: RoomRouter, to: RoomRouter): Promise<void> {
+    if (from === to) return Promise.resolve();
+    const key = `${producer.id} ${to.router.id}`;
+    let piped = this.pipes.get(key);
+    if (!piped) {
+      const [min, max] = this.options.portRange;
+      piped = from.router.pipeToRouter({ producerId: producer.id, router: to.router, listenInfo: { protocol: 'udp', ip: '127.0.0.1', portRange: { min, max } } }).then(() => {});
+      piped.catch(() => this.pipes.delete(key));
+      producer.observer.once('close', () => this.pipes.delete(key));
+      this.pipes.set(key, piped);
+    }
+    return piped;
+  }
+
+  /** A consumer now exists on `worker` (for placement); it counts until it closes. */
+  countConsumer(worker: types.Worker, consumer: types.Consumer): void {
+    this.loadOf(worker).consumers++;
+    consumer.observer.once('close', () => this.loadOf(worker).consumers--);
   }
 
   portsOf(worker: types.Worker): [number, number] {
@@ -136,11 +199,12 @@ export class MediasoupEngine implements MediaEngine {
     return this.failed;
   }
 
-  async workers(): Promise<{ pid: number; cpuUserMs: number; cpuSystemMs: number; rooms: number }[]> {
+  async workers(): Promise<WorkerFigures[]> {
     return Promise.all(
       this.pool.map(async (w) => {
         const usage = await w.getResourceUsage().catch(() => ({ ru_utime: 0, ru_stime: 0 }));
-        return { pid: w.pid, cpuUserMs: usage.ru_utime, cpuSystemMs: usage.ru_stime, rooms: this.roomsOnWorker.get(w) ?? 0 };
+        const { rooms, consumers } = this.loadOf(w);
+        return { pid: w.pid, cpuUserMs: usage.ru_utime, cpuSystemMs: usage.ru_stime, rooms, consumers };
       }),
     );
   }
@@ -157,6 +221,8 @@ class MediasoupProducer implements Producer {
     readonly kind: MediaKind,
     readonly layers: number,
     readonly producer: types.Producer,
+    /** The router it was produced on (others get it piped). */
+    readonly home: RoomRouter,
   ) {}
 }
 
@@ -241,8 +307,7 @@ class MediasoupConnection implements EngineConnection {
 
   private async ensureTransport(offer: ParsedOffer): Promise<types.WebRtcTransport> {
     if (this.transport) return this.transport;
-    const room = await this.engine.router(this.roomName);
-    room.connections++;
+    const room = await this.engine.place(this.roomName);
     this.room = room;
     const [min, max] = this.engine.portsOf(room.worker);
     const transport = await room.router.createWebRtcTransport({
@@ -358,7 +423,7 @@ class MediasoupConnection implements EngineConnection {
           const rtp = producerParameters(s, this.room!.router.rtpCapabilities);
           const producer = await transport.produce({ kind: s.kind, rtpParameters: rtp });
           const layers = rtp.encodings?.length ?? 1;
-          const mp = new MediasoupProducer(s.mid, s.kind, layers, producer);
+          const mp = new MediasoupProducer(s.mid, s.kind, layers, producer, this.room!);
           this.producers.set(s.mid, mp);
           announced.push(mp);
           next.push({ mid: s.mid, kind: s.kind, role: 'receive', rtp, offered: s.media });
@@ -380,6 +445,9 @@ class MediasoupConnection implements EngineConnection {
       if (!transport || !this.caps || !this.room) throw new Error('no transport yet (the client has not offered)');
       for (const handle of this.pending.splice(0)) {
         if (handle.stopped || handle.producer.producer.closed) continue;
+        // A producer on another worker's router of the room reaches this one through a pipe.
+        const piped = await this.engine.pipe(handle.producer.producer, handle.producer.home, this.room).then(() => true, () => false);
+        if (!piped || handle.stopped || handle.producer.producer.closed) continue;
         if (!this.room.router.canConsume({ producerId: handle.producer.producer.id, rtpCapabilities: this.caps })) continue;
         const reuse = this.sections.findIndex((x) => x.role === 'send' && !x.active && x.kind === handle.kind && (x as SendSection).negotiated);
         const mid = reuse >= 0 ? this.sections[reuse].mid : String(this.nextMid++);
@@ -390,6 +458,7 @@ class MediasoupConnection implements EngineConnection {
           mid,
           preferredLayers: handle.preferredLayers(),
         });
+        this.engine.countConsumer(this.room.worker, consumer);
         handle.consumer = consumer;
         handle.mid = mid;
         const section: SendSection = { mid, kind: handle.kind, role: 'send', rtp: consumer.rtpParameters, active: true, streamId: handle.streamId, trackId: consumer.id, handle, negotiated: false };
@@ -511,6 +580,6 @@ class MediasoupConnection implements EngineConnection {
     this.engine.connections.delete(this);
     this.direct?.close();
     this.transport?.close();
-    if (this.room) await this.engine.release(this.roomName);
+    if (this.room) this.engine.release(this.roomName, this.room);
   }
 }

@@ -34,6 +34,7 @@ import type {
   MediaEngine,
   MediaKind,
   Producer,
+  WorkerFigures,
 } from './engine.ts';
 
 const REMB_INTERVAL_MS = 1000;
@@ -231,7 +232,7 @@ class WeriftConnection implements EngineConnection {
   private readonly rembTimer: NodeJS.Timeout;
   private readonly videoInbound: MediaStreamTrack[] = [];
   private readonly producers: WeriftProducer[] = [];
-  private readonly consumers = new Set<WeriftConsumer>();
+  readonly consumers = new Set<WeriftConsumer>();
   /** werift re-emits onTrack on every setRemoteDescription: adopt each track once. */
   private readonly adopted = new WeakSet<MediaStreamTrack>();
   /**
@@ -253,6 +254,7 @@ class WeriftConnection implements EngineConnection {
     private readonly options: EngineOptions,
     private readonly totals: EngineTotals,
     private readonly gathering: Serial,
+    private readonly onClosed: () => void,
   ) {
     this.pc = new RTCPeerConnection({
       iceServers: [],
@@ -483,6 +485,7 @@ class WeriftConnection implements EngineConnection {
   }
 
   async close(): Promise<void> {
+    this.onClosed();
     clearInterval(this.rembTimer);
     for (const producer of this.producers) producer.close();
     for (const consumer of this.consumers) consumer.stop();
@@ -499,6 +502,7 @@ export class WeriftEngine implements MediaEngine {
   readonly name = 'werift' as const;
   private readonly counters: EngineTotals = { bytesIn: 0, packetsIn: 0, bytesOut: 0, packetsOut: 0, keyframeRequests: 0 };
   private readonly gathering = new Serial();
+  private readonly connections = new Set<WeriftConnection>();
 
   constructor(private readonly options: EngineOptions) {
     // werift gathers only non-internal addresses and, when iceInterfaceAddresses matches none of
@@ -508,7 +512,9 @@ export class WeriftEngine implements MediaEngine {
   }
 
   createConnection(): EngineConnection {
-    return new WeriftConnection(this.options, this.counters, this.gathering);
+    const connection = new WeriftConnection(this.options, this.counters, this.gathering, () => this.connections.delete(connection));
+    this.connections.add(connection);
+    return connection;
   }
 
   async totals(): Promise<EngineTotals> {
@@ -520,9 +526,10 @@ export class WeriftEngine implements MediaEngine {
   }
 
   /** Forwarding runs in this process: one "worker", the SFU's own. */
-  async workers(): Promise<{ pid: number; cpuUserMs: number; cpuSystemMs: number; rooms: number }[]> {
+  async workers(): Promise<WorkerFigures[]> {
     const cpu = process.cpuUsage();
-    return [{ pid: process.pid, cpuUserMs: cpu.user / 1000, cpuSystemMs: cpu.system / 1000, rooms: 0 }];
+    const consumers = [...this.connections].reduce((n, c) => n + c.consumers.size, 0);
+    return [{ pid: process.pid, cpuUserMs: cpu.user / 1000, cpuSystemMs: cpu.system / 1000, rooms: 0, consumers }];
   }
 
   async close(): Promise<void> {}

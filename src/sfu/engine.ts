@@ -83,6 +83,17 @@ export interface EngineTotals {
   keyframeRequests: number;
 }
 
+/** A media worker's figures for /metrics (werift: its one process). */
+export interface WorkerFigures {
+  pid: number;
+  cpuUserMs: number;
+  cpuSystemMs: number;
+  /** Rooms with a router on it (werift: all). */
+  rooms: number;
+  /** Consumers (forwarded streams) on it. */
+  consumers: number;
+}
+
 export interface MediaEngine {
   readonly name: EngineName;
   /** `room` groups connections that forward to each other (mediasoup: one router per room). */
@@ -92,6 +103,6 @@ export interface MediaEngine {
   /** Undefined while healthy; otherwise why not (e.g. a mediasoup worker died). */
   failure(): string | undefined;
   /** Per-worker figures for /metrics (mediasoup; werift reports its one process). */
-  workers(): Promise<{ pid: number; cpuUserMs: number; cpuSystemMs: number; rooms: number }[]>;
+  workers(): Promise<WorkerFigures[]>;
   close(): Promise<void>;
 }

@@ -1,5 +1,7 @@
 // Counters of the SFU, rendered as Prometheus text. Gauges (rooms, peers, tracks) and traffic
 // totals are read at scrape time from the live objects; only events are counted here.
+import type { WorkerFigures } from './engine.ts';
+
 export class Metrics {
   droppedCandidates = { signaling: 0, sdp: 0, ice_check: 0 };
   glareOffersIgnored = 0;
@@ -37,7 +39,7 @@ export class Metrics {
     packetsOut: number;
     keyframeRequests: number;
     engine: string;
-    workers: { pid: number; cpuUserMs: number; cpuSystemMs: number; rooms: number }[];
+    workers: WorkerFigures[];
   }): string {
     const ns = `namespace="${live.namespace}"`;
     const out: string[] = [];
@@ -53,6 +55,7 @@ export class Metrics {
       live.workers.flatMap((w) => [[`pid="${w.pid}",mode="user"`, w.cpuUserMs / 1000], [`pid="${w.pid}",mode="system"`, w.cpuSystemMs / 1000]] as [string, number][]),
     );
     metric('orama_sfu_worker_rooms', 'gauge', 'Rooms with a router on each media worker', live.workers.map((w) => [`pid="${w.pid}"`, w.rooms]));
+    metric('orama_sfu_worker_consumers', 'gauge', 'Consumers (forwarded streams) on each media worker', live.workers.map((w) => [`pid="${w.pid}"`, w.consumers]));
     metric('orama_sfu_draining', 'gauge', '1 while the SFU drains', [['', live.draining ? 1 : 0]]);
     metric('orama_sfu_rooms', 'gauge', 'Rooms with at least one peer', [['', live.rooms]]);
     metric('orama_sfu_peers', 'gauge', 'Joined peers', [['', live.peers]]);

@@ -67,7 +67,7 @@ export async function startSfu(input: SfuConfig | SfuConfigFile): Promise<Runnin
   let running: RunningSfu | undefined;
   const engine: MediaEngine =
     config.engine === 'mediasoup'
-      ? await MediasoupEngine.start(options, { workerBin: config.mediasoupWorkerBin, workers: config.mediasoupWorkers, onFailure: (reason) => running?.onEngineFailure(reason) })
+      ? await MediasoupEngine.start(options, { workerBin: config.mediasoupWorkerBin, workers: config.mediasoupWorkers, consumersPerWorker: config.mediasoupConsumersPerWorker, onFailure: (reason) => running?.onEngineFailure(reason) })
       : new WeriftEngine(options);
   const sfu: Sfu = new Sfu(config, engine);
   const key = config.internalKey.reveal();

@@ -163,8 +163,8 @@ export class NetnsLab {
   }
 
   /** Writes an SFU config file and starts the SFU (src/sfu/main.ts) inside the SFU namespace. */
-  /** `cpu`: pin the SFU (and the workers it starts) to that core (taskset), for benchmarks. */
-  startSfu(name: string, opts: { signalPort: number; mediaPorts: [number, number]; ttl?: number; drainDeadlineS?: number; engine?: EngineName; workers?: number; cpu?: number }): { proc: ChildProcess; config: string; url: string } {
+  /** `cpu`: pin the SFU (and the workers it starts) to that core (taskset), for benchmarks. `config`: more keys. */
+  startSfu(name: string, opts: { signalPort: number; mediaPorts: [number, number]; ttl?: number; drainDeadlineS?: number; engine?: EngineName; workers?: number; cpu?: number; config?: Record<string, unknown> }): { proc: ChildProcess; config: string; url: string } {
     const { addr, namespace } = this.topo;
     const config = join(this.topo.dir, `${name}.json`);
     writeFileSync(
@@ -184,6 +184,7 @@ export class NetnsLab {
           drain_deadline_s: opts.drainDeadlineS ?? 5,
           ...(opts.engine ? { engine: opts.engine } : {}),
           ...(opts.workers !== undefined ? { mediasoup_workers: opts.workers } : {}),
+          ...opts.config,
         },
         null,
         2,

@@ -21,7 +21,8 @@ async function suite(t: Test, engine: EngineName): Promise<void> {
   lab.startCoturn();
   const sfu1 = lab.startSfu('sfu1', { signalPort: 30001, mediaPorts: [20000, 20499], drainDeadlineS: 5, engine });
   const sfu2 = lab.startSfu('sfu2', { signalPort: 30002, mediaPorts: [20500, 20999], engine });
-  const short = lab.startSfu('sfu-short-ttl', { signalPort: 30003, mediaPorts: [21000, 21499], ttl: 5, engine });
+  // mediasoup: two workers, and a room moves on to the second worker at 4 consumers (the pipe test).
+  const short = lab.startSfu('sfu-short-ttl', { signalPort: 30003, mediaPorts: [21000, 21499], ttl: 5, engine, ...(engine === 'mediasoup' ? { workers: 2, config: { mediasoup_consumers_per_worker: 4 } } : {}) });
   const gw = await lab.startGateway(8080, [`${addr.sfu}:30001`, `${addr.sfu}:30002`]);
   // a second gateway instance that only knows the short-TTL SFU
   const gwShort = await lab.startGateway(8081, [`${addr.sfu}:30003`]);
@@ -33,7 +34,7 @@ async function suite(t: Test, engine: EngineName): Promise<void> {
   const tokens = new Map<string, string>();
   // Owners: the first of them into a room creates it (members may only join existing rooms; the
   // gateway's own tests cover that rule).
-  for (const name of ['alice', 'bob', 'carol', 'rogue', 'dave', 'erin', 'frank', 'gina', 'hank']) tokens.set(name, await lab.token(name, true));
+  for (const name of ['alice', 'bob', 'carol', 'rogue', 'dave', 'erin', 'frank', 'gina', 'hank', 'ivan', 'judy', 'kim']) tokens.set(name, await lab.token(name, true));
   const peer = (name: string, options: Record<string, unknown>, where = ns.client) => {
     const p = new PeerProcess(lab, where, name, { token: tokens.get(name), ...options });
     peers.push(p);
@@ -164,6 +165,47 @@ async function suite(t: Test, engine: EngineName): Promise<void> {
   });
 
   if (engine === 'mediasoup') {
+    t.test('a room outgrows its worker: the next peer goes to the second worker, media crosses by pipeToRouter', async (t) => {
+      /** Per worker pid: [consumers, rooms, CPU seconds]. */
+      const perWorker = () => {
+        const body = lab.curl(ns.turn, `${short.url}/metrics`).body;
+        const of = (name: string) => {
+          const sums = new Map<string, number>(); // summed over a worker's lines (CPU: user + system)
+          for (const m of body.matchAll(new RegExp(`${name}\\{[^}]*pid="(\\d+)"[^}]*\\} (\\S+)`, 'g'))) sums.set(m[1], (sums.get(m[1]) ?? 0) + Number(m[2]));
+          return sums;
+        };
+        const consumers = of('orama_sfu_worker_consumers');
+        const rooms = of('orama_sfu_worker_rooms');
+        const cpu = of('orama_sfu_worker_cpu_seconds_total');
+        return [...consumers.keys()].map((pid) => ({ pid, consumers: consumers.get(pid)!, rooms: rooms.get(pid)!, cpu: cpu.get(pid)! }));
+      };
+      t.equal(perWorker().length, 2, 'two workers');
+      const ivan = peer('ivan', { gateway: gwShort.url, room: 'wide', publish: true });
+      const judy = peer('judy', { gateway: gwShort.url, room: 'wide', publish: true });
+      const ivanId = (await ivan.waitFor('joined')).peer_id;
+      const judyId = (await judy.waitFor('joined')).peer_id;
+      await ivan.waitFor('first-frame', (e) => e.from === judyId, 20000);
+      await judy.waitFor('first-frame', (e) => e.from === ivanId, 20000);
+      const first = perWorker().find((w) => w.consumers > 0);
+      t.equal(first?.consumers, 4, `ivan and judy: 4 consumers on worker ${first?.pid}, the budget`);
+      const kim = peer('kim', { gateway: gwShort.url, room: 'wide', publish: true });
+      const kimId = (await kim.waitFor('joined')).peer_id;
+      for (const from of [ivanId, judyId]) await kim.waitFor('first-frame', (e) => e.from === from, 20000);
+      t.pass('kim, on the second worker, decodes video from ivan and judy (piped to its router)');
+      await ivan.waitFor('first-frame', (e) => e.from === kimId, 20000);
+      await judy.waitFor('first-frame', (e) => e.from === kimId, 20000);
+      t.pass("ivan and judy decode kim's video (piped the other way)");
+      const s = await kim.waitStats((s) => (s.inboundAudioPackets as number) > 20);
+      t.ok(Object.values(s.received as Record<string, { audioEnergy: number }>).filter((r) => r.audioEnergy > 0).length >= 2, 'kim hears both');
+      const workers = perWorker();
+      const second = workers.find((w) => w.pid !== first?.pid);
+      t.equal(second?.consumers, 4, `kim's 4 consumers are on the second worker ${second?.pid}`);
+      t.equal(workers.find((w) => w.pid === first?.pid)?.consumers, 8, "ivan's and judy's 8 stay on the first");
+      t.ok(workers.every((w) => w.rooms >= 1), `the room has a router on both workers (${workers.map((w) => w.rooms)})`);
+      t.ok(workers.every((w) => w.cpu > 0), `CPU reported per worker: ${workers.map((w) => `${w.pid} ${w.cpu.toFixed(2)} s`).join(', ')}`);
+      for (const p of [ivan, judy, kim]) await p.leave();
+    });
+
     t.test('a mediasoup worker SIGKILLed: /health fails at once, the SFU exits 1 (for systemd to restart it)', async (t) => {
       const metrics = lab.curl(ns.turn, `${short.url}/metrics`).body;
       const pids = [...metrics.matchAll(/orama_sfu_worker_cpu_seconds_total\{[^}]*pid="(\d+)",mode="user"\}/g)].map((m) => Number(m[1]));

@@ -131,4 +131,7 @@ t.test('SFU config: validated, secrets read from files and never printed', async
   t.throws(() => resolveSfuConfig({ ...file, media_port_min: 30000 }), /media_port_min/);
   t.throws(() => resolveSfuConfig({ ...file, turn_relay_ips: [] }), /invalid SFU config/);
   t.throws(() => resolveSfuConfig({ ...file, turn_secret: 'inline' } as never), /additional properties/);
+  t.equal(config.mediasoupConsumersPerWorker, 500, "mediasoup: a room spills to the next worker at 500 consumers (mediasoup's own figure) by default");
+  t.equal(resolveSfuConfig({ ...file, mediasoup_consumers_per_worker: 4 }).mediasoupConsumersPerWorker, 4);
+  t.throws(() => resolveSfuConfig({ ...file, mediasoup_consumers_per_worker: 0 }), /invalid SFU config: \/mediasoup_consumers_per_worker must be >= 1/);
 });
