@@ -6,7 +6,9 @@
 // others. For each engine and N: time to the first keyframe p50/p95, SFU CPU (from
 // /proc/<pid>/stat of the SFU process and its mediasoup worker) per forwarded stream, packet loss
 // over a steady window, the extrapolated forwarded streams per core, and the load generator's own
-// CPU (when it nears a core, it is the bottleneck, and the row says so).
+// CPU (when it nears a core, it is the bottleneck, and the row says so), and the SFU's memory
+// (RSS of the SFU and its workers) per subscriber. Then M rooms of 4 (BENCH_SFU_ROOMS, default
+// 1,2,3): 4·M @roamhq/wrtc peers, each publishing 320x240 VP8 + Opus and receiving the other three.
 // Bounded: N in BENCH_SFU_N (default 1,10,50,100), a fixed hold per step. Appends to
 // docs/benchmarks.md under "## SFU". Needs root (netns), coturn.
 import { spawn } from 'node:child_process';
@@ -26,6 +28,7 @@ const LOSS_FREE = 0.001; // "without loss": at most 0.1 % of packets missing aft
 
 const ENGINES = (process.env.BENCH_SFU_ENGINES ?? 'werift,mediasoup').split(',') as EngineName[];
 const ROUNDS = Number(process.env.BENCH_SFU_ROUNDS ?? 2);
+const ROOMS = (process.env.BENCH_SFU_ROOMS ?? '1,2,3').split(',').filter(Boolean).map(Number);
 const SFU_CPU = cpus().length - 1; // the last core: the SFU's; the generator and coturn get the rest
 
 /** utime + stime of a process and its children (mediasoup's workers), in ticks. */
@@ -34,6 +37,22 @@ function cpuTicks(pid: number): number {
     try {
       const fields = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1].split(' ');
       return Number(fields[11]) + Number(fields[12]); // fields 14, 15
+    } catch {
+      return 0;
+    }
+  };
+  let children: number[] = [];
+  try {
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {}
+  return own(pid) + children.reduce((sum, c) => sum + own(c), 0);
+}
+
+/** Resident memory of a process and its children (mediasoup's workers), in MB. */
+function rssMb(pid: number): number {
+  const own = (p: number) => {
+    try {
+      return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? 0) / 1024;
     } catch {
       return 0;
     }
@@ -65,9 +84,27 @@ interface Row {
   lossPct: number;
   mbitOut: number;
   streamsPerCore: number;
+  /** SFU RSS growth over the publisher-only baseline, per subscriber (MB). */
+  mbPerPeer: number;
+}
+
+/** M rooms of 4 publishing peers. */
+interface RoomsRow {
+  engine: EngineName;
+  round: number;
+  rooms: number;
+  peers: number;
+  streams: number;
+  connected: number;
+  sfuCpu: number;
+  cpuPerStreamPct: number;
+  lossPct: number;
+  mbPerPeer: number;
+  generatorCpu: number;
 }
 
 const rows: Row[] = [];
+const roomRows: RoomsRow[] = [];
 const baselines: Record<string, number> = {};
 let inboundMbit = 0;
 let current: NetnsLab | undefined;
@@ -79,6 +116,7 @@ async function runEngine(engine: EngineName, round: number): Promise<void> {
   const lab = new NetnsLab();
   current = lab;
   let baselineCpu = 0;
+  let baselineRss = 0;
   try {
   lab.up();
   const { ns, addr } = lab.topo;
@@ -103,6 +141,7 @@ async function runEngine(engine: EngineName, round: number): Promise<void> {
     await new Promise((r) => setTimeout(r, 5000));
     baselineCpu = (cpuTicks(sfu.proc.pid!) - c0) / CLK_TCK / ((Date.now() - t0) / 1000);
     baselines[`${engine} ${round}`] = baselineCpu;
+    baselineRss = rssMb(sfu.proc.pid!);
     inboundMbit = ((metric('orama_sfu_rtp_bytes_in_total') - b0) * 8) / ((Date.now() - t0) / 1000) / 1e6;
     console.log(`baseline: publisher only, SFU CPU ${(baselineCpu * 100).toFixed(1)} % of a core, inbound ${inboundMbit.toFixed(2)} Mbit/s`);
   }
@@ -122,6 +161,7 @@ async function runEngine(engine: EngineName, round: number): Promise<void> {
     let cpu1 = 0;
     let bytes1 = 0;
     let t1 = 0;
+    let rss1 = 0;
     const done = new Promise<void>((resolve) => swarm.on('exit', () => resolve()));
     const deadline = setTimeout(() => swarm.kill('SIGKILL'), (90 + HOLD_S) * 1000);
     createInterface({ input: swarm.stdout! }).on('line', (line) => {
@@ -143,6 +183,7 @@ async function runEngine(engine: EngineName, round: number): Promise<void> {
         cpu1 = cpuTicks(sfu.proc.pid!);
         bytes1 = metric('orama_sfu_rtp_bytes_out_total');
         t1 = Date.now();
+        rss1 = rssMb(sfu.proc.pid!);
       }
     });
     await done;
@@ -176,23 +217,89 @@ async function runEngine(engine: EngineName, round: number): Promise<void> {
       lossPct: expected > 0 ? (100 * (expected - received)) / expected : 100,
       mbitOut: ((bytes1 - bytes0) * 8) / seconds / 1e6,
       streamsPerCore: streams / Math.max(0.001, sfuCpu - baselineCpu),
+      mbPerPeer: (rss1 - baselineRss) / n,
     };
     rows.push(row);
     console.log(JSON.stringify(row));
     await new Promise((r) => setTimeout(r, 2000)); // let the SFU drop the previous swarm
   }
   await publisher.leave();
+  await new Promise((r) => setTimeout(r, 2000));
+  for (const m of ROOMS) if (!(await roomsStep(lab, gw.url, sfu.proc.pid!, engine, round, m))) break;
   } finally {
     await lab.destroy();
   }
 }
 
+/** M rooms of 4: every peer publishes and receives the other three. False: the step failed. */
+async function roomsStep(lab: NetnsLab, gateway: string, sfuPid: number, engine: EngineName, round: number, m: number): Promise<boolean> {
+  const { ns } = lab.topo;
+  const rss0 = rssMb(sfuPid);
+  const peers: PeerProcess[] = [];
+  try {
+    for (let r = 0; r < m; r++) {
+      for (let k = 0; k < 4; k++) {
+        const name = `r${m}-${r}-${k}`;
+        peers.push(new PeerProcess(lab, ns.client, name, { gateway, token: await lab.token(name, true), room: `four-${m}-${r}`, publish: true, width: 320, height: 240, fps: 15 }));
+      }
+    }
+    const connected = await Promise.all(
+      peers.map((p) =>
+        p.waitStats((s) => Object.values(s.received as Record<string, { frames: number }>).filter((x) => x.frames > 0).length >= 3, 60000).then(
+          () => true,
+          () => false,
+        ),
+      ),
+    );
+    const stats = () => Promise.all(peers.map((p) => p.command('stats')));
+    const counted = (list: Awaited<ReturnType<typeof stats>>) =>
+      list.reduce((acc, s) => ({ got: acc.got + (s.inboundVideoPackets as number) + (s.inboundAudioPackets as number), lost: acc.lost + (s.packetsLost as number) }), { got: 0, lost: 0 });
+    const gen = () => peers.reduce((sum, p) => sum + (p.pid ? cpuTicks(p.pid) : 0), 0);
+    const s0 = counted(await stats());
+    const c0 = cpuTicks(sfuPid);
+    const g0 = gen();
+    const t0 = Date.now();
+    await new Promise((r) => setTimeout(r, HOLD_S * 1000));
+    const seconds = (Date.now() - t0) / 1000;
+    const sfuCpu = (cpuTicks(sfuPid) - c0) / CLK_TCK / seconds;
+    const generatorCpu = (gen() - g0) / CLK_TCK / seconds;
+    const s1 = counted(await stats());
+    const got = s1.got - s0.got;
+    const lost = Math.max(0, s1.lost - s0.lost);
+    const streams = m * 4 * 3 * 2;
+    const row: RoomsRow = {
+      engine,
+      round,
+      rooms: m,
+      peers: 4 * m,
+      streams,
+      connected: connected.filter(Boolean).length,
+      sfuCpu,
+      cpuPerStreamPct: (sfuCpu * 100) / streams,
+      lossPct: got + lost > 0 ? (100 * lost) / (got + lost) : 100,
+      mbPerPeer: (rssMb(sfuPid) - rss0) / (4 * m),
+      generatorCpu,
+    };
+    roomRows.push(row);
+    console.log(JSON.stringify(row));
+    return row.connected === row.peers;
+  } finally {
+    for (const p of peers) await p.leave().catch(() => {});
+    await new Promise((r) => setTimeout(r, 2000));
+  }
+}
+
 const fmt = (x: number, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : '–');
-const header = '| engine | round | N subs | fwd streams | got keyframe | first keyframe p50 / p95 (ms) | SFU CPU (% core) | CPU / stream (% core) | loss (%) | out (Mbit/s) | streams/core (extrap.) | generator CPU (% core) |';
+const saturated = (cpu: number) => (cpu > 0.9 * Math.max(1, SFU_CPU) ? ' (saturated: the generator is the bottleneck)' : '');
+const header = '| engine | round | N subs | fwd streams | got keyframe | first keyframe p50 / p95 (ms) | SFU CPU (% core) | CPU / stream (% core) | loss (%) | out (Mbit/s) | streams/core (extrap.) | SFU memory / subscriber (MB) | generator CPU (% core) |';
 const lines = [
   header,
-  '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
-  ...rows.map((r) => `| ${r.engine} | ${r.round} | ${r.n} | ${r.streams} | ${r.joined}/${r.n} | ${fmt(r.ttffP50)} / ${fmt(r.ttffP95)} | ${fmt(r.sfuCpu * 100, 1)} | ${fmt(r.cpuPerStreamPct, 3)} | ${fmt(r.lossPct, 2)} | ${fmt(r.mbitOut, 1)} | ${fmt(r.streamsPerCore)} | ${fmt(r.generatorCpu * 100)}${r.generatorCpu > 0.9 * Math.max(1, SFU_CPU) ? ' (saturated: the generator is the bottleneck)' : ''} |`),
+  '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+  ...rows.map((r) => `| ${r.engine} | ${r.round} | ${r.n} | ${r.streams} | ${r.joined}/${r.n} | ${fmt(r.ttffP50)} / ${fmt(r.ttffP95)} | ${fmt(r.sfuCpu * 100, 1)} | ${fmt(r.cpuPerStreamPct, 3)} | ${fmt(r.lossPct, 2)} | ${fmt(r.mbitOut, 1)} | ${fmt(r.streamsPerCore)} | ${fmt(r.mbPerPeer, 2)} | ${fmt(r.generatorCpu * 100)}${saturated(r.generatorCpu)} |`),
+  '',
+  '| engine | round | rooms of 4 | peers | fwd streams | peers receiving all 3 | SFU CPU (% core) | CPU / stream (% core) | loss (%) | SFU memory / peer (MB) | generator CPU (% core) |',
+  '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+  ...roomRows.map((r) => `| ${r.engine} | ${r.round} | ${r.rooms} | ${r.peers} | ${r.streams} | ${r.connected}/${r.peers} | ${fmt(r.sfuCpu * 100, 1)} | ${fmt(r.cpuPerStreamPct, 3)} | ${fmt(r.lossPct, 2)} | ${fmt(r.mbPerPeer, 2)} | ${fmt(r.generatorCpu * 100)}${saturated(r.generatorCpu)} |`),
 ];
 const median = (xs: number[]) => {
   const sorted = [...xs].sort((a, b) => a - b);
@@ -205,9 +312,15 @@ const verdict = ENGINES.map((engine) => {
   const parts = steps.map((n) => {
     const at = mine.filter((r) => r.n === n);
     const cps = at.map((r) => r.cpuPerStreamPct);
-    return `N=${n}: CPU/stream median ${fmt(median(cps), 3)} % (${fmt(Math.min(...cps), 3)}–${fmt(Math.max(...cps), 3)}), loss median ${fmt(median(at.map((r) => r.lossPct)), 2)} %, streams/core median ${fmt(median(at.map((r) => r.streamsPerCore)))}`;
+    return `N=${n}: CPU/stream median ${fmt(median(cps), 3)} % (${fmt(Math.min(...cps), 3)}–${fmt(Math.max(...cps), 3)}), loss median ${fmt(median(at.map((r) => r.lossPct)), 2)} %, streams/core median ${fmt(median(at.map((r) => r.streamsPerCore)))}, memory/subscriber median ${fmt(median(at.map((r) => r.mbPerPeer)), 2)} MB`;
   });
-  return `**${engine}** — ${parts.join('; ')}.`;
+  const rooms = roomRows.filter((r) => r.engine === engine);
+  const roomParts = [...new Set(rooms.map((r) => r.rooms))].map((m) => {
+    const at = rooms.filter((r) => r.rooms === m);
+    const cps = at.map((r) => r.cpuPerStreamPct);
+    return `${m} room(s) of 4: CPU/stream median ${fmt(median(cps), 3)} % (${fmt(Math.min(...cps), 3)}–${fmt(Math.max(...cps), 3)}), loss median ${fmt(median(at.map((r) => r.lossPct)), 2)} %, memory/peer median ${fmt(median(at.map((r) => r.mbPerPeer)), 2)} MB`;
+  });
+  return `**${engine}** — ${[...parts, ...roomParts].join('; ')}.`;
 }).join('\n\n');
 console.log('\n' + lines.join('\n') + '\n\n' + verdict);
 
@@ -215,7 +328,7 @@ const doc = join(REPO, 'docs', 'benchmarks.md');
 const section = [
   `### ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC — ${cpus().length} cores (${cpus()[0]?.model ?? 'cpu'}), hold ${HOLD_S} s per step`,
   '',
-  `Engines ${ENGINES.join(', ')}, interleaved over ${ROUNDS} round(s), each SFU pinned to core ${SFU_CPU} (mediasoup: one worker; its CPU counted with the SFU's). One publisher (@roamhq/wrtc, synthetic 640x480 @ 20 fps VP8 + 48 kHz Opus, ${fmt(inboundMbit, 2)} Mbit/s into the SFU) → N werift subscribers, all relayed by coturn across network namespaces; publisher, subscribers and coturn share the other core(s). SFU CPU from /proc/<pid>/stat over the steady window; CPU per stream subtracts the publisher-only baseline (${Object.entries(baselines).map(([k, v]) => `${k}: ${fmt(v * 100, 1)} %`).join(', ')} of a core). "First keyframe" = first VP8 keyframe packet at the subscriber, measured from the start of its credentials request (werift does not decode). Loss = RTP sequence gaps left after NACK over the window.`,
+  `Engines ${ENGINES.join(', ')}, interleaved over ${ROUNDS} round(s), each SFU pinned to core ${SFU_CPU} (mediasoup: one worker; its CPU counted with the SFU's). One publisher (@roamhq/wrtc, synthetic 640x480 @ 20 fps VP8 + 48 kHz Opus, ${fmt(inboundMbit, 2)} Mbit/s into the SFU) → N werift subscribers, all relayed by coturn across network namespaces; publisher, subscribers and coturn share the other core(s). SFU CPU from /proc/<pid>/stat over the steady window; CPU per stream subtracts the publisher-only baseline (${Object.entries(baselines).map(([k, v]) => `${k}: ${fmt(v * 100, 1)} %`).join(', ')} of a core). "First keyframe" = first VP8 keyframe packet at the subscriber, measured from the start of its credentials request (werift does not decode). Loss = RTP sequence gaps left after NACK over the window. Memory = growth of the RSS of the SFU process and its workers over the publisher-only baseline, per subscriber. Rooms of 4: every peer (@roamhq/wrtc, 320x240 @ 15 fps VP8 + Opus) publishes and receives the other three (24 forwarded streams per room); its CPU is the whole SFU's, loss from the peers' packetsLost over the window, memory per peer over the SFU's RSS before the rooms.`,
   '',
   ...lines,
   '',
