@@ -8,7 +8,7 @@
 // over a steady window, the extrapolated forwarded streams per core, and the load generator's own
 // CPU (when it nears a core, it is the bottleneck, and the row says so), and the SFU's memory
 // (RSS of the SFU and its workers) per subscriber. Then M rooms of 4 (BENCH_SFU_ROOMS, default
-// 1,2,3): 4·M @roamhq/wrtc peers, each publishing 320x240 VP8 + Opus and receiving the other three.
+// 1,2): 4·M @roamhq/wrtc peers, each publishing 320x240 VP8 + Opus and receiving the other three.
 // Bounded: N in BENCH_SFU_N (default 1,10,50,100), a fixed hold per step. Appends to
 // docs/benchmarks.md under "## SFU". Needs root (netns), coturn.
 import { spawn } from 'node:child_process';
@@ -28,8 +28,9 @@ const LOSS_FREE = 0.001; // "without loss": at most 0.1 % of packets missing aft
 
 const ENGINES = (process.env.BENCH_SFU_ENGINES ?? 'werift,mediasoup').split(',') as EngineName[];
 const ROUNDS = Number(process.env.BENCH_SFU_ROUNDS ?? 2);
-const ROOMS = (process.env.BENCH_SFU_ROOMS ?? '1,2,3').split(',').filter(Boolean).map(Number);
+const ROOMS = (process.env.BENCH_SFU_ROOMS ?? '1,2').split(',').filter(Boolean).map(Number);
 const SFU_CPU = cpus().length - 1; // the last core: the SFU's; the generator and coturn get the rest
+const GENERATOR_CPUS = Array.from({ length: Math.max(1, SFU_CPU) }, (_, i) => i).join(',');
 
 /** utime + stime of a process and its children (mediasoup's workers), in ticks. */
 function cpuTicks(pid: number): number {
@@ -127,7 +128,7 @@ async function runEngine(engine: EngineName, round: number): Promise<void> {
   const tokens = await Promise.all(Array.from({ length: Math.max(...STEPS) }, (_, i) => lab.token(`bench-sub-${i}`)));
   await lab.waitHttp(ns.turn, `${sfu.url}/health`, 30000);
   await lab.waitLog('gateway-8080', /listening/);
-  const publisher = new PeerProcess(lab, ns.client, 'publisher', { gateway: gw.url, token, room: 'bench', publish: true, width: 640, height: 480, fps: 20 });
+  const publisher = new PeerProcess(lab, ns.client, 'publisher', { gateway: gw.url, token, room: 'bench', publish: true, width: 640, height: 480, fps: 20 }, GENERATOR_CPUS);
   await publisher.waitFor('joined');
   await publisher.waitFor('pc-state', (e) => e.state === 'connected', 20000);
   await new Promise((r) => setTimeout(r, 3000)); // let the publisher's bitrate settle
@@ -147,8 +148,7 @@ async function runEngine(engine: EngineName, round: number): Promise<void> {
   }
 
   for (const n of STEPS) {
-    const others = Array.from({ length: Math.max(1, SFU_CPU) }, (_, i) => i).join(',');
-    const swarm = spawn('ip', ['netns', 'exec', ns.client, 'taskset', '-c', others, ...TSX_NODE, 'bench/sfu-swarm.ts', JSON.stringify({ gateway: gw.url, tokens, room: 'bench', n, holdS: HOLD_S, rampMs: n > 10 ? 20 : 0 })], {
+    const swarm = spawn('ip', ['netns', 'exec', ns.client, 'taskset', '-c', GENERATOR_CPUS, ...TSX_NODE, 'bench/sfu-swarm.ts', JSON.stringify({ gateway: gw.url, tokens, room: 'bench', n, holdS: HOLD_S, rampMs: n > 10 ? 20 : 0 })], {
       cwd: REPO,
       stdio: ['ignore', 'pipe', 'inherit'],
     });
@@ -240,17 +240,18 @@ async function roomsStep(lab: NetnsLab, gateway: string, sfuPid: number, engine:
     for (let r = 0; r < m; r++) {
       for (let k = 0; k < 4; k++) {
         const name = `r${m}-${r}-${k}`;
-        peers.push(new PeerProcess(lab, ns.client, name, { gateway, token: await lab.token(name, true), room: `four-${m}-${r}`, publish: true, width: 320, height: 240, fps: 15 }));
+        peers.push(new PeerProcess(lab, ns.client, name, { gateway, token: await lab.token(name, true), room: `four-${m}-${r}`, publish: true, width: 320, height: 240, fps: 15 }, GENERATOR_CPUS));
       }
     }
     const connected = await Promise.all(
       peers.map((p) =>
-        p.waitStats((s) => Object.values(s.received as Record<string, { frames: number }>).filter((x) => x.frames > 0).length >= 3, 60000).then(
+        p.waitStats((s) => Object.values((s.received ?? {}) as Record<string, { frames: number }>).filter((x) => x.frames > 0).length >= 3, 60000).then(
           () => true,
           () => false,
         ),
       ),
     );
+    for (const [i, ok] of connected.entries()) if (!ok) console.log(`${peers[i].name} did not receive all three: ${JSON.stringify(peers[i].events.slice(-3))}`);
     const stats = () => Promise.all(peers.map((p) => p.command('stats')));
     const counted = (list: Awaited<ReturnType<typeof stats>>) =>
       list.reduce((acc, s) => ({ got: acc.got + (s.inboundVideoPackets as number) + (s.inboundAudioPackets as number), lost: acc.lost + (s.packetsLost as number) }), { got: 0, lost: 0 });
