@@ -44,7 +44,7 @@ export interface MediasoupSettings {
 }
 
 /** One of a room's routers: at most one per worker; peers on it publish and consume there. */
-export interface RoomRouter {
+interface RoomRouter {
   router: types.Router;
   worker: types.Worker;
   connections: number;
