@@ -28,6 +28,12 @@ const LOSS_FREE = 0.001; // "without loss": at most 0.1 % of packets missing aft
 
 const ENGINES = (process.env.BENCH_SFU_ENGINES ?? 'werift,mediasoup').split(',') as EngineName[];
 const ROUNDS = Number(process.env.BENCH_SFU_ROUNDS ?? 2);
+/**
+ * The publisher's video is capped here so both engines forward the same load: werift answers
+ * with REMB (the publisher climbs to ~1.2 Mbit/s), mediasoup gives @roamhq/wrtc no feedback
+ * (docs/sfu.md "Header extensions": it stays near its 300 kbit/s start).
+ */
+const PUBLISHER_KBPS = Number(process.env.BENCH_SFU_PUBLISHER_KBPS ?? 300);
 const ROOMS = (process.env.BENCH_SFU_ROOMS ?? '1,2').split(',').filter(Boolean).map(Number);
 const SFU_CPU = cpus().length - 1; // the last core: the SFU's; the generator and coturn get the rest
 const GENERATOR_CPUS = Array.from({ length: Math.max(1, SFU_CPU) }, (_, i) => i).join(',');
@@ -107,7 +113,7 @@ interface RoomsRow {
 const rows: Row[] = [];
 const roomRows: RoomsRow[] = [];
 const baselines: Record<string, number> = {};
-let inboundMbit = 0;
+const inbound: Record<string, number> = {};
 let current: NetnsLab | undefined;
 process.on('SIGINT', () => void current?.destroy().then(() => process.exit(130)));
 for (let round = 1; round <= ROUNDS; round++) for (const engine of ENGINES) await runEngine(engine, round);
@@ -128,7 +134,7 @@ async function runEngine(engine: EngineName, round: number): Promise<void> {
   const tokens = await Promise.all(Array.from({ length: Math.max(...STEPS) }, (_, i) => lab.token(`bench-sub-${i}`)));
   await lab.waitHttp(ns.turn, `${sfu.url}/health`, 30000);
   await lab.waitLog('gateway-8080', /listening/);
-  const publisher = new PeerProcess(lab, ns.client, 'publisher', { gateway: gw.url, token, room: 'bench', publish: true, width: 640, height: 480, fps: 20 }, GENERATOR_CPUS);
+  const publisher = new PeerProcess(lab, ns.client, 'publisher', { gateway: gw.url, token, room: 'bench', publish: true, width: 640, height: 480, fps: 20, maxVideoBitrate: PUBLISHER_KBPS * 1000 }, GENERATOR_CPUS);
   await publisher.waitFor('joined');
   await publisher.waitFor('pc-state', (e) => e.state === 'connected', 20000);
   await new Promise((r) => setTimeout(r, 3000)); // let the publisher's bitrate settle
@@ -143,8 +149,8 @@ async function runEngine(engine: EngineName, round: number): Promise<void> {
     baselineCpu = (cpuTicks(sfu.proc.pid!) - c0) / CLK_TCK / ((Date.now() - t0) / 1000);
     baselines[`${engine} ${round}`] = baselineCpu;
     baselineRss = rssMb(sfu.proc.pid!);
-    inboundMbit = ((metric('orama_sfu_rtp_bytes_in_total') - b0) * 8) / ((Date.now() - t0) / 1000) / 1e6;
-    console.log(`baseline: publisher only, SFU CPU ${(baselineCpu * 100).toFixed(1)} % of a core, inbound ${inboundMbit.toFixed(2)} Mbit/s`);
+    inbound[`${engine} ${round}`] = ((metric('orama_sfu_rtp_bytes_in_total') - b0) * 8) / ((Date.now() - t0) / 1000) / 1e6;
+    console.log(`baseline: publisher only, SFU CPU ${(baselineCpu * 100).toFixed(1)} % of a core, inbound ${inbound[`${engine} ${round}`].toFixed(2)} Mbit/s`);
   }
 
   for (const n of STEPS) {
@@ -240,7 +246,7 @@ async function roomsStep(lab: NetnsLab, gateway: string, sfuPid: number, engine:
     for (let r = 0; r < m; r++) {
       for (let k = 0; k < 4; k++) {
         const name = `r${m}-${r}-${k}`;
-        peers.push(new PeerProcess(lab, ns.client, name, { gateway, token: await lab.token(name, true), room: `four-${m}-${r}`, publish: true, width: 320, height: 240, fps: 15 }, GENERATOR_CPUS));
+        peers.push(new PeerProcess(lab, ns.client, name, { gateway, token: await lab.token(name, true), room: `four-${m}-${r}`, publish: true, width: 320, height: 240, fps: 15, maxVideoBitrate: PUBLISHER_KBPS * 1000 }, GENERATOR_CPUS));
       }
     }
     const connected = await Promise.all(
@@ -329,7 +335,7 @@ const doc = join(REPO, 'docs', 'benchmarks.md');
 const section = [
   `### ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC — ${cpus().length} cores (${cpus()[0]?.model ?? 'cpu'}), hold ${HOLD_S} s per step`,
   '',
-  `Engines ${ENGINES.join(', ')}, interleaved over ${ROUNDS} round(s), each SFU pinned to core ${SFU_CPU} (mediasoup: one worker; its CPU counted with the SFU's). One publisher (@roamhq/wrtc, synthetic 640x480 @ 20 fps VP8 + 48 kHz Opus, ${fmt(inboundMbit, 2)} Mbit/s into the SFU) → N werift subscribers, all relayed by coturn across network namespaces; publisher, subscribers and coturn share the other core(s). SFU CPU from /proc/<pid>/stat over the steady window; CPU per stream subtracts the publisher-only baseline (${Object.entries(baselines).map(([k, v]) => `${k}: ${fmt(v * 100, 1)} %`).join(', ')} of a core). "First keyframe" = first VP8 keyframe packet at the subscriber, measured from the start of its credentials request (werift does not decode). Loss = RTP sequence gaps left after NACK over the window. Memory = growth of the RSS of the SFU process and its workers over the publisher-only baseline, per subscriber. Rooms of 4: every peer (@roamhq/wrtc, 320x240 @ 15 fps VP8 + Opus) publishes and receives the other three (24 forwarded streams per room); its CPU is the whole SFU's, loss from the peers' packetsLost over the window, memory per peer over the SFU's RSS before the rooms.`,
+  `Engines ${ENGINES.join(', ')}, interleaved over ${ROUNDS} round(s), each SFU pinned to core ${SFU_CPU} (mediasoup: one worker; its CPU counted with the SFU's). One publisher (@roamhq/wrtc, synthetic 640x480 @ 20 fps VP8 capped at ${PUBLISHER_KBPS} kbit/s + 48 kHz Opus; into the SFU: ${Object.entries(inbound).map(([k, v]) => `${k} ${fmt(v, 2)}`).join(', ')} Mbit/s) → N werift subscribers, all relayed by coturn across network namespaces; publisher, subscribers and coturn share the other core(s). SFU CPU from /proc/<pid>/stat over the steady window; CPU per stream subtracts the publisher-only baseline (${Object.entries(baselines).map(([k, v]) => `${k}: ${fmt(v * 100, 1)} %`).join(', ')} of a core). "First keyframe" = first VP8 keyframe packet at the subscriber, measured from the start of its credentials request (werift does not decode). Loss = RTP sequence gaps left after NACK over the window. Memory = growth of the RSS of the SFU process and its workers over the publisher-only baseline, per subscriber. Rooms of 4: every peer (@roamhq/wrtc, 320x240 @ 15 fps VP8 + Opus) publishes and receives the other three (24 forwarded streams per room); its CPU is the whole SFU's, loss from the peers' packetsLost over the window, memory per peer over the SFU's RSS before the rooms.`,
   '',
   ...lines,
   '',

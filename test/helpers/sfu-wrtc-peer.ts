@@ -22,6 +22,8 @@ interface PeerOptions {
   width?: number;
   height?: number;
   fps?: number;
+  /** Cap the published video's bitrate (bit/s, sendEncodings maxBitrate), for equal load across SFUs. */
+  maxVideoBitrate?: number;
   /** 'relay' (the product), 'all' (host/srflx/relay offered), 'host-only' (no TURN at all). */
   policy?: 'relay' | 'all' | 'host-only';
   /** Reconnect through the gateway on server-draining. */
@@ -105,7 +107,7 @@ class Session {
     this.channel = this.pc.createDataChannel('chat');
     this.channel.onmessage = (e: { data: string }) => emit('data', { text: String(e.data) });
     if (opts.publish) {
-      this.pc.addTransceiver(videoTrack, { direction: 'sendonly' });
+      this.pc.addTransceiver(videoTrack, { direction: 'sendonly', ...(opts.maxVideoBitrate ? { sendEncodings: [{ maxBitrate: opts.maxVideoBitrate }] } : {}) });
       this.pc.addTransceiver(audioTrack, { direction: 'sendonly' });
     }
     this.pc.onicecandidate = (e: { candidate: { toJSON(): unknown } | null }) => {
