@@ -3,7 +3,8 @@
 // topology as the tests: client netns -> coturn netns -> SFU netns. Both media engines in the
 // same run, interleaved (werift, mediasoup, werift, mediasoup, … BENCH_SFU_ROUNDS rounds), each
 // SFU pinned to one core (taskset; mediasoup with one worker) with the load generator on the
-// others. For each engine and N: time to the first keyframe p50/p95, SFU CPU (from
+// others (the publishers are not pinned: on the generator's crowded core their encoders starved
+// and sent less as N grew). For each engine and N: time to the first keyframe p50/p95, SFU CPU (from
 // /proc/<pid>/stat of the SFU process and its mediasoup worker) per forwarded stream, packet loss
 // over a steady window, the extrapolated forwarded streams per core, and the load generator's own
 // CPU (when it nears a core, it is the bottleneck, and the row says so), and the SFU's memory
@@ -134,7 +135,7 @@ async function runEngine(engine: EngineName, round: number): Promise<void> {
   const tokens = await Promise.all(Array.from({ length: Math.max(...STEPS) }, (_, i) => lab.token(`bench-sub-${i}`)));
   await lab.waitHttp(ns.turn, `${sfu.url}/health`, 30000);
   await lab.waitLog('gateway-8080', /listening/);
-  const publisher = new PeerProcess(lab, ns.client, 'publisher', { gateway: gw.url, token, room: 'bench', publish: true, width: 640, height: 480, fps: 20, maxVideoBitrate: PUBLISHER_KBPS * 1000 }, GENERATOR_CPUS);
+  const publisher = new PeerProcess(lab, ns.client, 'publisher', { gateway: gw.url, token, room: 'bench', publish: true, width: 640, height: 480, fps: 20, maxVideoBitrate: PUBLISHER_KBPS * 1000 });
   await publisher.waitFor('joined');
   await publisher.waitFor('pc-state', (e) => e.state === 'connected', 20000);
   await new Promise((r) => setTimeout(r, 3000)); // let the publisher's bitrate settle
@@ -246,7 +247,7 @@ async function roomsStep(lab: NetnsLab, gateway: string, sfuPid: number, engine:
     for (let r = 0; r < m; r++) {
       for (let k = 0; k < 4; k++) {
         const name = `r${m}-${r}-${k}`;
-        peers.push(new PeerProcess(lab, ns.client, name, { gateway, token: await lab.token(name, true), room: `four-${m}-${r}`, publish: true, width: 320, height: 240, fps: 15, maxVideoBitrate: PUBLISHER_KBPS * 1000 }, GENERATOR_CPUS));
+        peers.push(new PeerProcess(lab, ns.client, name, { gateway, token: await lab.token(name, true), room: `four-${m}-${r}`, publish: true, width: 320, height: 240, fps: 15, maxVideoBitrate: PUBLISHER_KBPS * 1000 }));
       }
     }
     const connected = await Promise.all(

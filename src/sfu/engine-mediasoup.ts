@@ -66,6 +66,9 @@ export class MediasoupEngine implements MediaEngine {
   private readonly pipes = new Map<string, Promise<void>>();
   readonly connections = new Set<MediasoupConnection>();
   private failed?: string;
+  /** Per live producer/consumer id: its figures at the last totals(); and those of closed ones. */
+  private lastSamples = new Map<string, EngineTotals>();
+  private readonly retired: EngineTotals = zeroTotals();
 
   private constructor(
     readonly options: EngineOptions,
@@ -189,9 +192,18 @@ export class MediasoupEngine implements MediaEngine {
     return connection;
   }
 
+  /**
+   * Counters (Prometheus: they never go down). mediasoup counts per producer and consumer, and
+   * a closed one's figures go with it: each stream's last sample is kept, and folded into
+   * `retired` once the stream is gone (what it did after its last sample is not counted).
+   */
   async totals(): Promise<EngineTotals> {
-    const t: EngineTotals = { bytesIn: 0, packetsIn: 0, bytesOut: 0, packetsOut: 0, keyframeRequests: 0 };
-    await Promise.all([...this.connections].map((c) => c.addStats(t)));
+    const live = new Map<string, EngineTotals>();
+    await Promise.all([...this.connections].map((c) => c.sampleStats(live)));
+    for (const [id, last] of this.lastSamples) if (!live.has(id)) addTotals(this.retired, last);
+    this.lastSamples = live;
+    const t = { ...this.retired };
+    for (const sample of live.values()) addTotals(t, sample);
     return t;
   }
 
@@ -257,6 +269,18 @@ class MediasoupConsumer implements Consumer {
 }
 
 type SendSection = Extract<LocalSection, { role: 'send' }> & { handle?: MediasoupConsumer; negotiated: boolean };
+
+function zeroTotals(): EngineTotals {
+  return { bytesIn: 0, packetsIn: 0, bytesOut: 0, packetsOut: 0, keyframeRequests: 0 };
+}
+
+function addTotals(into: EngineTotals, more: EngineTotals): void {
+  into.bytesIn += more.bytesIn;
+  into.packetsIn += more.packetsIn;
+  into.bytesOut += more.bytesOut;
+  into.packetsOut += more.packetsOut;
+  into.keyframeRequests += more.keyframeRequests;
+}
 
 /** Parses a DCEP DATA_CHANNEL_OPEN (RFC 8832): the channel's label. */
 export function dcepOpenLabel(message: Buffer): string | undefined {
@@ -550,24 +574,32 @@ class MediasoupConnection implements EngineConnection {
     return this.sections.filter((s) => s.kind !== 'application').length;
   }
 
-  /** Adds this connection's traffic to the engine's totals (mediasoup counts in the worker). */
-  async addStats(t: EngineTotals): Promise<void> {
-    const stats = await Promise.all([
-      ...[...this.producers.values()].filter((p) => !p.producer.closed).map((p) => p.producer.getStats().catch(() => [])),
-      ...this.sections.filter((s): s is SendSection => s.role === 'send' && !!(s as SendSection).handle?.consumer && !(s as SendSection).handle!.consumer!.closed).map((s) => s.handle!.consumer!.getStats().catch(() => [])),
-    ]);
-    for (const list of stats) {
-      for (const entry of list as { type: string; byteCount?: number; packetCount?: number; pliCount?: number; firCount?: number }[]) {
-        if (entry.type === 'inbound-rtp') {
-          t.bytesIn += entry.byteCount ?? 0;
-          t.packetsIn += entry.packetCount ?? 0;
-          t.keyframeRequests += (entry.pliCount ?? 0) + (entry.firCount ?? 0);
-        } else if (entry.type === 'outbound-rtp') {
-          t.bytesOut += entry.byteCount ?? 0;
-          t.packetsOut += entry.packetCount ?? 0;
+  /** Samples this connection's producers and consumers (mediasoup counts in the worker), by id. */
+  async sampleStats(into: Map<string, EngineTotals>): Promise<void> {
+    // A consumer's stats also carry its producer's stream (inbound-rtp): counted once, on the producer.
+    const streams: { stream: types.Producer | types.Consumer; type: 'inbound-rtp' | 'outbound-rtp' }[] = [
+      ...[...this.producers.values()].map((p) => ({ stream: p.producer as types.Producer | types.Consumer, type: 'inbound-rtp' as const })),
+      ...this.sections.flatMap((s) => (s.role === 'send' && (s as SendSection).handle?.consumer ? [{ stream: (s as SendSection).handle!.consumer!, type: 'outbound-rtp' as const }] : [])),
+    ].filter((x) => !x.stream.closed);
+    await Promise.all(
+      streams.map(async ({ stream, type }) => {
+        const list = (await stream.getStats().catch(() => undefined)) as { type: string; byteCount?: number; packetCount?: number; pliCount?: number; firCount?: number }[] | undefined;
+        if (!list) return;
+        const t = zeroTotals();
+        for (const entry of list) {
+          if (entry.type !== type) continue;
+          if (type === 'inbound-rtp') {
+            t.bytesIn += entry.byteCount ?? 0;
+            t.packetsIn += entry.packetCount ?? 0;
+            t.keyframeRequests += (entry.pliCount ?? 0) + (entry.firCount ?? 0);
+          } else {
+            t.bytesOut += entry.byteCount ?? 0;
+            t.packetsOut += entry.packetCount ?? 0;
+          }
         }
-      }
-    }
+        into.set(stream.id, t);
+      }),
+    );
   }
 
   async close(): Promise<void> {

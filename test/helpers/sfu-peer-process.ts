@@ -16,10 +16,8 @@ export class PeerProcess {
   private nextId = 1;
   private waiters: (() => void)[] = [];
 
-  /** `cpus`: pin the peer to these cores (taskset list, benchmarks keep them off the SFU's core). */
-  constructor(lab: NetnsLab, nsName: string, readonly name: string, options: Record<string, unknown>, cpus?: string) {
-    const pin = cpus === undefined ? [] : ['taskset', '-c', cpus];
-    this.proc = lab.spawnIn(nsName, name, [...pin, ...TSX_NODE, 'test/helpers/sfu-wrtc-peer.ts', JSON.stringify({ name, ...options })], { stdio: 'pipe' });
+  constructor(lab: NetnsLab, nsName: string, readonly name: string, options: Record<string, unknown>) {
+    this.proc = lab.spawnIn(nsName, name, [...TSX_NODE, 'test/helpers/sfu-wrtc-peer.ts', JSON.stringify({ name, ...options })], { stdio: 'pipe' });
     createInterface({ input: this.proc.stdout! }).on('line', (line) => {
       try {
         this.events.push(JSON.parse(line) as PeerEvent);
