@@ -88,7 +88,7 @@ export interface WorkerFigures {
   pid: number;
   cpuUserMs: number;
   cpuSystemMs: number;
-  /** Rooms with a router on it (werift: all). */
+  /** Rooms with a router on it (werift: 0, it has no routers). */
   rooms: number;
   /** Consumers (forwarded streams) on it. */
   consumers: number;

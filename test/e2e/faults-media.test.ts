@@ -263,10 +263,16 @@ t.test('a call through faults', async (t) => {
     await sshExec(turnNode!, `systemctl kill -s KILL ${unit}; systemctl stop ${unit}`);
     t.teardown(() => sshExec(turnNode!, `systemctl start ${unit}`));
     for (const [name, page] of pages) {
-      t.ok(await videoFlows(page, 60000), `${name} decodes video again`);
+      const flows = await videoFlows(page, 60000);
+      t.ok(flows, `${name} decodes video again`);
       // Chrome moves its pair to the other TURN server's relay by itself, but the SFU keeps sending
       // to the old one: the client's inbound watchdog (INBOUND_STALL_MS) rejoins.
       t.comment(`${name}: ${(await events(page, since)).filter((e: string) => e !== 'state').join(', ') || 'no client event'}`);
+      if (!flows) {
+        // What a failure needs explained: every client event with its detail, the room's placement, the SDP's m-lines.
+        for (const [other, p] of pages) t.comment(`${other} events: ${JSON.stringify(await p.evaluate((s) => (window as any).oramaDemo.events.filter((e: any) => e.t >= s && e.type !== 'state'), since))}`);
+        t.comment(`room: ${JSON.stringify(await roomNode(nodes[0]).catch((e) => String(e)))}; ${name}'s remote m-lines: ${await page.evaluate(() => ((window as any).oramaDemo.call.pc.remoteDescription?.sdp ?? '').split('\r\n').filter((l: string) => /^(m=|a=(mid|msid|sendonly|recvonly|inactive|sendrecv))/.test(l)).join(' | '))}`);
+      }
       // Frames still in flight can pass videoFlows before Chrome has even noticed the dead relay:
       // the selected pair is polled (bounded) rather than read once.
       let now = await relayOf(page);
