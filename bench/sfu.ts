@@ -39,12 +39,11 @@ const ROOMS = (process.env.BENCH_SFU_ROOMS ?? '1,2').split(',').filter(Boolean).
 const SFU_CPU = cpus().length - 1; // the last core: the SFU's; the generator and coturn get the rest
 const GENERATOR_CPUS = Array.from({ length: Math.max(1, SFU_CPU) }, (_, i) => i).join(',');
 
-/** utime + stime of a process and its children (mediasoup's workers), in ticks. */
-function cpuTicks(pid: number): number {
+/** `read` of a process plus of its children (mediasoup's workers); 0 for what has gone. */
+function withChildren(pid: number, read: (p: number) => number): number {
   const own = (p: number) => {
     try {
-      const fields = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1].split(' ');
-      return Number(fields[11]) + Number(fields[12]); // fields 14, 15
+      return read(p);
     } catch {
       return 0;
     }
@@ -56,20 +55,17 @@ function cpuTicks(pid: number): number {
   return own(pid) + children.reduce((sum, c) => sum + own(c), 0);
 }
 
-/** Resident memory of a process and its children (mediasoup's workers), in MB. */
+/** utime + stime of a process and its children, in ticks (/proc/PID/stat fields 14, 15). */
+function cpuTicks(pid: number): number {
+  return withChildren(pid, (p) => {
+    const fields = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1].split(' ');
+    return Number(fields[11]) + Number(fields[12]);
+  });
+}
+
+/** Resident memory of a process and its children, in MB. */
 function rssMb(pid: number): number {
-  const own = (p: number) => {
-    try {
-      return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? 0) / 1024;
-    } catch {
-      return 0;
-    }
-  };
-  let children: number[] = [];
-  try {
-    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-  } catch {}
-  return own(pid) + children.reduce((sum, c) => sum + own(c), 0);
+  return withChildren(pid, (p) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? 0) / 1024);
 }
 
 function percentile(values: number[], p: number): number {

@@ -50,10 +50,6 @@ interface RoomRouter {
   connections: number;
 }
 
-interface WorkerLoad {
-  rooms: number;
-  consumers: number;
-}
 
 export class MediasoupEngine implements MediaEngine {
   readonly name = 'mediasoup' as const;
@@ -61,7 +57,8 @@ export class MediasoupEngine implements MediaEngine {
   private readonly rooms = new Map<string, RoomRouter[]>();
   /** Placements run one at a time per room (two joins must not both make a router). */
   private readonly placing = new Map<string, Promise<unknown>>();
-  private readonly load = new Map<types.Worker, WorkerLoad>();
+  /** Live consumers per worker (what placement weighs). */
+  private readonly consumersOn = new Map<types.Worker, number>();
   /** Producers already piped to a router: `${producerId} ${routerId}`. */
   private readonly pipes = new Map<string, Promise<void>>();
   readonly connections = new Set<MediasoupConnection>();
@@ -97,7 +94,7 @@ export class MediasoupEngine implements MediaEngine {
     }
     const engine = new MediasoupEngine(options, pool, settings.consumersPerWorker);
     for (const worker of pool) {
-      engine.load.set(worker, { rooms: 0, consumers: 0 });
+      engine.consumersOn.set(worker, 0);
       worker.on('died', (error) => {
         engine.failed = `mediasoup worker ${worker.pid} died: ${error.message}`;
         settings.onFailure?.(engine.failed);
@@ -106,8 +103,15 @@ export class MediasoupEngine implements MediaEngine {
     return engine;
   }
 
-  private loadOf(worker: types.Worker): WorkerLoad {
-    return this.load.get(worker)!;
+  private consumersOf(worker: types.Worker): number {
+    return this.consumersOn.get(worker) ?? 0;
+  }
+
+  /** Rooms with a router on `worker`. */
+  private roomsOf(worker: types.Worker): number {
+    let n = 0;
+    for (const routers of this.rooms.values()) n += routers.filter((r) => r.worker === worker).length;
+    return n;
   }
 
   /**
@@ -124,19 +128,18 @@ export class MediasoupEngine implements MediaEngine {
 
   private async placeNow(room: string): Promise<RoomRouter> {
     const routers = this.rooms.get(room) ?? [];
-    const byConsumers = (a: types.Worker, b: types.Worker) => this.loadOf(a).consumers - this.loadOf(b).consumers || this.loadOf(a).rooms - this.loadOf(b).rooms;
+    const byConsumers = (a: types.Worker, b: types.Worker) => this.consumersOf(a) - this.consumersOf(b) || this.roomsOf(a) - this.roomsOf(b);
     const current = [...routers].sort((a, b) => byConsumers(a.worker, b.worker))[0];
     const unused = this.pool.filter((w) => !routers.some((r) => r.worker === w));
     let worker: types.Worker | undefined;
-    if (!current) worker = [...this.pool].sort((a, b) => this.loadOf(a).rooms - this.loadOf(b).rooms || byConsumers(a, b))[0];
-    else if (this.loadOf(current.worker).consumers >= this.consumersPerWorker && unused.length > 0) worker = unused.sort(byConsumers)[0];
+    if (!current) worker = [...this.pool].sort((a, b) => this.roomsOf(a) - this.roomsOf(b) || byConsumers(a, b))[0];
+    else if (this.consumersOf(current.worker) >= this.consumersPerWorker && unused.length > 0) worker = unused.sort(byConsumers)[0];
     if (!worker) {
       current!.connections++;
       return current!;
     }
     const router = await worker.createRouter({ mediaCodecs: MEDIA_CODECS });
     const entry: RoomRouter = { router, worker, connections: 1 };
-    this.loadOf(worker).rooms++;
     this.rooms.set(room, [...routers, entry]);
     router.observer.once('close', () => {
       for (const key of this.pipes.keys()) if (key.endsWith(` ${router.id}`)) this.pipes.delete(key);
@@ -153,7 +156,6 @@ export class MediasoupEngine implements MediaEngine {
       this.rooms.delete(room);
       this.placing.delete(room);
     }
-    this.loadOf(entry.worker).rooms--;
     entry.router.close();
   }
 
@@ -178,8 +180,8 @@ export class MediasoupEngine implements MediaEngine {
 
   /** A consumer now exists on `worker` (for placement); it counts until it closes. */
   countConsumer(worker: types.Worker, consumer: types.Consumer): void {
-    this.loadOf(worker).consumers++;
-    consumer.observer.once('close', () => this.loadOf(worker).consumers--);
+    this.consumersOn.set(worker, this.consumersOf(worker) + 1);
+    consumer.observer.once('close', () => this.consumersOn.set(worker, this.consumersOf(worker) - 1));
   }
 
   portsOf(worker: types.Worker): [number, number] {
@@ -215,8 +217,7 @@ export class MediasoupEngine implements MediaEngine {
     return Promise.all(
       this.pool.map(async (w) => {
         const usage = await w.getResourceUsage().catch(() => ({ ru_utime: 0, ru_stime: 0 }));
-        const { rooms, consumers } = this.loadOf(w);
-        return { pid: w.pid, cpuUserMs: usage.ru_utime, cpuSystemMs: usage.ru_stime, rooms, consumers };
+        return { pid: w.pid, cpuUserMs: usage.ru_utime, cpuSystemMs: usage.ru_stime, rooms: this.roomsOf(w), consumers: this.consumersOf(w) };
       }),
     );
   }
@@ -469,9 +470,14 @@ class MediasoupConnection implements EngineConnection {
       if (!transport || !this.caps || !this.room) throw new Error('no transport yet (the client has not offered)');
       for (const handle of this.pending.splice(0)) {
         if (handle.stopped || handle.producer.producer.closed) continue;
-        // A producer on another worker's router of the room reaches this one through a pipe.
+        // A producer on another worker's router of the room reaches this one through a pipe; one
+        // that failed is tried again at this connection's next offer (the handle stays pending).
         const piped = await this.engine.pipe(handle.producer.producer, handle.producer.home, this.room).then(() => true, () => false);
-        if (!piped || handle.stopped || handle.producer.producer.closed) continue;
+        if (handle.stopped || handle.producer.producer.closed) continue;
+        if (!piped) {
+          this.pending.push(handle);
+          continue;
+        }
         if (!this.room.router.canConsume({ producerId: handle.producer.producer.id, rtpCapabilities: this.caps })) continue;
         const reuse = this.sections.findIndex((x) => x.role === 'send' && !x.active && x.kind === handle.kind && (x as SendSection).negotiated);
         const mid = reuse >= 0 ? this.sections[reuse].mid : String(this.nextMid++);

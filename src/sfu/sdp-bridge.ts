@@ -82,11 +82,11 @@ const lower = (s: string) => s.toLowerCase();
 
 /**
  * One id space for the whole BUNDLE. mediasoup's worker rewrites every forwarded packet's header
- * extensions to its own ids (the router's preferredIds: mid 1, rid 2, rrid 3, abs-send-time 4,
- * transport-cc 5, audio-level 10, video-orientation 11, …) whatever a consumer negotiated, and
- * the client's ids live in the same BUNDLE: Chrome's mid is 4 and rrid 11, so a forwarded video
- * packet's video-orientation (11) read as a repair RID, or its abs-send-time (4) read as a MID,
- * sent the packet nowhere (Chrome dropped every forwarded video packet; audio passed). So the SFU
+ * extensions to its own ids (the router's preferredIds: mid 1, abs-send-time 4, transport-cc 5,
+ * audio-level 6, video-orientation 8, toffset 9, abs-capture-time 10, playout-delay 11; rid 2 and
+ * rrid 3 are receive-only) whatever a consumer negotiated, and the client's ids live in the same
+ * BUNDLE: Chrome's mid is 4, so a forwarded video packet's abs-send-time (4) read as a MID sent
+ * the packet nowhere (Chrome dropped every forwarded video packet; audio passed). So the SFU
  * accepts a client's extension only under the router's id for it, or under an id the router
  * never uses; the others stay out of the answer (the client then does not send them).
  */
