@@ -36,7 +36,22 @@ export interface OramaCallOptions {
   dataLabel?: string;
   /** Reconnects in a row after unexpected signaling closes, reset once media is connected again (server-draining always reconnects). */
   maxReconnects?: number;
+  /** Publish video as simulcast layers when the SFU forwards simulcast (`joined.simulcast`); default true. */
+  simulcast?: boolean;
 }
+
+/**
+ * The layers published to an SFU that forwards simulcast, lowest first (mediasoup-client's
+ * order): quarter, half and full resolution. Chrome sends as many as the camera's resolution
+ * allows (640x480: two; 1280x720: three) and its bandwidth estimate affords, lowest first. The
+ * three together stay within the SFU's default publisher_bitrate (1.5 Mbit/s), and the top one
+ * within the bandwidth the SFU assumes for a new subscriber (1 Mbit/s) before its estimate grows.
+ */
+export const SIMULCAST_ENCODINGS: RTCRtpEncodingParameters[] = [
+  { rid: 'l0', scaleResolutionDownBy: 4, maxBitrate: 150_000 },
+  { rid: 'l1', scaleResolutionDownBy: 2, maxBitrate: 500_000 },
+  { rid: 'l2', scaleResolutionDownBy: 1, maxBitrate: 800_000 },
+];
 
 export interface RemoteTrackDetail {
   peerId: string;
@@ -80,7 +95,7 @@ export class OramaCall extends EventTarget {
 
   constructor(options: OramaCallOptions) {
     super();
-    this.options = { gateway: '', dataLabel: 'chat', maxReconnects: 3, ...options };
+    this.options = { gateway: '', dataLabel: 'chat', maxReconnects: 3, simulcast: true, ...options };
   }
 
   on<K extends keyof Events>(type: K, listener: (detail: Events[K]) => void): this {
@@ -121,9 +136,6 @@ export class OramaCall extends EventTarget {
     this.remoteQueue = [];
     this.channel = pc.createDataChannel(this.options.dataLabel);
     this.channel.onmessage = (e) => this.emit('data', { data: e.data });
-    for (const track of this.options.media?.getTracks() ?? []) {
-      pc.addTransceiver(track, { direction: 'sendonly', streams: [this.options.media!] });
-    }
     pc.onicecandidate = (e) => {
       const candidate = e.candidate ? (e.candidate.toJSON() as IceCandidateInit) : null;
       if (this.joined) this.send({ type: 'ice-candidate', candidate });
@@ -258,6 +270,12 @@ export class OramaCall extends EventTarget {
         this.resumeToken = message.resume_token;
         for (const c of this.localQueue.splice(0)) this.send({ type: 'ice-candidate', candidate: c });
         this.emit('joined', { peerId: message.peer_id, peers: message.peers });
+        // Tracks are added now that the SFU said whether it forwards simulcast (the number of
+        // encodings is fixed when a transceiver is made).
+        for (const track of this.options.media?.getTracks() ?? []) {
+          const layered = track.kind === 'video' && message.simulcast === true && this.options.simulcast;
+          pc.addTransceiver(track, { direction: 'sendonly', streams: [this.options.media!], ...(layered ? { sendEncodings: SIMULCAST_ENCODINGS.map((e) => ({ ...e })) } : {}) });
+        }
         this.makingOffer = true;
         try {
           await pc.setLocalDescription(await pc.createOffer());
@@ -345,6 +363,14 @@ export class OramaCall extends EventTarget {
     } finally {
       this.reconnecting = false;
     }
+  }
+
+  /**
+   * Asks for at most simulcast layer `layer` (0 = lowest) of `peerId`'s video; the SFU may send
+   * less while this client's bandwidth is short. No effect on an SFU without simulcast.
+   */
+  preferLayer(peerId: string, layer: number): void {
+    this.send({ type: 'preferred-layer', peer_id: peerId, layer });
   }
 
   /** Sends on the room's data channel (relayed by the SFU to every other peer). */

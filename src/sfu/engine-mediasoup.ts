@@ -53,6 +53,7 @@ interface RoomRouter {
 
 export class MediasoupEngine implements MediaEngine {
   readonly name = 'mediasoup' as const;
+  readonly simulcast = true;
   /** A room's routers, in the order they were made (the first on the worker with fewest rooms). */
   private readonly rooms = new Map<string, RoomRouter[]>();
   /** Placements run one at a time per room (two joins must not both make a router). */

@@ -500,6 +500,7 @@ class WeriftConnection implements EngineConnection {
 
 export class WeriftEngine implements MediaEngine {
   readonly name = 'werift' as const;
+  readonly simulcast = false;
   private readonly counters: EngineTotals = { bytesIn: 0, packetsIn: 0, bytesOut: 0, packetsOut: 0, keyframeRequests: 0 };
   private readonly gathering = new Serial();
   private readonly connections = new Set<WeriftConnection>();

@@ -94,8 +94,17 @@ export interface WorkerFigures {
   consumers: number;
 }
 
+/** Simulcast layers a publisher may send (RIDs, lowest first), when the engine forwards simulcast. */
+export const SIMULCAST_LAYERS = 3;
+
 export interface MediaEngine {
   readonly name: EngineName;
+  /**
+   * Whether publishers may send simulcast (RID layers, up to SIMULCAST_LAYERS): the engine then
+   * forwards one layer per consumer, picked from its bandwidth estimate and preferred layer.
+   * Clients learn it from `joined.simulcast` (werift: false, it forwards one stream).
+   */
+  readonly simulcast: boolean;
   /** `room` groups connections that forward to each other (mediasoup: one router per room). */
   createConnection(room: string): EngineConnection;
   /** Traffic so far (mediasoup asks its workers). */

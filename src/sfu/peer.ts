@@ -19,6 +19,8 @@ export const DATA_PER_SECOND = 50;
 export const DATA_BURST = 100;
 /** Messages kept for a detached peer; beyond this it cannot be resumed consistently. */
 export const MAX_DETACHED_MESSAGES = 256;
+/** `preferred-layer` wishes kept per peer (one per publishing peer; a room has at most max_peers_per_room). */
+export const MAX_LAYER_WISHES = 256;
 
 /** An error's message for a reply: never empty, whatever was thrown. */
 export function errorText(error: unknown, fallback: string): string {
@@ -52,6 +54,8 @@ export class Peer {
    */
   private readonly deferred = new Map<string, Track>();
   private closed = false;
+  /** The client's `preferred-layer` per publishing peer (video), for its current and later tracks. */
+  private readonly preferredLayers = new Map<string, number>();
   #transport: SignalingTransport;
   /** While detached (its socket closed without leave): what the SFU sent meanwhile, in order. */
   private held: ServerMessage[] | null = null;
@@ -250,10 +254,21 @@ export class Peer {
       return;
     }
     const consumer = this.connection.consume(track.producer, track.publisherId);
+    const layer = this.preferredLayers.get(track.publisherId);
+    if (layer !== undefined && track.kind === 'video') consumer.setPreferredLayer(layer);
     const subscription = new Subscription(track, this.id, consumer);
     track.subscriptions.add(subscription);
     this.subscriptions.set(track.id, subscription);
     this.requestNegotiation();
+  }
+
+  /** `preferred-layer`: at most this layer of `publisherId`'s video, now and for its later tracks. */
+  preferLayer(publisherId: string, layer: number): void {
+    if (!this.preferredLayers.has(publisherId) && this.preferredLayers.size >= MAX_LAYER_WISHES) return;
+    this.preferredLayers.set(publisherId, layer);
+    for (const subscription of this.subscriptions.values()) {
+      if (subscription.track.publisherId === publisherId && subscription.track.kind === 'video') subscription.consumer.setPreferredLayer(layer);
+    }
   }
 
   unsubscribe(track: Track): void {

@@ -13,6 +13,8 @@ export class Room {
   constructor(
     readonly name: string,
     private readonly metrics: Metrics,
+    /** The engine forwards simulcast (told to each client in `joined`). */
+    private readonly simulcast = false,
   ) {}
 
   get size(): number {
@@ -23,7 +25,7 @@ export class Room {
   join(peer: Peer): void {
     const others = [...this.peers.values()];
     this.peers.set(peer.id, peer);
-    peer.send({ type: 'joined', protocol_version: PROTOCOL_VERSION, room: this.name, peer_id: peer.id, peers: others.map((p) => p.info()), resume_token: peer.resumeToken });
+    peer.send({ type: 'joined', protocol_version: PROTOCOL_VERSION, room: this.name, peer_id: peer.id, peers: others.map((p) => p.info()), resume_token: peer.resumeToken, ...(this.simulcast ? { simulcast: true } : {}) });
     for (const other of others) other.send({ type: 'peer-joined', ...peer.info() });
     peer.onProducer = (producer) => this.publish(peer, producer);
     peer.onData = (label, data) => this.relay(peer, label, data);

@@ -80,6 +80,15 @@ export function offeredCodecs(m: MediaDescription): types.RtpCodecParameters[] {
 
 const lower = (s: string) => s.toLowerCase();
 
+/** Extensions the worker only reads (simulcast stream ids): it never writes them on forwarded packets. */
+const READ_ONLY_EXTENSIONS = new Set(['urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id', 'urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id']);
+/**
+ * Extensions never taken from publishers: the worker writes on forwarded packets only those a
+ * publisher sent (besides mid, abs-send-time and transport-cc), so their ids (10, 11) stay free
+ * for what Chrome keeps there (the simulcast RIDs).
+ */
+const NOT_FROM_PUBLISHERS = new Set(['http://www.webrtc.org/experiments/rtp-hdrext/abs-capture-time', 'http://www.webrtc.org/experiments/rtp-hdrext/playout-delay']);
+
 /**
  * One id space for the whole BUNDLE. mediasoup's worker rewrites every forwarded packet's header
  * extensions to its own ids (the router's preferredIds: mid 1, abs-send-time 4, transport-cc 5,
@@ -88,12 +97,16 @@ const lower = (s: string) => s.toLowerCase();
  * BUNDLE: Chrome's mid is 4, so a forwarded video packet's abs-send-time (4) read as a MID sent
  * the packet nowhere (Chrome dropped every forwarded video packet; audio passed). So the SFU
  * accepts a client's extension only under the router's id for it, or under an id the router
- * never uses; the others stay out of the answer (the client then does not send them).
+ * never uses; the others stay out of the answer (the client then does not send them). The
+ * simulcast RIDs, which the worker only reads, are also accepted under an id the worker never
+ * writes (Chrome's 10 and 11: abs-capture-time and playout-delay are not taken from publishers).
  */
 export function consistentId(uri: string, id: number, router: types.RtpCapabilities): boolean {
   const exts = router.headerExtensions ?? [];
   const own = exts.find((h) => h.uri === uri)?.preferredId;
-  return own === id || !exts.some((h) => h.preferredId === id);
+  if (own === id) return true;
+  if (READ_ONLY_EXTENSIONS.has(uri)) return !exts.some((h) => h.preferredId === id && !READ_ONLY_EXTENSIONS.has(h.uri) && !NOT_FROM_PUBLISHERS.has(h.uri));
+  return !exts.some((h) => h.preferredId === id);
 }
 
 /**
@@ -109,7 +122,7 @@ export function producerParameters(section: OfferedSection, router: types.RtpCap
   const rtx = codecs.find((c) => /\/rtx$/i.test(c.mimeType) && Number(c.parameters?.apt) === media.payloadType);
   const uris = new Set((router.headerExtensions ?? []).filter((h) => h.kind === m.type).map((h) => h.uri));
   const headerExtensions = (m.ext ?? [])
-    .filter((e) => uris.has(e.uri as types.RtpHeaderExtensionUri) && consistentId(e.uri, e.value, router))
+    .filter((e) => uris.has(e.uri as types.RtpHeaderExtensionUri) && !NOT_FROM_PUBLISHERS.has(e.uri) && consistentId(e.uri, e.value, router))
     .map((e) => ({ uri: e.uri as types.RtpHeaderExtensionUri, id: e.value }));
   const cname = (m.ssrcs ?? []).find((s) => s.attribute === 'cname')?.value;
   return {
@@ -156,8 +169,10 @@ export function clientRtpCapabilities(offer: ParsedOffer, router: types.RtpCapab
   // not one the client keeps for another extension.
   const kept = new Map<number, string>();
   for (const [uri, id] of offer.extensionIds) if (consistentId(uri, id, router)) kept.set(id, uri);
+  // The worker never writes the simulcast RIDs: a consumer m-line does not name them (the
+  // client's own m-lines may, under the client's ids).
   const headerExtensions = (router.headerExtensions ?? []).filter(
-    (h) => offer.extensionIds.has(h.uri) && (kept.get(h.preferredId) ?? h.uri) === h.uri,
+    (h) => offer.extensionIds.has(h.uri) && !READ_ONLY_EXTENSIONS.has(h.uri) && (kept.get(h.preferredId) ?? h.uri) === h.uri,
   );
   return {
     codecs: (router.codecs ?? []).filter((c) => offered.has(lower(c.mimeType)) || (/\/rtx$/i.test(c.mimeType) && offered.has(`${c.kind}/rtx`))),

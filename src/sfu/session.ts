@@ -45,6 +45,10 @@ const handlers: Handlers = {
   async leave(session) {
     await session.end('leave');
   },
+  'preferred-layer'(session, message) {
+    if (!session.peer) return session.fail('not_joined', 'join first');
+    session.peer.preferLayer(message.peer_id, message.layer);
+  },
   resume(session, message) {
     if (session.peer) return session.fail('already_joined', 'this connection already joined a room');
     if (session.room && message.room !== session.room) {

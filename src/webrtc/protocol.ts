@@ -40,13 +40,26 @@ export interface IceCandidateMessage { type: 'ice-candidate'; candidate: IceCand
 export interface LeaveMessage { type: 'leave' }
 /** Re-attach this new socket to a peer whose socket closed (within RESUME_GRACE_S). */
 export interface ResumeMessage { type: 'resume'; room: string; peer_id: string; resume_token: string }
+/**
+ * Which simulcast layer of `peer_id`'s video this client wants (0 = the lowest; above the top
+ * means the top). The SFU sends at most that layer, lower while this client's bandwidth estimate
+ * says so. Kept for the publisher's later tracks too; ignored by an SFU without simulcast.
+ */
+export interface PreferredLayerMessage { type: 'preferred-layer'; peer_id: string; layer: number }
 
-export type ClientMessage = JoinMessage | OfferMessage | AnswerMessage | IceCandidateMessage | LeaveMessage | ResumeMessage;
+/** Layers a `preferred-layer` may name: 0 .. MAX_LAYER (the SFU clamps to what the publisher sends). */
+export const MAX_LAYER = 15;
+
+export type ClientMessage = JoinMessage | OfferMessage | AnswerMessage | IceCandidateMessage | LeaveMessage | ResumeMessage | PreferredLayerMessage;
 
 // ---- SFU → client ----
 export interface PeerInfo { peer_id: string; display?: DisplayInfo; subject?: string }
-/** `resume_token`: the secret a `resume` of this peer must show (kept by the client only). */
-export interface JoinedMessage { type: 'joined'; protocol_version: number; room: string; peer_id: string; peers: PeerInfo[]; resume_token?: string }
+/**
+ * `resume_token`: the secret a `resume` of this peer must show (kept by the client only).
+ * `simulcast: true`: the SFU forwards simulcast — publish video as up to 3 RID layers, lowest
+ * first (absent: publish one encoding; an SFU without simulcast would forward only the first).
+ */
+export interface JoinedMessage { type: 'joined'; protocol_version: number; room: string; peer_id: string; peers: PeerInfo[]; resume_token?: string; simulcast?: boolean }
 /** The peer is back on this socket; messages the SFU sent meanwhile follow. */
 export interface ResumedMessage { type: 'resumed'; room: string; peer_id: string; peers: PeerInfo[] }
 export interface PeerJoinedMessage extends PeerInfo { type: 'peer-joined' }
@@ -118,6 +131,10 @@ export const clientMessageSchemas: Record<ClientMessage['type'], object> = {
     peer_id: { type: 'string', pattern: '^[0-9a-f]{12}$' },
     resume_token: { type: 'string', pattern: '^[A-Za-z0-9_-]{22}$' },
   }),
+  'preferred-layer': typed('preferred-layer', ['peer_id', 'layer'], {
+    peer_id: { type: 'string', pattern: '^[0-9a-f]{12}$' },
+    layer: { type: 'integer', minimum: 0, maximum: MAX_LAYER },
+  }),
 };
 
 const credentials = {
@@ -138,6 +155,7 @@ export const serverMessageSchemas: Record<ServerMessage['type'], object> = {
     peer_id: { type: 'string' },
     peers: { type: 'array', items: { type: 'object', additionalProperties: false, required: ['peer_id'], properties: peerInfo } },
     resume_token: { type: 'string' },
+    simulcast: { type: 'boolean' },
   }),
   resumed: typed('resumed', ['room', 'peer_id', 'peers'], {
     room: { type: 'string' },

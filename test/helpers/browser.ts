@@ -2,7 +2,7 @@
 // namespace (playwright talks over a pipe, which ip-netns-exec keeps), join a room, read WebRTC
 // stats. Shared by the browser end-to-end suites.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 
@@ -36,7 +36,7 @@ export function trustingHome(dir: string, caPem: string): string {
  * cluster's DNS, clientNetns `nameserver`), unless `resolve` pins a host to one node's address
  * (`--host-resolver-rules`, as a hosts-file line would) to pick which gateway a browser uses.
  */
-export async function launchInNetns(dir: string, ns: string, opts: { ca: string; resolve?: Record<string, string> }): Promise<Browser> {
+export async function launchInNetns(dir: string, ns: string, opts: { ca: string; resolve?: Record<string, string>; args?: string[] }): Promise<Browser> {
   mkdirSync(dir, { recursive: true });
   const wrapper = join(dir, `chromium-in-${ns}`);
   writeFileSync(wrapper, `#!/bin/sh\nexec ip netns exec ${ns} ${CHROMIUM_BIN} "$@"\n`);
@@ -45,7 +45,7 @@ export async function launchInNetns(dir: string, ns: string, opts: { ca: string;
   const rules = Object.entries(opts.resolve ?? {}).map(([host, ip]) => `MAP ${host} ${ip}`).join(', ');
   return chromium.launch({
     executablePath: wrapper,
-    args: [...CHROMIUM_ARGS, ...(rules ? [`--host-resolver-rules=${rules}`] : []), '--disable-features=LocalNetworkAccessChecks'],
+    args: [...CHROMIUM_ARGS, ...(rules ? [`--host-resolver-rules=${rules}`] : []), '--disable-features=LocalNetworkAccessChecks', ...(opts.args ?? [])],
     env: { ...process.env, HOME: home },
     timeout: 30000,
   });
@@ -63,7 +63,8 @@ export async function waitEvent(page: Page, type: string, after = 0, timeoutMs =
 }
 
 export interface MediaStats {
-  videos: { framesDecoded: number }[];
+  /** Per received video: frames decoded, and the size of the last one (a simulcast layer's). */
+  videos: { framesDecoded: number; frameWidth: number; frameHeight: number }[];
   audios: { packetsReceived: number; totalAudioEnergy: number }[];
   pairs: string[];
   /** The SRTP suite each transport negotiated through DTLS (RTCTransportStats.srtpCipher). */
@@ -81,7 +82,7 @@ export function mediaStats(page: Page): Promise<MediaStats> {
       .map((s) => byId.get(s.selectedCandidatePairId))
       .map((p) => `${byId.get(p.localCandidateId)?.candidateType}/${byId.get(p.remoteCandidateId)?.candidateType}`);
     return {
-      videos: all.filter((s) => s.type === 'inbound-rtp' && s.kind === 'video').map((s) => ({ framesDecoded: s.framesDecoded ?? 0 })),
+      videos: all.filter((s) => s.type === 'inbound-rtp' && s.kind === 'video').map((s) => ({ framesDecoded: s.framesDecoded ?? 0, frameWidth: s.frameWidth ?? 0, frameHeight: s.frameHeight ?? 0 })),
       audios: all.filter((s) => s.type === 'inbound-rtp' && s.kind === 'audio').map((s) => ({ packetsReceived: s.packetsReceived ?? 0, totalAudioEnergy: s.totalAudioEnergy ?? 0 })),
       pairs,
       srtpCiphers: all.filter((s) => s.type === 'transport' && s.srtpCipher).map((s) => s.srtpCipher),
@@ -100,6 +101,32 @@ export async function waitMedia(page: Page, remotes: number, timeoutMs = 20000):
     await new Promise((r) => setTimeout(r, 400));
   }
   throw new Error(`media from ${remotes} peers not decoded within ${timeoutMs} ms: ${JSON.stringify(s)}`);
+}
+
+/**
+ * A YUV4MPEG2 file (4:2:0) for Chromium's --use-file-for-fake-video-capture, which loops it: a
+ * pattern that moves each frame, so the encoder has detail and motion at every size.
+ */
+export function writeY4m(path: string, width: number, height: number, frames: number, fps = 30): void {
+  const chroma = (width / 2) * (height / 2);
+  const frame = Buffer.alloc(width * height + 2 * chroma);
+  const fd = openSync(path, 'w');
+  try {
+    writeSync(fd, `YUV4MPEG2 W${width} H${height} F${fps}:1 Ip A1:1 C420jpeg\n`);
+    for (let i = 0; i < frames; i++) {
+      for (let y = 0; y < height; y++) {
+        for (let x = 0; x < width; x++) {
+          frame[y * width + x] = ((x + 8 * i) ^ (y + 3 * i)) & 0xff;
+        }
+      }
+      frame.fill(128 + ((i * 4) % 64), width * height, width * height + chroma);
+      frame.fill(128 - ((i * 2) % 64), width * height + chroma);
+      writeSync(fd, 'FRAME\n');
+      writeSync(fd, frame);
+    }
+  } finally {
+    closeSync(fd);
+  }
 }
 
 export async function sendChat(from: Page, text: string): Promise<void> {

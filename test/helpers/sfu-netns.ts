@@ -104,6 +104,29 @@ export class NetnsLab {
     return this;
   }
 
+  /**
+   * One more client namespace with a link of its own to the turn namespace (10.93.K.2 ↔
+   * 10.93.K.1, routed to the public subnet through it): what a browser there receives can be
+   * shaped alone (tc on `turnDev`, the turn side of its link, shapes what is sent to it).
+   */
+  addClient(): { ns: string; addr: string; turnDev: string } {
+    const { ns, addr } = this.topo;
+    const k = addr.client.split('.')[2];
+    const name = `${this.topo.tag}-client2`;
+    const short = `${process.pid % 100000}${counter}`;
+    const [inside, turnDev] = [`od${short}a`, `od${short}b`];
+    ip('netns', 'add', name);
+    this.created.push(name);
+    ip('-n', name, 'link', 'set', 'lo', 'up');
+    ip('link', 'add', inside, 'netns', name, 'type', 'veth', 'peer', 'name', turnDev, 'netns', ns.turn);
+    ip('-n', name, 'addr', 'add', `10.93.${k}.2/24`, 'dev', inside);
+    ip('-n', ns.turn, 'addr', 'add', `10.93.${k}.1/24`, 'dev', turnDev);
+    ip('-n', name, 'link', 'set', inside, 'up');
+    ip('-n', ns.turn, 'link', 'set', turnDev, 'up');
+    ip('-n', name, 'route', 'add', `10.91.${k}.0/24`, 'via', `10.93.${k}.1`);
+    return { ns: name, addr: `10.93.${k}.2`, turnDev };
+  }
+
   /** Spawns a process inside a namespace; its output goes to a log file in the lab dir. */
   spawnIn(nsName: string, name: string, argv: string[], opts: { stdio?: 'pipe' | 'log'; env?: NodeJS.ProcessEnv } = {}): ChildProcess {
     const log = join(this.topo.dir, `${name}.log`);

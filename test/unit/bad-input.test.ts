@@ -579,7 +579,7 @@ const stubConnection = (): EngineConnection => ({
   onStateChange: () => undefined,
 });
 const stubEngine: MediaEngine = {
-  name: 'werift', createConnection: stubConnection, totals: async () => ({ bytesIn: 0, packetsIn: 0, bytesOut: 0, packetsOut: 0, keyframeRequests: 0 }),
+  name: 'werift', simulcast: false, createConnection: stubConnection, totals: async () => ({ bytesIn: 0, packetsIn: 0, bytesOut: 0, packetsOut: 0, keyframeRequests: 0 }),
   failure: () => undefined, workers: async () => [], close: async () => undefined,
 };
 const SIG_PROOF = 'SFU: rooms and their peers, this connection\'s peer, and its close calls (none), before = after';
@@ -629,6 +629,8 @@ sig('SIG-15', '`__proto__` carrying the type', '{"__proto__":{"type":"leave"}}',
 sig('SIG-17', 'an empty frame', '', /"code":"bad_json"/);
 sig('SIG-18', 'a binary frame of bytes that are not UTF-8 JSON', Buffer.from([0xff, 0xfe, 0x00, 0x01, 0x80]), /"code":"bad_json","message":"frame is not valid JSON"/);
 sig('SIG-19', 'a binary frame carrying a valid `leave` (the protocol is JSON TEXT frames)', Buffer.from('{"type":"leave"}'), /"code":"invalid_message"/);
+sig('SIG-25', '`preferred-layer` with layer -1', '{"type":"preferred-layer","peer_id":"0123456789ab","layer":-1}', /"code":"invalid_message","message":"preferred-layer: \/layer must be >= 0"/);
+sig('SIG-26', '`preferred-layer` before `join` (fresh connection)', '{"type":"preferred-layer","peer_id":"0123456789ab","layer":1}', /"code":"not_joined","message":"join first"/, { joined: false });
 
 /** A member's WebSocket to room "lobby" through the gateway, the bad frame, and how it ended. */
 function sigGateway(id: string, input: string, send: (ws: WebSocket) => void, expect: RegExp) {

@@ -67,6 +67,32 @@ t.test('simulcast RIDs become encodings, lowest first as listed', async (t) => {
   t.same(encodingsOf(m), [{ rid: 'q' }, { rid: 'h' }, { rid: 'f' }]);
 });
 
+// Chrome's simulcast publish (sendEncodings with rids l0, l1, l2): no SSRC lines, RID header
+// extensions under Chrome's ids 10 and 11, abs-capture-time offered under 10's neighbour 12.
+const SIMULCAST_VIDEO = [
+  'm=video 9 UDP/TLS/RTP/SAVPF 96 97', 'c=IN IP4 0.0.0.0', 'a=mid:1', 'a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid',
+  'a=extmap:10 urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id', 'a=extmap:11 urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id',
+  'a=extmap:12 http://www.webrtc.org/experiments/rtp-hdrext/playout-delay',
+  'a=sendonly', 'a=msid:s v', 'a=rtcp-mux', 'a=rtcp-rsize', 'a=rtpmap:96 VP8/90000', 'a=rtcp-fb:96 nack', 'a=rtcp-fb:96 nack pli',
+  'a=rtpmap:97 rtx/90000', 'a=fmtp:97 apt=96', 'a=rid:l0 send', 'a=rid:l1 send', 'a=rid:l2 send', 'a=simulcast:send l0;l1;l2',
+].join('\r\n');
+
+t.test('a Chrome simulcast offer: RID layers, the RID extensions kept under Chrome\'s ids', async (t) => {
+  const offer = parseOffer(CHROME_OFFER.replace(/m=video[\s\S]*?(?=m=application)/, `${SIMULCAST_VIDEO}\r\n`));
+  const video = producerParameters(offer.sections[1], router);
+  t.same(video.encodings, [{ rid: 'l0' }, { rid: 'l1' }, { rid: 'l2' }], 'three layers, lowest first');
+  const exts = new Map((video.headerExtensions ?? []).map((h) => [h.uri, h.id]));
+  t.equal(exts.get('urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id'), 10, 'RID under Chrome\'s 10: the worker only reads it, and never writes 10');
+  t.equal(exts.get('urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id'), 11, 'repair RID under 11');
+  t.notOk(exts.has('urn:ietf:params:rtp-hdrext:sdes:mid'), 'mid under 4 (the worker\'s abs-send-time) stays out');
+  t.notOk(exts.has('http://www.webrtc.org/experiments/rtp-hdrext/playout-delay'), 'playout-delay is never taken from a publisher (the worker would write it under 11)');
+  t.notOk(consistentId('urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id', 4, router), 'a RID under an id the worker writes (4, abs-send-time) is dropped');
+  const caps = clientRtpCapabilities(offer, router);
+  const ids = new Map((caps.headerExtensions ?? []).map((h) => [h.preferredId, h.uri]));
+  t.notOk([...ids.values()].some((u) => /stream-id/.test(u)), 'consumer m-lines name no RID (the worker never writes one)');
+  t.notOk(ids.has(10) || ids.has(11), 'nor anything under the client\'s RID ids');
+});
+
 t.test('bad offers name what is missing', async (t) => {
   t.throws(() => parseOffer('v=0\r\n'), /no m-line/);
   t.throws(() => parseOffer(CHROME_OFFER.replace(/a=fingerprint:.*\r\n/, '')), /no DTLS fingerprint/);

@@ -20,6 +20,7 @@ t.test('every client message type: one valid example parses', async (t) => {
     { type: 'ice-candidate', candidate: null },
     { type: 'leave' },
     { type: 'resume', room: 'standup', peer_id: '0123456789ab', resume_token: 'AAAAAAAAAAAAAAAAAAAAAA' },
+    { type: 'preferred-layer', peer_id: '0123456789ab', layer: 0 },
   ];
   t.same(new Set(examples.map((e) => e.type)), new Set(Object.keys(clientMessageSchemas)), 'examples cover every type');
   for (const e of examples) t.same(parseClientMessage(JSON.stringify(e)), { ok: true, message: e }, e.type);
@@ -41,6 +42,10 @@ t.test('malformed, unknown and oversized frames get the right error code', async
   t.equal(code('{"type":"offer","sdp":""}'), 'invalid_message', 'empty sdp');
   t.equal(code('{"type":"ice-candidate","candidate":{"sdpMid":"0"}}'), 'invalid_message');
   t.equal(code(JSON.stringify({ type: 'offer', sdp: 'x'.repeat(MAX_MESSAGE_BYTES) })), 'too_large');
+  t.equal(code('{"type":"preferred-layer","peer_id":"0123456789ab","layer":-1}'), 'invalid_message', 'a negative layer');
+  t.equal(code('{"type":"preferred-layer","peer_id":"0123456789ab","layer":1.5}'), 'invalid_message', 'a fractional layer');
+  t.equal(code('{"type":"preferred-layer","peer_id":"0123456789ab","layer":16}'), 'invalid_message', 'above MAX_LAYER');
+  t.equal(code('{"type":"preferred-layer","peer_id":"someone","layer":1}'), 'invalid_message', 'not a peer id');
   t.equal(code('{"type":"turn-credentials","urls":["turn:x"],"username":"u","credential":"c","ttl":1}'), 'unknown_type', 'server messages are not client messages');
 });
 
@@ -50,7 +55,7 @@ t.test('every server message type validates against its schema', async (t) => {
     { type: 'offer', sdp: 'v=0\r\n' },
     { type: 'answer', sdp: 'v=0\r\n' },
     { type: 'ice-candidate', candidate: { candidate: 'candidate:1 1 udp 2 10.92.0.2 20000 typ host', sdpMid: '0', sdpMLineIndex: 0 } },
-    { type: 'joined', protocol_version: PROTOCOL_VERSION, room: 'r', peer_id: 'a1', peers: [{ peer_id: 'b2', display: { name: 'B' } }], resume_token: 'AAAAAAAAAAAAAAAAAAAAAA' },
+    { type: 'joined', protocol_version: PROTOCOL_VERSION, room: 'r', peer_id: 'a1', peers: [{ peer_id: 'b2', display: { name: 'B' } }], resume_token: 'AAAAAAAAAAAAAAAAAAAAAA', simulcast: true },
     { type: 'resumed', room: 'r', peer_id: 'a1', peers: [] },
     { type: 'peer-joined', peer_id: 'b2', display: { name: 'B' }, subject: 'user-1' },
     { type: 'peer-left', peer_id: 'b2' },

@@ -128,9 +128,12 @@ async function suite(t: Test): Promise<void> {
     const a = await Client.open(sfu, 'r1', { 'x-orama-internal-key': 'unit-internal-key', 'x-orama-subject': 'user-a' });
     a.send({ type: 'offer', sdp: 'v=0\r\n' });
     await a.error('not_joined');
+    a.send({ type: 'preferred-layer', peer_id: '0123456789ab', layer: 1 });
+    await a.error('not_joined');
     a.send({ type: 'join', room: 'r1', display: { name: 'A' } });
     const joined = await a.next('joined');
     t.equal(joined.protocol_version, 1);
+    t.equal(joined.simulcast, engine === 'mediasoup' ? true : undefined, 'joined says whether the engine forwards simulcast (mediasoup does, werift not)');
     t.same(joined.peers, []);
     const creds = await a.next('turn-credentials');
     t.match(creds.username, /^\d+:unitns:user-a$/, 'username expiry:namespace:subject (the subject the gateway vouched for)');

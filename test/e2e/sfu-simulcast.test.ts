@@ -1,0 +1,127 @@
+// Simulcast through the mediasoup SFU, with real headless Chromiums, real coturn, the real gateway
+// behind the HTTPS front. A publisher's fake camera plays a 1280x720 file (Chrome sends at most
+// two layers from the default 640x480), so it publishes three layers (l0 320x180, l1 640x360,
+// l2 1280x720). Two receive-only subscribers: ann in the client namespace, ben in a second
+// client namespace whose link is shaped with tc tbf (netem is not in this kernel). Proves:
+//   - the client publishes three RID layers because the SFU's `joined` says it forwards simulcast;
+//   - mediasoup picks a layer per subscriber from its bandwidth estimate: ann (unshaped) decodes
+//     the top layer while ben (400 kbit/s) decodes a lower one — and keeps decoding;
+//   - `preferred-layer` (docs/protocol.md) caps what a subscriber gets and lifts the cap again.
+import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import type { Browser, Page } from 'playwright-core';
+import t from 'tap';
+import { launchInNetns, mediaStats, waitEvent, writeY4m } from '../helpers/browser.ts';
+import { CHROMIUM, NetnsLab, TURNSERVER, requireTool } from '../helpers/sfu-netns.ts';
+
+requireTool(TURNSERVER, 'coturn');
+requireTool(CHROMIUM, 'chromium');
+
+const lab = new NetnsLab();
+t.teardown(() => lab.destroy());
+lab.up();
+const { topo } = lab;
+const { ns, addr } = topo;
+const shaped = lab.addClient();
+lab.startCoturn();
+// publisher_bitrate: the SFU's cap on what a publisher may send (REMB / max incoming bitrate)
+// must leave room for three layers.
+const sfu = lab.startSfu('sfu', { signalPort: 30001, mediaPorts: [20000, 20499], engine: 'mediasoup', config: { publisher_bitrate: 4_000_000 } });
+await lab.startGateway(8080, [`${addr.sfu}:30001`], { socket: true });
+const front = lab.startFront();
+await lab.waitHttp(ns.turn, `${sfu.url}/health`, 30000);
+await lab.waitLog('gateway-8080', /listening/);
+await lab.waitLog('front', /serving initial configuration/);
+
+const camera = join(topo.dir, 'camera-1280x720.y4m');
+writeY4m(camera, 1280, 720, 30);
+const resolve = { [front.host]: addr.turnPublic };
+const here: Browser = await launchInNetns(join(topo.dir, 'browser'), ns.client, { ca: front.ca, resolve, args: [`--use-file-for-fake-video-capture=${camera}`] });
+t.teardown(() => here.close());
+const there: Browser = await launchInNetns(join(topo.dir, 'browser-shaped'), shaped.ns, { ca: front.ca, resolve });
+t.teardown(() => there.close());
+
+// What is sent to ben: 400 kbit/s with a bucket of about one packet (a burst above the rate
+// queues, as on a real bottleneck, instead of passing at line rate) and a 300 ms queue (tbf drops
+// beyond it).
+execFileSync('ip', ['netns', 'exec', ns.turn, 'tc', 'qdisc', 'add', 'dev', shaped.turnDev, 'root', 'tbf', 'rate', '400kbit', 'burst', '2kb', 'latency', '300ms']);
+
+async function participant(browser: Browser, name: string, extra: Record<string, string>): Promise<{ page: Page; peerId: string }> {
+  const page = await (await browser.newContext()).newPage();
+  page.on('pageerror', (e) => t.comment(`${name} page error: ${e.message}`));
+  const q = new URLSearchParams({ room: 'layers', token: await lab.token(name, true), name, autojoin: '1', ...extra });
+  await page.goto(`${front.url}/v1/webrtc/client/demo.html#${q}`);
+  const joined = await waitEvent(page, 'joined', 0, 20000);
+  return { page, peerId: String(joined.detail.peerId) };
+}
+
+/** The publisher's layers as Chrome reports them (outbound-rtp per RID). */
+function layersSent(page: Page): Promise<{ rid: string; frameWidth: number; framesEncoded: number; limit: string; fps: number }[]> {
+  return page.evaluate(async () => {
+    const report = await ((window as any).oramaDemo.call.pc as RTCPeerConnection).getStats();
+    return ([...report.values()] as any[])
+      .filter((s) => s.type === 'outbound-rtp' && s.kind === 'video')
+      .map((s) => ({ rid: s.rid ?? '', frameWidth: s.frameWidth ?? 0, framesEncoded: s.framesEncoded ?? 0, limit: s.qualityLimitationReason ?? '', fps: s.framesPerSecond ?? 0 }))
+      .sort((a, b) => a.rid.localeCompare(b.rid));
+  });
+}
+
+/** The width of the video a subscriber decodes now (one publisher in the room), and its frames so far. */
+async function received(page: Page): Promise<{ width: number; frames: number }> {
+  const video = (await mediaStats(page)).videos.find((v) => v.framesDecoded > 0);
+  return { width: video?.frameWidth ?? 0, frames: video?.framesDecoded ?? 0 };
+}
+
+async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T>, ok: (v: T) => boolean): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  let last: T = await probe();
+  while (!ok(last)) {
+    if (Date.now() > end) throw new Error(`${what} not within ${timeoutMs / 1000} s; last: ${JSON.stringify(last)}`);
+    await new Promise((r) => setTimeout(r, 500));
+    last = await probe();
+  }
+  return last;
+}
+
+const pat = await participant(here, 'pat', { camera: '1280x720' });
+const ann = await participant(here, 'ann', { publish: '0' });
+const ben = await participant(there, 'ben', { publish: '0' });
+
+t.test('the publisher sends three layers to an SFU that forwards simulcast', async (t) => {
+  // Chrome turns a layer on once its bandwidth estimate affords it: the top one last.
+  const layers = await until('three encoded layers', 90000, () => layersSent(pat.page), (l) => l.length === 3 && l.every((x) => x.framesEncoded > 0));
+  t.same(layers.map((l) => l.rid), ['l0', 'l1', 'l2'], 'one outbound stream per RID');
+  t.same(layers.map((l) => l.frameWidth), [320, 640, 1280], 'quarter, half and full width');
+});
+
+t.test('each subscriber gets the layer its bandwidth affords', async (t) => {
+  // The SFU's estimates settle (a new top layer may reach ben before his estimate says it does
+  // not fit), then both are watched side by side for 15 s. mediasoup tries a higher layer now
+  // and then when a subscriber's estimate grows, and steps back on loss: what the subscriber gets
+  // most of the time (the median) is what counts — the top for ann, a lower layer for ben.
+  const settled = await until('ann at the top while ben is below it', 90000, async () => [await received(ann.page), await received(ben.page)], ([a, b]) => a.width === 1280 && b.width > 0 && b.width < 1280);
+  t.pass(`settled: ann ${settled[0].width} wide, ben ${settled[1].width} wide`);
+  const first = settled[1];
+  const annWidths: number[] = [];
+  const benWidths: number[] = [];
+  for (let i = 0; i < 15; i++) {
+    await new Promise((r) => setTimeout(r, 1000));
+    annWidths.push((await received(ann.page)).width);
+    benWidths.push((await received(ben.page)).width);
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  t.ok(median(benWidths) < 1280 && benWidths.every((w) => w > 0), `ben (400 kbit/s) decodes a lower layer most of the time: widths ${benWidths.join(' ')}`);
+  t.equal(median(annWidths), 1280, `ann decodes the top layer meanwhile: widths ${annWidths.join(' ')}`);
+  const last = await received(ben.page);
+  t.ok(last.frames > first.frames, `ben keeps decoding (${first.frames} → ${last.frames} frames)`);
+  t.comment(`the publisher's layers: ${JSON.stringify(await layersSent(pat.page))}`);
+});
+
+t.test('preferred-layer caps what a subscriber gets, and lifts the cap', async (t) => {
+  await ann.page.evaluate((id) => (window as any).oramaDemo.call.preferLayer(id, 0), pat.peerId);
+  await until('ann at the lowest layer', 30000, () => received(ann.page), (r) => r.width === 320);
+  t.pass('preferred-layer 0: ann decodes the lowest layer (320 wide)');
+  await ann.page.evaluate((id) => (window as any).oramaDemo.call.preferLayer(id, 2), pat.peerId);
+  await until('ann back at the top', 60000, () => received(ann.page), (r) => r.width === 1280);
+  t.pass('preferred-layer 2: ann decodes the top layer again');
+});
