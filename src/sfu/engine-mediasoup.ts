@@ -16,7 +16,7 @@ import { availableParallelism, networkInterfaces } from 'node:os';
 import * as mediasoup from 'mediasoup';
 import type { types } from 'mediasoup';
 import type { IceCandidateInit } from '../webrtc/protocol.ts';
-import type { ConnectionState, Consumer, EngineConnection, EngineOptions, EngineTotals, MediaEngine, MediaKind, Producer, WorkerFigures } from './engine.ts';
+import type { ConnectionState, Consumer, EngineConnection, EngineOptions, EngineTotals, MediaEngine, MediaKind, Producer, RecoveryTotals, WorkerFigures } from './engine.ts';
 import { clientRtpCapabilities, parseOffer, producerParameters, writeDescription, type LocalSection, type LocalTransport, type ParsedOffer } from './sdp-bridge.ts';
 
 /** What the SFU forwards. Payload types as Chrome numbers them, so consumer m-lines rarely differ. */
@@ -66,7 +66,7 @@ export class MediasoupEngine implements MediaEngine {
   private failed?: string;
   /** Per live producer/consumer id: its figures at the last totals(); and those of closed ones. */
   private lastSamples = new Map<string, EngineTotals>();
-  private readonly retired: EngineTotals = zeroTotals();
+  private readonly retired = zeroTotals();
 
   private constructor(
     readonly options: EngineOptions,
@@ -205,7 +205,7 @@ export class MediasoupEngine implements MediaEngine {
     await Promise.all([...this.connections].map((c) => c.sampleStats(live)));
     for (const [id, last] of this.lastSamples) if (!live.has(id)) addTotals(this.retired, last);
     this.lastSamples = live;
-    const t = { ...this.retired };
+    const t = { ...this.retired, recovery: { ...this.retired.recovery } };
     for (const sample of live.values()) addTotals(t, sample);
     return t;
   }
@@ -272,16 +272,22 @@ class MediasoupConsumer implements Consumer {
 
 type SendSection = Extract<LocalSection, { role: 'send' }> & { handle?: MediasoupConsumer; negotiated: boolean };
 
-function zeroTotals(): EngineTotals {
-  return { bytesIn: 0, packetsIn: 0, bytesOut: 0, packetsOut: 0, keyframeRequests: 0 };
+function zeroTotals(): EngineTotals & { recovery: RecoveryTotals } {
+  return { bytesIn: 0, packetsIn: 0, bytesOut: 0, packetsOut: 0, keyframeRequests: 0, recovery: { nacksSent: 0, packetsRepaired: 0, nacksReceived: 0, packetsRetransmitted: 0 } };
 }
 
-function addTotals(into: EngineTotals, more: EngineTotals): void {
+function addTotals(into: EngineTotals & { recovery: RecoveryTotals }, more: EngineTotals): void {
   into.bytesIn += more.bytesIn;
   into.packetsIn += more.packetsIn;
   into.bytesOut += more.bytesOut;
   into.packetsOut += more.packetsOut;
   into.keyframeRequests += more.keyframeRequests;
+  const r = more.recovery;
+  if (!r) return;
+  into.recovery.nacksSent += r.nacksSent;
+  into.recovery.packetsRepaired += r.packetsRepaired;
+  into.recovery.nacksReceived += r.nacksReceived;
+  into.recovery.packetsRetransmitted += r.packetsRetransmitted;
 }
 
 /** Parses a DCEP DATA_CHANNEL_OPEN (RFC 8832): the channel's label. */
@@ -590,18 +596,24 @@ class MediasoupConnection implements EngineConnection {
     ].filter((x) => !x.stream.closed);
     await Promise.all(
       streams.map(async ({ stream, type }) => {
-        const list = (await stream.getStats().catch(() => undefined)) as { type: string; byteCount?: number; packetCount?: number; pliCount?: number; firCount?: number }[] | undefined;
+        const list = (await stream.getStats().catch(() => undefined)) as types.RtpStreamRecvStats[] | undefined;
         if (!list) return;
         const t = zeroTotals();
         for (const entry of list) {
           if (entry.type !== type) continue;
+          // mediasoup's stream stats: a received stream's NACK/PLI/FIR counts are those it sent, a
+          // sent stream's NACK count those it received.
           if (type === 'inbound-rtp') {
             t.bytesIn += entry.byteCount ?? 0;
             t.packetsIn += entry.packetCount ?? 0;
             t.keyframeRequests += (entry.pliCount ?? 0) + (entry.firCount ?? 0);
+            t.recovery.nacksSent += entry.nackCount ?? 0;
+            t.recovery.packetsRepaired += entry.packetsRepaired ?? 0;
           } else {
             t.bytesOut += entry.byteCount ?? 0;
             t.packetsOut += entry.packetCount ?? 0;
+            t.recovery.nacksReceived += entry.nackCount ?? 0;
+            t.recovery.packetsRetransmitted += entry.packetsRetransmitted ?? 0;
           }
         }
         into.set(stream.id, t);

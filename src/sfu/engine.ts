@@ -81,6 +81,19 @@ export interface EngineTotals {
   packetsOut: number;
   /** PLIs/FIRs the engine sent to publishers. */
   keyframeRequests: number;
+  /** Loss recovery by NACK and RTX (mediasoup counts it; werift does not, and leaves it out). */
+  recovery?: RecoveryTotals;
+}
+
+export interface RecoveryTotals {
+  /** NACKs the engine sent to publishers (packets missing on the way in). */
+  nacksSent: number;
+  /** Packets from publishers recovered by retransmission (RTX). */
+  packetsRepaired: number;
+  /** NACKs subscribers sent to the engine. */
+  nacksReceived: number;
+  /** Packets the engine retransmitted to subscribers. */
+  packetsRetransmitted: number;
 }
 
 /** A media worker's figures for /metrics (werift: its one process). */

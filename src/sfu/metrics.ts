@@ -1,6 +1,6 @@
 // Counters of the SFU, rendered as Prometheus text. Gauges (rooms, peers, tracks) and traffic
 // totals are read at scrape time from the live objects; only events are counted here.
-import type { WorkerFigures } from './engine.ts';
+import type { RecoveryTotals, WorkerFigures } from './engine.ts';
 
 export class Metrics {
   droppedCandidates = { signaling: 0, sdp: 0, ice_check: 0 };
@@ -38,6 +38,7 @@ export class Metrics {
     bytesOut: number;
     packetsOut: number;
     keyframeRequests: number;
+    recovery?: RecoveryTotals;
     engine: string;
     workers: WorkerFigures[];
   }): string {
@@ -77,6 +78,12 @@ export class Metrics {
       Object.entries(this.droppedCandidates).map(([where, n]) => [`where="${where}"`, n]),
     );
     metric('orama_sfu_keyframe_requests_total', 'counter', 'PLIs sent to publishers', [['', live.keyframeRequests]]);
+    if (live.recovery) {
+      const r = live.recovery;
+      metric('orama_sfu_nacks_total', 'counter', 'NACKs (RTCP generic NACK packets): sent to publishers, received from subscribers (mediasoup)', [['direction="to_publishers"', r.nacksSent], ['direction="from_subscribers"', r.nacksReceived]]);
+      metric('orama_sfu_rtp_packets_repaired_total', 'counter', 'Lost packets from publishers recovered by retransmission (mediasoup)', [['', r.packetsRepaired]]);
+      metric('orama_sfu_rtp_packets_retransmitted_total', 'counter', 'Packets retransmitted to subscribers on their NACKs (mediasoup)', [['', r.packetsRetransmitted]]);
+    }
     metric('orama_sfu_glare_offers_ignored_total', 'counter', 'Client offers ignored in glare (the SFU is impolite)', [['', this.glareOffersIgnored]]);
     metric('orama_sfu_refused_joins_total', 'counter', 'Joins refused (draining, room full)', [['', this.refusedJoins]]);
     metric('orama_sfu_resumes_total', 'counter', 'Peers taken over by a new signaling socket (resume) after theirs closed', [['', this.resumes]]);

@@ -9,7 +9,9 @@
 // meanwhile get disjoint ports, come up healthy and touch no socket of the call (the front is
 // never reloaded); then a call in each of them runs at the same time as the first. No log line of a front or a gateway holds the token. Then
 // the room's SFU is stopped (systemctl stop → SIGTERM → server-draining) and both browsers carry
-// on through another node's SFU.
+// on through another node's SFU. The third namespace runs the other SFU engine, mediasoup (its
+// worker shipped by roles/sfu, run by the SFU inside its unit's sandbox): its call is the cluster
+// call on that engine, with the browsers publishing simulcast layers.
 import t from 'tap';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -88,7 +90,10 @@ t.test('two browsers call each other through the cluster', async (t) => {
   const framesOf = async (page: Page) => Math.max(0, ...(await mediaStats(page)).videos.map((v) => v.framesDecoded));
   const framesBefore = [await framesOf(ada), await framesOf(bob)];
   const enabledAt = Date.now();
-  const [other, third] = await Promise.all([OTHER, THIRD].map((ns) => orama('namespace', 'enable', 'webrtc', '--namespace', ns)));
+  const [other, third] = await Promise.all([
+    orama('namespace', 'enable', 'webrtc', '--namespace', OTHER),
+    orama('namespace', 'enable', 'webrtc', '--namespace', THIRD, '--sfu-engine', 'mediasoup'),
+  ]);
   t.teardown(() => orama('namespace', 'disable', 'webrtc', '--namespace', THIRD));
   t.teardown(() => orama('namespace', 'disable', 'webrtc', '--namespace', OTHER));
   t.equal(other.code, 0, `namespace ${OTHER} enabled during the call${other.code ? `: ${other.out.slice(-1500)}` : ''}`);
@@ -96,6 +101,9 @@ t.test('two browsers call each other through the cluster', async (t) => {
   const statusOf = async (ns: string) => JSON.parse((await orama('namespace', 'webrtc-status', '--namespace', ns, '--json')).stdout);
   const [sb, sc] = [await statusOf(OTHER), await statusOf(THIRD)];
   t.ok(sb.healthy && sc.healthy, 'both healthy');
+  t.equal(status.engine, 'werift', `${NS} runs the default engine`);
+  t.equal(sc.engine, 'mediasoup', `${THIRD} records the mediasoup engine`);
+  t.same(sc.nodes.map((n: any) => n.sfu_engine), ['mediasoup', 'mediasoup', 'mediasoup'], `every node's SFU of ${THIRD} runs mediasoup`);
   const portsOf = (s: any, node: number) => Object.values(s.nodes[node].ports as Record<string, string>).map((r) => r.split('-').map(Number));
   for (let n = 0; n < 3; n++) {
     const ranges = [status, sb, sc].flatMap((s) => portsOf(s, n));

@@ -6,7 +6,8 @@
 //   - the client publishes three RID layers because the SFU's `joined` says it forwards simulcast;
 //   - mediasoup picks a layer per subscriber from its bandwidth estimate: ann (unshaped) decodes
 //     the top layer while ben (400 kbit/s) decodes a lower one — and keeps decoding;
-//   - `preferred-layer` (docs/protocol.md) caps what a subscriber gets and lifts the cap again.
+//   - `preferred-layer` (docs/protocol.md) caps what a subscriber gets and lifts the cap again;
+//   - loss on either leg is recovered by NACK and RTX (the SFU's counters and Chrome's agree).
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import type { Browser, Page } from 'playwright-core';
@@ -124,4 +125,44 @@ t.test('preferred-layer caps what a subscriber gets, and lifts the cap', async (
   await ann.page.evaluate((id) => (window as any).oramaDemo.call.preferLayer(id, 2), pat.peerId);
   await until('ann back at the top', 60000, () => received(ann.page), (r) => r.width === 1280);
   t.pass('preferred-layer 2: ann decodes the top layer again');
+});
+
+t.test('loss on both legs: NACK and RTX recover it (publisher → SFU and SFU → subscriber)', async (t) => {
+  // Loss made in the turn namespace by the kernel (iptables' statistic match: netem is not in
+  // this kernel), on what arrives there: 3 % of the UDP from the client namespace (pat's media on
+  // its way to the SFU) and from the SFU (ann's and ben's media on their way out). Not on OUTPUT:
+  // a packet netfilter drops there fails coturn's sendto with EPERM, and coturn gives up the
+  // allocation — a fault, not loss.
+  const rules = [['-s', addr.client], ['-s', addr.sfu]].map((src) => ['INPUT', '-p', 'udp', ...src, '-m', 'statistic', '--mode', 'random', '--probability', '0.03', '-j', 'DROP']);
+  const iptables = (op: string, rule: string[]) => execFileSync('ip', ['netns', 'exec', ns.turn, 'iptables', op, ...rule]);
+  const scrape = () => {
+    const body = lab.curl(ns.turn, `${sfu.url}/metrics`).body;
+    const value = (re: RegExp) => Number(body.match(re)?.[1] ?? NaN);
+    return {
+      nacksToPublishers: value(/^orama_sfu_nacks_total\{[^}]*direction="to_publishers"\} (\d+)/m),
+      repaired: value(/^orama_sfu_rtp_packets_repaired_total\{[^}]*\} (\d+)/m),
+      nacksFromSubscribers: value(/^orama_sfu_nacks_total\{[^}]*direction="from_subscribers"\} (\d+)/m),
+      retransmitted: value(/^orama_sfu_rtp_packets_retransmitted_total\{[^}]*\} (\d+)/m),
+    };
+  };
+  const chrome = async () => ({
+    annNacks: await ann.page.evaluate(async () => ([...(await ((window as any).oramaDemo.call.pc as RTCPeerConnection).getStats()).values()] as any[]).filter((s) => s.type === 'inbound-rtp' && s.kind === 'video').reduce((n, s) => n + (s.nackCount ?? 0), 0)),
+    patResent: await pat.page.evaluate(async () => ([...(await ((window as any).oramaDemo.call.pc as RTCPeerConnection).getStats()).values()] as any[]).filter((s) => s.type === 'outbound-rtp' && s.kind === 'video').reduce((n, s) => n + (s.retransmittedPacketsSent ?? 0), 0)),
+  });
+  const before = { ...scrape(), ...(await chrome()), frames: (await received(ann.page)).frames };
+  for (const rule of rules) iptables('-A', rule);
+  try {
+    await new Promise((r) => setTimeout(r, 8000));
+  } finally {
+    for (const rule of rules) iptables('-D', rule);
+  }
+  const after = { ...scrape(), ...(await chrome()), frames: (await received(ann.page)).frames };
+  t.comment(`before ${JSON.stringify(before)}; after 8 s of loss ${JSON.stringify(after)}`);
+  t.ok(after.nacksToPublishers > before.nacksToPublishers, `the SFU NACKed the publisher (${before.nacksToPublishers} → ${after.nacksToPublishers})`);
+  t.ok(after.patResent > before.patResent, `the publisher's Chrome retransmitted (${before.patResent} → ${after.patResent} packets)`);
+  t.ok(after.repaired > before.repaired, `the SFU recovered lost packets by RTX (${before.repaired} → ${after.repaired})`);
+  t.ok(after.annNacks > before.annNacks, `ann's Chrome NACKed the SFU (${before.annNacks} → ${after.annNacks})`);
+  t.ok(after.nacksFromSubscribers > before.nacksFromSubscribers, `the SFU got the subscribers' NACKs (${before.nacksFromSubscribers} → ${after.nacksFromSubscribers})`);
+  t.ok(after.retransmitted > before.retransmitted, `… and retransmitted (${before.retransmitted} → ${after.retransmitted} packets)`);
+  t.ok(after.frames > before.frames, `ann kept decoding through the loss (${before.frames} → ${after.frames} frames)`);
 });

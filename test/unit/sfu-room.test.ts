@@ -304,6 +304,10 @@ async function suite(t: Test): Promise<void> {
     t.match(m.body, /orama_sfu_media_sections_max\{namespace="unitns"\} 0\n/, 'no connection, no m-lines');
     t.match(m.body, /orama_sfu_resident_memory_bytes\{namespace="unitns"\} [1-9]\d{6,}\n/, 'resident memory, bytes');
     t.match(m.body, /orama_sfu_heap_used_bytes\{namespace="unitns"\} [1-9]\d{5,}\n/, 'heap in use, bytes');
+    // NACK/RTX recovery: mediasoup counts it (test/e2e/sfu-simulcast.test.ts makes loss); werift
+    // does not, and says nothing rather than 0.
+    if (engine === 'mediasoup') t.match(m.body, /orama_sfu_nacks_total\{namespace="unitns",direction="to_publishers"\} 0\n[^]*orama_sfu_rtp_packets_retransmitted_total\{namespace="unitns"\} 0\n/, 'mediasoup: NACK and retransmission counters');
+    else t.notMatch(m.body, /orama_sfu_nacks_total|retransmitted/, 'werift: no recovery counters');
   });
 
   t.test('renegotiation on join and leave, and glare: the SFU is impolite', async (t) => {
