@@ -10,6 +10,7 @@
 //   6. the signaling socket lost (a gateway restarted): `resume` the same peer on a new socket —
 //      the peer connection and its media go on; lost with its SFU (close 4011): join again.
 import { CLOSE_SFU_LOST } from '../webrtc/protocol.ts';
+import { alignExtensions } from './extmap.ts';
 import type { DisplayInfo, IceCandidateInit, PeerInfo, ServerMessage, TurnCredentialsMessage } from '../webrtc/protocol.ts';
 
 /** A peer connection `disconnected` this long (Chrome says so after ~5 s without ICE consent) is rejoined. */
@@ -278,7 +279,12 @@ export class OramaCall extends EventTarget {
         }
         this.makingOffer = true;
         try {
-          await pc.setLocalDescription(await pc.createOffer());
+          const offer = await pc.createOffer();
+          // In the SFU's header-extension ids when it names them (src/client/extmap.ts); the
+          // offer as made if the browser refuses the rewritten one.
+          const ids = message.header_extensions;
+          const aligned = ids ? { type: 'offer' as const, sdp: alignExtensions(offer.sdp ?? '', ids) } : undefined;
+          await (aligned ? pc.setLocalDescription(aligned).catch(() => pc.setLocalDescription(offer)) : pc.setLocalDescription(offer));
           this.send({ type: 'offer', sdp: pc.localDescription!.sdp });
         } finally {
           this.makingOffer = false;

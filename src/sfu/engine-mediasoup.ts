@@ -17,7 +17,7 @@ import * as mediasoup from 'mediasoup';
 import type { types } from 'mediasoup';
 import type { IceCandidateInit } from '../webrtc/protocol.ts';
 import type { ConnectionState, Consumer, EngineConnection, EngineOptions, EngineTotals, MediaEngine, MediaKind, Producer, RecoveryTotals, WorkerFigures } from './engine.ts';
-import { clientRtpCapabilities, parseOffer, producerParameters, writeDescription, type LocalSection, type LocalTransport, type ParsedOffer } from './sdp-bridge.ts';
+import { clientExtensionIds, clientRtpCapabilities, parseOffer, producerParameters, writeDescription, type LocalSection, type LocalTransport, type ParsedOffer } from './sdp-bridge.ts';
 
 /** What the SFU forwards. Payload types as Chrome numbers them, so consumer m-lines rarely differ. */
 const MEDIA_CODECS: types.RouterRtpCodecCapability[] = [
@@ -54,6 +54,7 @@ interface RoomRouter {
 export class MediasoupEngine implements MediaEngine {
   readonly name = 'mediasoup' as const;
   readonly simulcast = true;
+  readonly headerExtensions = clientExtensionIds(mediasoup.getSupportedRtpCapabilities());
   /** A room's routers, in the order they were made (the first on the worker with fewest rooms). */
   private readonly rooms = new Map<string, RoomRouter[]>();
   /** Placements run one at a time per room (two joins must not both make a router). */

@@ -118,6 +118,14 @@ export interface MediaEngine {
    * Clients learn it from `joined.simulcast` (werift: false, it forwards one stream).
    */
   readonly simulcast: boolean;
+  /**
+   * The header extension ids the engine's forwarded packets carry, by URI (mediasoup's worker
+   * writes its own whatever was negotiated), and the only extensions it takes from publishers.
+   * Told to clients in `joined.header_extensions`: a client that offers its extensions under
+   * these ids shares one id space with the SFU in its BUNDLE (and gets bandwidth feedback as a
+   * publisher). Undefined: the engine follows the client's ids (werift).
+   */
+  readonly headerExtensions?: Readonly<Record<string, number>>;
   /** `room` groups connections that forward to each other (mediasoup: one router per room). */
   createConnection(room: string): EngineConnection;
   /** Traffic so far (mediasoup asks its workers). */

@@ -1,7 +1,7 @@
 // Room: the peers of one call and the tracks they publish. Every peer subscribes to every other
 // peer's tracks; data channel messages are relayed to every other peer on the same label.
 import { PROTOCOL_VERSION } from '../webrtc/protocol.ts';
-import type { Producer } from './engine.ts';
+import type { MediaEngine, Producer } from './engine.ts';
 import type { Metrics } from './metrics.ts';
 import type { Peer } from './peer.ts';
 import { Track } from './track.ts';
@@ -13,8 +13,8 @@ export class Room {
   constructor(
     readonly name: string,
     private readonly metrics: Metrics,
-    /** The engine forwards simulcast (told to each client in `joined`). */
-    private readonly simulcast = false,
+    /** What `joined` tells each client of the engine: simulcast, its header extension ids. */
+    private readonly engine: Pick<MediaEngine, 'simulcast' | 'headerExtensions'> = { simulcast: false },
   ) {}
 
   get size(): number {
@@ -25,7 +25,11 @@ export class Room {
   join(peer: Peer): void {
     const others = [...this.peers.values()];
     this.peers.set(peer.id, peer);
-    peer.send({ type: 'joined', protocol_version: PROTOCOL_VERSION, room: this.name, peer_id: peer.id, peers: others.map((p) => p.info()), resume_token: peer.resumeToken, ...(this.simulcast ? { simulcast: true } : {}) });
+    peer.send({
+      type: 'joined', protocol_version: PROTOCOL_VERSION, room: this.name, peer_id: peer.id, peers: others.map((p) => p.info()), resume_token: peer.resumeToken,
+      ...(this.engine.simulcast ? { simulcast: true } : {}),
+      ...(this.engine.headerExtensions ? { header_extensions: { ...this.engine.headerExtensions } } : {}),
+    });
     for (const other of others) other.send({ type: 'peer-joined', ...peer.info() });
     peer.onProducer = (producer) => this.publish(peer, producer);
     peer.onData = (label, data) => this.relay(peer, label, data);

@@ -89,6 +89,20 @@ const READ_ONLY_EXTENSIONS = new Set(['urn:ietf:params:rtp-hdrext:sdes:rtp-strea
  */
 const NOT_FROM_PUBLISHERS = new Set(['http://www.webrtc.org/experiments/rtp-hdrext/abs-capture-time', 'http://www.webrtc.org/experiments/rtp-hdrext/playout-delay']);
 
+/** mediasoup's own extension (between its workers), never a client's. */
+const INTERNAL_EXTENSIONS = new Set(['urn:mediasoup:params:rtp-hdrext:packet-id']);
+
+/**
+ * The ids a client should offer its extensions under (`joined.header_extensions`): the router's
+ * own, for what the SFU takes from publishers. Offered so, every client extension the SFU keeps
+ * is kept under its own id (consistentId's first case) and nothing in the BUNDLE collides.
+ */
+export function clientExtensionIds(router: Pick<types.RtpCapabilities, 'headerExtensions'>): Record<string, number> {
+  const ids: Record<string, number> = {};
+  for (const h of router.headerExtensions ?? []) if (!NOT_FROM_PUBLISHERS.has(h.uri) && !INTERNAL_EXTENSIONS.has(h.uri)) ids[h.uri] = h.preferredId;
+  return ids;
+}
+
 /**
  * One id space for the whole BUNDLE. mediasoup's worker rewrites every forwarded packet's header
  * extensions to its own ids (the router's preferredIds: mid 1, abs-send-time 4, transport-cc 5,
@@ -122,7 +136,7 @@ export function producerParameters(section: OfferedSection, router: types.RtpCap
   const rtx = codecs.find((c) => /\/rtx$/i.test(c.mimeType) && Number(c.parameters?.apt) === media.payloadType);
   const uris = new Set((router.headerExtensions ?? []).filter((h) => h.kind === m.type).map((h) => h.uri));
   const headerExtensions = (m.ext ?? [])
-    .filter((e) => uris.has(e.uri as types.RtpHeaderExtensionUri) && !NOT_FROM_PUBLISHERS.has(e.uri) && consistentId(e.uri, e.value, router))
+    .filter((e) => uris.has(e.uri as types.RtpHeaderExtensionUri) && !NOT_FROM_PUBLISHERS.has(e.uri) && !INTERNAL_EXTENSIONS.has(e.uri) && consistentId(e.uri, e.value, router))
     .map((e) => ({ uri: e.uri as types.RtpHeaderExtensionUri, id: e.value }));
   const cname = (m.ssrcs ?? []).find((s) => s.attribute === 'cname')?.value;
   return {

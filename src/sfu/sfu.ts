@@ -54,7 +54,7 @@ export class Sfu {
       return 'room_full';
     }
     if (!room) {
-      room = new Room(roomName, this.metrics, this.engine.simulcast);
+      room = new Room(roomName, this.metrics, this.engine);
       this.rooms.set(roomName, room);
     }
     const peerId = randomBytes(6).toString('hex');

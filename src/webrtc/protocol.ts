@@ -58,8 +58,10 @@ export interface PeerInfo { peer_id: string; display?: DisplayInfo; subject?: st
  * `resume_token`: the secret a `resume` of this peer must show (kept by the client only).
  * `simulcast: true`: the SFU forwards simulcast — publish video as up to 3 RID layers, lowest
  * first (absent: publish one encoding; an SFU without simulcast would forward only the first).
+ * `header_extensions`: RTP header extension URI -> the id the SFU's packets carry it under; a
+ * client offers its extensions under these ids and leaves out the others (absent: any ids).
  */
-export interface JoinedMessage { type: 'joined'; protocol_version: number; room: string; peer_id: string; peers: PeerInfo[]; resume_token?: string; simulcast?: boolean }
+export interface JoinedMessage { type: 'joined'; protocol_version: number; room: string; peer_id: string; peers: PeerInfo[]; resume_token?: string; simulcast?: boolean; header_extensions?: Record<string, number> }
 /** The peer is back on this socket; messages the SFU sent meanwhile follow. */
 export interface ResumedMessage { type: 'resumed'; room: string; peer_id: string; peers: PeerInfo[] }
 export interface PeerJoinedMessage extends PeerInfo { type: 'peer-joined' }
@@ -156,6 +158,8 @@ export const serverMessageSchemas: Record<ServerMessage['type'], object> = {
     peers: { type: 'array', items: { type: 'object', additionalProperties: false, required: ['peer_id'], properties: peerInfo } },
     resume_token: { type: 'string' },
     simulcast: { type: 'boolean' },
+    // One-byte header extension ids (RFC 8285): 1-14.
+    header_extensions: { type: 'object', maxProperties: 14, additionalProperties: { type: 'integer', minimum: 1, maximum: 14 } },
   }),
   resumed: typed('resumed', ['room', 'peer_id', 'peers'], {
     room: { type: 'string' },

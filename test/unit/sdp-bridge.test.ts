@@ -4,7 +4,8 @@
 import t from 'tap';
 import * as mediasoup from 'mediasoup';
 import sdpTransform from 'sdp-transform';
-import { clientRtpCapabilities, consistentId, encodingsOf, parseOffer, producerParameters, writeDescription } from '../../src/sfu/sdp-bridge.ts';
+import { clientExtensionIds, clientRtpCapabilities, consistentId, encodingsOf, parseOffer, producerParameters, writeDescription } from '../../src/sfu/sdp-bridge.ts';
+import { alignExtensions } from '../../src/client/extmap.ts';
 import { dcepOpenLabel } from '../../src/sfu/engine-mediasoup.ts';
 
 // The router's capabilities for the SFU's codecs, as mediasoup computes them (no worker needed).
@@ -91,6 +92,32 @@ t.test('a Chrome simulcast offer: RID layers, the RID extensions kept under Chro
   const ids = new Map((caps.headerExtensions ?? []).map((h) => [h.preferredId, h.uri]));
   t.notOk([...ids.values()].some((u) => /stream-id/.test(u)), 'consumer m-lines name no RID (the worker never writes one)');
   t.notOk(ids.has(10) || ids.has(11), 'nor anything under the client\'s RID ids');
+});
+
+t.test('an offer aligned to joined.header_extensions keeps every extension, transport-cc too', async (t) => {
+  const ids = clientExtensionIds(router);
+  t.equal(ids['http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01'], 5, 'the worker\'s transport-cc id');
+  t.notOk('http://www.webrtc.org/experiments/rtp-hdrext/playout-delay' in ids, 'nothing the SFU does not take from publishers');
+  t.notOk('urn:mediasoup:params:rtp-hdrext:packet-id' in ids, 'nor mediasoup\'s internal one');
+  const chrome = CHROME_OFFER.replace(/m=video[\s\S]*?(?=m=application)/, `${SIMULCAST_VIDEO}\r\n`);
+  const aligned = alignExtensions(chrome, ids);
+  t.notMatch(aligned, /playout-delay/, 'an extension the SFU does not list is left out of the offer');
+  t.match(aligned, /a=extmap:5 http:\/\/www\.ietf\.org\/id\/draft-holmer-rmcat-transport-wide-cc-extensions-01/);
+  t.equal(aligned.split('\r\n').length, chrome.split('\r\n').length - 1, 'nothing else changes (one line less)');
+  const offer = parseOffer(aligned);
+  const video = producerParameters(offer.sections[1], router);
+  const audio = producerParameters(offer.sections[0], router);
+  const uris = (p: typeof video) => new Map((p.headerExtensions ?? []).map((h) => [h.uri, h.id]));
+  t.same(Object.fromEntries(uris(video)), {
+    'urn:ietf:params:rtp-hdrext:sdes:mid': 1,
+    'urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id': 2,
+    'urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id': 3,
+  }, 'video: mid and the RIDs, each under the worker\'s id (the simulcast offer has no others)');
+  t.equal(uris(audio).get('http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01'), 5, 'audio: transport-cc kept (the publisher gets feedback)');
+  t.equal(uris(audio).get('http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time'), 4, 'abs-send-time kept');
+  t.equal(uris(audio).get('urn:ietf:params:rtp-hdrext:ssrc-audio-level'), 6, 'audio-level kept');
+  const caps = clientRtpCapabilities(offer, router);
+  for (const h of caps.headerExtensions ?? []) t.equal(h.preferredId, ids[h.uri], `consumers carry ${h.uri} under the same id as the client's m-lines`);
 });
 
 t.test('bad offers name what is missing', async (t) => {

@@ -55,7 +55,7 @@ t.test('every server message type validates against its schema', async (t) => {
     { type: 'offer', sdp: 'v=0\r\n' },
     { type: 'answer', sdp: 'v=0\r\n' },
     { type: 'ice-candidate', candidate: { candidate: 'candidate:1 1 udp 2 10.92.0.2 20000 typ host', sdpMid: '0', sdpMLineIndex: 0 } },
-    { type: 'joined', protocol_version: PROTOCOL_VERSION, room: 'r', peer_id: 'a1', peers: [{ peer_id: 'b2', display: { name: 'B' } }], resume_token: 'AAAAAAAAAAAAAAAAAAAAAA', simulcast: true },
+    { type: 'joined', protocol_version: PROTOCOL_VERSION, room: 'r', peer_id: 'a1', peers: [{ peer_id: 'b2', display: { name: 'B' } }], resume_token: 'AAAAAAAAAAAAAAAAAAAAAA', simulcast: true, header_extensions: { 'urn:ietf:params:rtp-hdrext:sdes:mid': 1 } },
     { type: 'resumed', room: 'r', peer_id: 'a1', peers: [] },
     { type: 'peer-joined', peer_id: 'b2', display: { name: 'B' }, subject: 'user-1' },
     { type: 'peer-left', peer_id: 'b2' },
@@ -68,6 +68,7 @@ t.test('every server message type validates against its schema', async (t) => {
   t.same(new Set(examples.map((e) => e.type)), new Set(Object.keys(serverMessageSchemas)));
   for (const e of examples) t.ok(parseServerMessage(JSON.stringify(e)).ok, e.type);
   t.notOk(parseServerMessage('{"type":"error","code":"nope","message":"x"}').ok, 'error codes are an enum');
+  t.notOk(parseServerMessage(JSON.stringify({ type: 'joined', protocol_version: 1, room: 'r', peer_id: 'a', peers: [], header_extensions: { u: 15 } })).ok, 'header extension ids are one-byte ids (1-14)');
 });
 
 t.test('relay policy: only TURN relay addresses pass, in trickle and in SDP', async (t) => {

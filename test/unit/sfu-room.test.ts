@@ -134,6 +134,8 @@ async function suite(t: Test): Promise<void> {
     const joined = await a.next('joined');
     t.equal(joined.protocol_version, 1);
     t.equal(joined.simulcast, engine === 'mediasoup' ? true : undefined, 'joined says whether the engine forwards simulcast (mediasoup does, werift not)');
+    if (engine === 'mediasoup') t.equal(joined.header_extensions?.['http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01'], 5, 'mediasoup names its header extension ids (transport-cc: 5)');
+    else t.equal(joined.header_extensions, undefined, 'werift follows the client\'s ids: it names none');
     t.same(joined.peers, []);
     const creds = await a.next('turn-credentials');
     t.match(creds.username, /^\d+:unitns:user-a$/, 'username expiry:namespace:subject (the subject the gateway vouched for)');
