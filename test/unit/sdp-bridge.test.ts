@@ -120,6 +120,13 @@ t.test('an offer aligned to joined.header_extensions keeps every extension, tran
   for (const h of caps.headerExtensions ?? []) t.equal(h.preferredId, ids[h.uri], `consumers carry ${h.uri} under the same id as the client's m-lines`);
 });
 
+t.test('alignExtensions: directions and line endings kept, unknown URIs dropped', async (t) => {
+  const ids = { 'urn:a': 3, 'urn:b': 7 };
+  t.equal(alignExtensions('v=0\na=extmap:1/sendonly urn:a\na=extmap:2 urn:c\na=extmap:9 urn:b attr\n', ids), 'v=0\na=extmap:3/sendonly urn:a\na=extmap:7 urn:b attr\n');
+  t.equal(alignExtensions('v=0\r\na=mid:0\r\n', ids), 'v=0\r\na=mid:0\r\n', 'no extmap: unchanged');
+  t.equal(alignExtensions('v=0\r\na=extmap:1 constructor\r\n', ids), 'v=0\r\n', 'a URI named like an Object property is not "listed"');
+});
+
 t.test('bad offers name what is missing', async (t) => {
   t.throws(() => parseOffer('v=0\r\n'), /no m-line/);
   t.throws(() => parseOffer(CHROME_OFFER.replace(/a=fingerprint:.*\r\n/, '')), /no DTLS fingerprint/);
