@@ -152,7 +152,7 @@ try {
   lab.up();
   const { ns, addr } = lab.topo;
   lab.startCoturn();
-  const sfu = lab.startSfu('sfu', { signalPort: 30001, mediaPorts: [20000, 20999] });
+  const sfu = lab.startSfu('sfu', { signalPort: 30001, mediaPorts: [20000, 20999], engine: 'werift' });
   const gw = await lab.startGateway(8080, [`${addr.sfu}:30001`]);
   await lab.waitHttp(ns.turn, `${sfu.url}/health`, 30000);
   await lab.waitLog('gateway-8080', /listening/, 30000);

@@ -27,7 +27,7 @@ export interface SfuConfigFile {
   resume_grace_s?: number;
   max_peers_per_room?: number;
   publisher_bitrate?: number;
-  /** The media engine (default werift until bench:sfu says otherwise; docs/benchmarks.md). */
+  /** The media engine (default mediasoup: bench:sfu's lower CPU per forwarded stream, docs/benchmarks.md). */
   engine?: EngineName;
   /** mediasoup: its worker binary (shipped by roles/sfu) and how many workers (default: one per core). */
   mediasoup_worker_bin?: string;
@@ -60,8 +60,11 @@ export interface SfuConfig {
 /** mediasoup's own figure: about 500 consumers per worker (one core). */
 export const MEDIASOUP_CONSUMERS_PER_WORKER = 500;
 
-/** Until bench:sfu decides (docs/benchmarks.md "SFU engines"). One rule: the CLIs and vars read it here. */
-export const DEFAULT_ENGINE: EngineName = 'werift';
+/**
+ * The engine with the lower CPU per forwarded stream at equal load in bench:sfu (mediasoup:
+ * 2–2.7× less than werift, docs/benchmarks.md "SFU engines"). One rule: the CLIs and vars read it here.
+ */
+export const DEFAULT_ENGINE: EngineName = 'mediasoup';
 
 const ipv4 = { type: 'string', pattern: '^(\\d{1,3}\\.){3}\\d{1,3}$' };
 const port = { type: 'integer', minimum: 0, maximum: 65535 };

@@ -9,9 +9,9 @@
 // meanwhile get disjoint ports, come up healthy and touch no socket of the call (the front is
 // never reloaded); then a call in each of them runs at the same time as the first. No log line of a front or a gateway holds the token. Then
 // the room's SFU is stopped (systemctl stop → SIGTERM → server-draining) and both browsers carry
-// on through another node's SFU. The third namespace runs the other SFU engine, mediasoup (its
-// worker shipped by roles/sfu, run by the SFU inside its unit's sandbox): its call is the cluster
-// call on that engine, with the browsers publishing simulcast layers.
+// on through another node's SFU. The namespaces run the default SFU engine, mediasoup (its worker
+// shipped by roles/sfu, run by the SFU inside its unit's sandbox; the browsers publish simulcast
+// layers), but the third, which runs werift: its call is the cluster call on the other engine.
 import t from 'tap';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -92,7 +92,7 @@ t.test('two browsers call each other through the cluster', async (t) => {
   const enabledAt = Date.now();
   const [other, third] = await Promise.all([
     orama('namespace', 'enable', 'webrtc', '--namespace', OTHER),
-    orama('namespace', 'enable', 'webrtc', '--namespace', THIRD, '--sfu-engine', 'mediasoup'),
+    orama('namespace', 'enable', 'webrtc', '--namespace', THIRD, '--sfu-engine', 'werift'),
   ]);
   t.teardown(() => orama('namespace', 'disable', 'webrtc', '--namespace', THIRD));
   t.teardown(() => orama('namespace', 'disable', 'webrtc', '--namespace', OTHER));
@@ -101,9 +101,10 @@ t.test('two browsers call each other through the cluster', async (t) => {
   const statusOf = async (ns: string) => JSON.parse((await orama('namespace', 'webrtc-status', '--namespace', ns, '--json')).stdout);
   const [sb, sc] = [await statusOf(OTHER), await statusOf(THIRD)];
   t.ok(sb.healthy && sc.healthy, 'both healthy');
-  t.equal(status.engine, 'werift', `${NS} runs the default engine`);
-  t.equal(sc.engine, 'mediasoup', `${THIRD} records the mediasoup engine`);
-  t.same(sc.nodes.map((n: any) => n.sfu_engine), ['mediasoup', 'mediasoup', 'mediasoup'], `every node's SFU of ${THIRD} runs mediasoup`);
+  t.equal(status.engine, 'mediasoup', `${NS} runs the default engine, mediasoup`);
+  t.same(status.nodes.map((n: any) => n.sfu_engine), ['mediasoup', 'mediasoup', 'mediasoup'], `every node's SFU of ${NS} runs mediasoup`);
+  t.equal(sc.engine, 'werift', `${THIRD} records the werift engine`);
+  t.same(sc.nodes.map((n: any) => n.sfu_engine), ['werift', 'werift', 'werift'], `every node's SFU of ${THIRD} runs werift`);
   const portsOf = (s: any, node: number) => Object.values(s.nodes[node].ports as Record<string, string>).map((r) => r.split('-').map(Number));
   for (let n = 0; n < 3; n++) {
     const ranges = [status, sb, sc].flatMap((s) => portsOf(s, n));

@@ -4,8 +4,8 @@
 // page it serves) behind the HTTPS front (Caddy with the nodes' Caddyfile) in the coturn namespace.
 // Proves: 2 and 3 browsers see and hear each other and exchange data-channel messages, every
 // selected candidate pair is relay, refresh-credentials arrives before expiry, and SIGTERM of
-// the SFU moves every browser to the second SFU — which runs the mediasoup engine, so the three
-// browsers then call each other through mediasoup.
+// the SFU moves every browser to the second SFU — which runs the other engine, werift, so the three
+// browsers then call each other through werift. The first SFU runs the default, mediasoup.
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { launchInNetns, waitEvent, waitMedia, sendChat, waitChat, type DemoEvent } from '../helpers/browser.ts';
@@ -23,11 +23,11 @@ const { topo } = lab;
 const { ns, addr } = topo;
 lab.startCoturn();
 const sfu1 = lab.startSfu('sfu1', { signalPort: 30001, mediaPorts: [20000, 20499], ttl: 8, drainDeadlineS: 5 });
-// The second SFU runs the other engine, mediasoup: the browsers moved to it by the SIGTERM test
-// make the browser call on that engine (audio, video, data channel, relay-only).
+// The second SFU runs the other engine, werift: the browsers moved to it by the SIGTERM test make
+// the browser call on that engine (audio, video, data channel, relay-only).
 /** The suites mediasoup's worker offers in DTLS-SRTP (all four tested in mediasoup-srtp.test.ts); Chrome prefixes SRTP_. */
 const SRTP_SUITES = ['AEAD_AES_256_GCM', 'AEAD_AES_128_GCM', 'AES_CM_128_HMAC_SHA1_80', 'AES_CM_128_HMAC_SHA1_32'];
-const sfu2 = lab.startSfu('sfu2', { signalPort: 30002, mediaPorts: [20500, 20999], engine: 'mediasoup' });
+const sfu2 = lab.startSfu('sfu2', { signalPort: 30002, mediaPorts: [20500, 20999], engine: 'werift' });
 // As on the nodes: the gateway on its socket only, behind the HTTPS front (roles/front's
 // Caddyfile, Debian's caddy); the page is served from https://ns-<lab>.orama.test/.
 await lab.startGateway(8080, [`${addr.sfu}:30001`, `${addr.sfu}:30002`], { socket: true });
@@ -67,7 +67,10 @@ t.test('two browsers: video, audio, data channel, relay-only', async (t) => {
     t.ok(s.videos.some((v) => v.framesDecoded > 0), `browser ${i}: framesDecoded ${s.videos.map((v) => v.framesDecoded)}`);
     t.ok(s.audios.some((a) => a.totalAudioEnergy > 0), `browser ${i}: audio energy ${s.audios.map((a) => a.totalAudioEnergy.toFixed(4))}`);
     t.ok(s.pairs.length > 0 && s.pairs.every((p) => p.startsWith('relay/')), `browser ${i}: selected pairs ${s.pairs}`);
+    // The worker's SRTP is our libsrtp2 port: Chrome's media went through it with this suite.
+    t.ok(s.srtpCiphers.length > 0 && s.srtpCiphers.every((c) => SRTP_SUITES.includes(c.replace(/^SRTP_/, ''))), `browser ${i}: SRTP through mediasoup with ${s.srtpCiphers}`);
   }
+  t.equal(JSON.parse(lab.curl(ns.turn, `${sfu1.url}/health`).body).engine, 'mediasoup', 'the first SFU runs the default engine, mediasoup');
   await sendChat(pages[0], 'hello from ada');
   await waitChat(pages[1], 'hello from ada');
   t.pass('bob got ada\'s data-channel message');
@@ -112,17 +115,15 @@ t.test('SIGTERM on the SFU: server-draining, then every browser rejoins the othe
     t.ok(rejoined.t >= draining.t, `browser ${i}: rejoined after server-draining (${rejoined.t - draining.t} ms)`);
   }
   t.equal(await lab.roomNode('call'), 'sfu-30002', 'placed on the second SFU (room affinity in the store)');
-  t.equal(JSON.parse(lab.curl(ns.turn, `${sfu2.url}/health`).body).engine, 'mediasoup', 'the second SFU runs mediasoup');
+  t.equal(JSON.parse(lab.curl(ns.turn, `${sfu2.url}/health`).body).engine, 'werift', 'the second SFU runs the other engine, werift');
   for (const [i, page] of pages.entries()) {
     const s = await waitMedia(page, 2, 25000);
-    t.ok(s.videos.filter((v) => v.framesDecoded > 0).length >= 2, `browser ${i}: video again after the move (mediasoup)`);
+    t.ok(s.videos.filter((v) => v.framesDecoded > 0).length >= 2, `browser ${i}: video again after the move (werift)`);
     t.ok(s.audios.filter((a) => a.totalAudioEnergy > 0).length >= 2, `browser ${i}: hears both others`);
     t.ok(s.pairs.length > 0 && s.pairs.every((p) => p.startsWith('relay/')), `browser ${i}: selected pairs ${s.pairs} are relayed`);
-    // The worker's SRTP is our libsrtp2 port: Chrome's media went through it with this suite.
-    t.ok(s.srtpCiphers.length > 0 && s.srtpCiphers.every((c) => SRTP_SUITES.includes(c.replace(/^SRTP_/, ''))), `browser ${i}: SRTP through mediasoup with ${s.srtpCiphers}`);
   }
-  await sendChat(pages[2], 'hello through mediasoup');
-  await waitChat(pages[0], 'hello through mediasoup');
-  t.pass('a data-channel message crossed the mediasoup SFU');
+  await sendChat(pages[2], 'hello through werift');
+  await waitChat(pages[0], 'hello through werift');
+  t.pass('a data-channel message crossed the werift SFU');
   t.equal(await exited, 0, 'the drained SFU exited 0');
 });

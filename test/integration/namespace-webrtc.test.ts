@@ -72,13 +72,13 @@ t.test('namespace webrtc on the test cluster', async (t) => {
       t.match(listen, `${h.wgIp}:`, `${h.name}: the SFU listens on its WireGuard address`);
       t.notMatch(listen, /0\.0\.0\.0:|\*:/, `${h.name}: and on nothing else`);
     }
-    // The SFU engine: werift (the default) recorded and in every sfu.json; mediasoup's worker
-    // shipped to every node anyway, with every library it links against.
-    t.equal(status.engine, 'werift', 'webrtc-status: the namespace\'s engine, the default, recorded');
+    // The SFU engine: mediasoup (the default) recorded and in every sfu.json; its worker shipped
+    // to every node, with every library it links against.
+    t.equal(status.engine, 'mediasoup', 'webrtc-status: the namespace\'s engine, the default, recorded');
     for (const h of cluster.hosts) {
-      t.equal(status.nodes.find((n: any) => n.node === h.name).sfu_engine, 'werift', `${h.name}: webrtc-status reads the engine from its sfu.json`);
+      t.equal(status.nodes.find((n: any) => n.node === h.name).sfu_engine, 'mediasoup', `${h.name}: webrtc-status reads the engine from its sfu.json`);
       const sfuJson = JSON.parse(await sh(h.name, `cat /etc/orama/webrtc/${NS}/sfu.json`));
-      t.match(sfuJson, { engine: 'werift', mediasoup_worker_bin: '/opt/orama/lib/mediasoup-worker' }, `${h.name}: sfu.json names the engine and the worker`);
+      t.match(sfuJson, { engine: 'mediasoup', mediasoup_worker_bin: '/opt/orama/lib/mediasoup-worker' }, `${h.name}: sfu.json names the engine and the worker`);
       t.equal(await sh(h.name, 'stat -c "%a %U" /opt/orama/lib/mediasoup-worker'), '755 root', `${h.name}: the worker is there, 0755 root`);
       const ldd = await sh(h.name, 'ldd /opt/orama/lib/mediasoup-worker');
       t.match(ldd, /libsrtp2\.so\.1 => \//, `${h.name}: ldd resolves the worker's libraries`);
@@ -113,18 +113,17 @@ t.test('namespace webrtc on the test cluster', async (t) => {
     t.equal(again.code, 0);
     t.equal(recapChanged(again.out), 0, 'enabling again changes nothing');
     t.equal(secretOf(), secret, 'and keeps the secret');
-    // An engine switch, planned only (mediasoup's engine is not finished): on every node sfu.json's
-    // engine line, the unit's MemoryMax (mediasoup's rule), the SFU's restart — nothing else;
-    // nothing recorded.
-    const sw = await orama('namespace', 'enable', 'webrtc', '--namespace', NS, '--plan', '--sfu-engine', 'mediasoup');
+    // An engine switch, planned only: on every node sfu.json's engine line, the unit's MemoryMax
+    // (werift's rule instead of mediasoup's), the SFU's restart — nothing else; nothing recorded.
+    const sw = await orama('namespace', 'enable', 'webrtc', '--namespace', NS, '--plan', '--sfu-engine', 'werift');
     t.equal(sw.code, 2, sw.out.slice(-2000));
-    t.match(sw.out, /namespace itest: SFU engine werift -> mediasoup \(--sfu-engine\)/);
+    t.match(sw.out, /namespace itest: SFU engine mediasoup -> werift \(--sfu-engine\)/);
     for (const h of cluster.hosts) {
       t.match(sw.out, new RegExp(`${h.name}: 0 to add, 3 to change, 0 to destroy\\s+~ file /etc/orama/webrtc/itest/sfu\\.json .*\\s+~ file /etc/systemd/system/orama-namespace-sfu@itest\\.service .*\\s+~ systemd unit orama-namespace-sfu@itest\\.service  \\(restart\\)\\n`), `${h.name}: the plan changes sfu.json and the SFU's unit, and restarts the SFU`);
     }
-    t.match(sw.out, /-\s*"engine": "werift",\s*\n\s*\+\s*"engine": "mediasoup",/, 'sfu.json: its engine line');
-    t.match(sw.out, /-MemoryMax=1G\s*\n\s*\+MemoryMax=1024M/, 'the unit: 512M + 256M for each of the 2 cores\' workers');
-    t.equal(JSON.parse((await orama('namespace', 'webrtc-status', '--namespace', NS, '--json')).stdout).engine, 'werift', 'a plan records nothing');
+    t.match(sw.out, /-\s*"engine": "mediasoup",\s*\n\s*\+\s*"engine": "werift",/, 'sfu.json: its engine line');
+    t.match(sw.out, /-MemoryMax=1024M\s*\n\s*\+MemoryMax=1G/, 'the unit: from mediasoup\'s 512M + 256M for each of the 2 cores\' workers to werift\'s 1G');
+    t.equal(JSON.parse((await orama('namespace', 'webrtc-status', '--namespace', NS, '--json')).stdout).engine, 'mediasoup', 'a plan records nothing');
   });
 
   await t.test('the gateway issues credentials coturn accepts; rooms are shared between nodes', async (t) => {

@@ -145,7 +145,7 @@ t.test('TURN URLs by address (default) or, per TURN node, by its name in the nam
 });
 
 t.test('the SFU engine: --sfu-engine, else the namespace\'s recorded one, else the inventory\'s sfu_engine, else the default', async (t) => {
-  t.equal(DEFAULT_ENGINE, 'werift', 'werift stays the default until bench:sfu decides');
+  t.equal(DEFAULT_ENGINE, 'mediasoup', 'mediasoup is the default: less CPU per forwarded stream at equal load in bench:sfu (docs/benchmarks.md)');
   const cases: [Parameters<typeof chooseEngine>[1], string, string][] = [
     [{}, DEFAULT_ENGINE, 'default'],
     [{ inventory: 'mediasoup' }, 'mediasoup', 'inventory'],
@@ -210,8 +210,10 @@ t.test('enable records the engine with the namespace\'s other decisions, before 
     writeFileSync(file, `all:\n  vars: { front_tls_cert: front.crt, front_tls_key: front.key }\n  hosts:\n${h(1)}\n${h(2)}\n${h(3)}\n  children:\n    cluster:\n      vars: { ${groupVars} }\n      hosts: { node1: {}, node2: {}, node3: {} }\n`);
     return file;
   };
+  // `other`: the engine that is not the default, named by the second inventory.
+  const other = DEFAULT_ENGINE === 'werift' ? 'mediasoup' : 'werift';
   const plain = inventory('');
-  const soup = inventory('sfu_engine: mediasoup');
+  const soup = inventory(`sfu_engine: ${other}`);
   const enable = async (namespace: string, inv: string, more: { sfuEngine?: string; plan?: boolean } = {}) => {
     const out = new PassThrough();
     let text = '';
@@ -222,22 +224,22 @@ t.test('enable records the engine with the namespace\'s other decisions, before 
   };
   const recorded = async (ns: string) => (await store.getWebrtcConfig(ns))?.sfuEngine;
 
-  await enable('rec', plain, { plan: true, sfuEngine: 'mediasoup' });
+  await enable('rec', plain, { plan: true, sfuEngine: other });
   t.equal(await store.getWebrtcConfig('rec'), null, 'a plan stores nothing, the engine neither');
   await enable('rec', plain);
-  t.equal(await recorded('rec'), 'werift', 'first enable without flag or inventory var: the default, recorded');
+  t.equal(await recorded('rec'), DEFAULT_ENGINE, 'first enable without flag or inventory var: the default, recorded');
   const kept = await enable('rec', soup);
-  t.equal(await recorded('rec'), 'werift', 'the inventory\'s sfu_engine does not switch a namespace that has one');
-  t.match(kept, /namespace rec: keeps its SFU engine werift; the inventory's sfu_engine mediasoup is for namespaces enabled from now on \(--sfu-engine mediasoup switches this one\)/, 'and enable says so');
-  const switched = await enable('rec', plain, { sfuEngine: 'mediasoup' });
-  t.equal(await recorded('rec'), 'mediasoup', '--sfu-engine switches it, recorded before the playbook (a failed run re-runs with it)');
-  t.match(switched, /namespace rec: SFU engine werift -> mediasoup \(--sfu-engine\)/);
+  t.equal(await recorded('rec'), DEFAULT_ENGINE, 'the inventory\'s sfu_engine does not switch a namespace that has one');
+  t.match(kept, new RegExp(`namespace rec: keeps its SFU engine ${DEFAULT_ENGINE}; the inventory's sfu_engine ${other} is for namespaces enabled from now on \\(--sfu-engine ${other} switches this one\\)`), 'and enable says so');
+  const switched = await enable('rec', plain, { sfuEngine: other });
+  t.equal(await recorded('rec'), other, '--sfu-engine switches it, recorded before the playbook (a failed run re-runs with it)');
+  t.match(switched, new RegExp(`namespace rec: SFU engine ${DEFAULT_ENGINE} -> ${other} \\(--sfu-engine\\)`));
   await enable('rec', plain);
-  t.equal(await recorded('rec'), 'mediasoup', 'a re-run without the flag keeps it');
-  await enable('rec', soup, { sfuEngine: 'werift' });
-  t.equal(await recorded('rec'), 'werift', 'the flag wins over the inventory');
+  t.equal(await recorded('rec'), other, 'a re-run without the flag keeps it');
+  await enable('rec', soup, { sfuEngine: DEFAULT_ENGINE });
+  t.equal(await recorded('rec'), DEFAULT_ENGINE, 'the flag wins over the inventory');
   await enable('fresh', soup);
-  t.equal(await recorded('fresh'), 'mediasoup', 'a namespace enabled for the first time takes the inventory\'s');
+  t.equal(await recorded('fresh'), other, 'a namespace enabled for the first time takes the inventory\'s');
   const before = await store.getWebrtcConfig('rec');
   await t.rejects(enableWebrtc({ namespace: 'rec', inventory: plain, store, baseDomain: 'orama.test', sfuEngine: 'janus', out: new PassThrough() }), { message: /--sfu-engine "janus": must be one of werift, mediasoup/ });
   t.same(await store.getWebrtcConfig('rec'), before, 'a bad --sfu-engine changes nothing');
