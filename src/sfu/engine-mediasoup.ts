@@ -41,6 +41,8 @@ export interface MediasoupSettings {
   consumersPerWorker: number;
   /** A worker died: the engine can no longer serve every room. */
   onFailure?: (reason: string) => void;
+  /** Events for the SFU's log (room-spilled, pipe-failed); never secrets. */
+  onEvent?: (event: string, fields: Record<string, unknown>) => void;
 }
 
 /** One of a room's routers: at most one per worker; peers on it publish and consume there. */
@@ -73,6 +75,7 @@ export class MediasoupEngine implements MediaEngine {
     readonly options: EngineOptions,
     private readonly pool: types.Worker[],
     private readonly consumersPerWorker: number,
+    private readonly onEvent: (event: string, fields: Record<string, unknown>) => void = () => {},
   ) {}
 
   static async start(options: EngineOptions, settings: MediasoupSettings): Promise<MediasoupEngine> {
@@ -94,7 +97,7 @@ export class MediasoupEngine implements MediaEngine {
       for (const w of pool) w.close();
       throw new Error(`mediasoup worker ${workerBin} did not start: ${(error as Error).message}`);
     }
-    const engine = new MediasoupEngine(options, pool, settings.consumersPerWorker);
+    const engine = new MediasoupEngine(options, pool, settings.consumersPerWorker, settings.onEvent);
     for (const worker of pool) {
       engine.consumersOn.set(worker, 0);
       worker.on('died', (error) => {
@@ -142,6 +145,7 @@ export class MediasoupEngine implements MediaEngine {
     }
     const router = await worker.createRouter({ mediaCodecs: MEDIA_CODECS });
     const entry: RoomRouter = { router, worker, connections: 1 };
+    if (current) this.onEvent('room-spilled', { room, worker: worker.pid, routers: routers.length + 1, consumers_on_full_worker: this.consumersOf(current.worker) });
     this.rooms.set(room, [...routers, entry]);
     router.observer.once('close', () => {
       for (const key of this.pipes.keys()) if (key.endsWith(` ${router.id}`)) this.pipes.delete(key);
@@ -166,14 +170,17 @@ export class MediasoupEngine implements MediaEngine {
    * pipeToRouter, once per producer and router, over loopback inside the namespace's port range.
    * The piped producer keeps its id and closes with the original.
    */
-  pipe(producer: types.Producer, from: RoomRouter, to: RoomRouter): Promise<void> {
+  pipe(room: string, producer: types.Producer, from: RoomRouter, to: RoomRouter): Promise<void> {
     if (from === to) return Promise.resolve();
     const key = `${producer.id} ${to.router.id}`;
     let piped = this.pipes.get(key);
     if (!piped) {
       const [min, max] = this.options.portRange;
       piped = from.router.pipeToRouter({ producerId: producer.id, router: to.router, listenInfo: { protocol: 'udp', ip: '127.0.0.1', portRange: { min, max } } }).then(() => {});
-      piped.catch(() => this.pipes.delete(key));
+      piped.catch((error: Error) => {
+        this.pipes.delete(key);
+        this.onEvent('pipe-failed', { room, producer: producer.id, from_worker: from.worker.pid, to_worker: to.worker.pid, error: error.message, retry: 'at the subscriber\'s next offer' });
+      });
       producer.observer.once('close', () => this.pipes.delete(key));
       this.pipes.set(key, piped);
     }
@@ -480,7 +487,7 @@ class MediasoupConnection implements EngineConnection {
         if (handle.stopped || handle.producer.producer.closed) continue;
         // A producer on another worker's router of the room reaches this one through a pipe; one
         // that failed is tried again at this connection's next offer (the handle stays pending).
-        const piped = await this.engine.pipe(handle.producer.producer, handle.producer.home, this.room).then(() => true, () => false);
+        const piped = await this.engine.pipe(this.roomName, handle.producer.producer, handle.producer.home, this.room).then(() => true, () => false);
         if (handle.stopped || handle.producer.producer.closed) continue;
         if (!piped) {
           this.pending.push(handle);

@@ -65,11 +65,19 @@ export async function startSfu(input: SfuConfig | SfuConfigFile): Promise<Runnin
     publisherBitrate: config.publisherBitrate,
   };
   let running: RunningSfu | undefined;
+  let log: Sfu['log'] = () => {};
   const engine: MediaEngine =
     config.engine === 'mediasoup'
-      ? await MediasoupEngine.start(options, { workerBin: config.mediasoupWorkerBin, workers: config.mediasoupWorkers, consumersPerWorker: config.mediasoupConsumersPerWorker, onFailure: (reason) => running?.onEngineFailure(reason) })
+      ? await MediasoupEngine.start(options, {
+          workerBin: config.mediasoupWorkerBin,
+          workers: config.mediasoupWorkers,
+          consumersPerWorker: config.mediasoupConsumersPerWorker,
+          onFailure: (reason) => running?.onEngineFailure(reason),
+          onEvent: (event, fields) => log(event, fields),
+        })
       : new WeriftEngine(options);
   const sfu: Sfu = new Sfu(config, engine);
+  log = (event, fields) => sfu.log(event, fields);
   const key = config.internalKey.reveal();
   const wss = new WebSocketServer({ noServer: true, maxPayload: WS_MAX_PAYLOAD });
 

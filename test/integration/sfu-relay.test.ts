@@ -207,6 +207,7 @@ async function suite(t: Test, engine: EngineName): Promise<void> {
       t.equal(workers.find((w) => w.pid === first?.pid)?.consumers, 8, "ivan's and judy's 8 stay on the first");
       t.ok(workers.every((w) => w.rooms >= 1), `the room has a router on both workers (${workers.map((w) => w.rooms)})`);
       t.ok(workers.every((w) => w.cpu > 0), `CPU reported per worker: ${workers.map((w) => `${w.pid} ${w.cpu.toFixed(2)} s`).join(', ')}`);
+      t.match(lab.logOf('sfu-short-ttl'), new RegExp(`"event":"room-spilled".*"room":"wide","worker":${second?.pid},"routers":2,"consumers_on_full_worker":4`), 'the SFU logs the room spilling onto the second worker');
       // Counters never go down, although mediasoup's per-stream figures go with closed consumers.
       const counters = ['orama_sfu_rtp_bytes_in_total', 'orama_sfu_rtp_bytes_out_total', 'orama_sfu_rtp_packets_out_total'];
       const before = counters.map((c) => lab.metric(ns.turn, short.url, c));
