@@ -23,6 +23,11 @@ export const MEDIA_STALL_MS = 3000;
  * not watched.
  */
 export const INBOUND_STALL_MS = 4000;
+/**
+ * A peer connection not connected this long after `joined` (its offer never answered, ICE never
+ * completing) is rejoined: nothing else would notice, since it never reaches `failed`.
+ */
+export const CONNECT_TIMEOUT_MS = 15000;
 
 export interface OramaCallOptions {
   /** Base URL of the namespace gateway, e.g. https://ns-myapp.orama.network ('' = this origin). */
@@ -166,6 +171,12 @@ export class OramaCall extends EventTarget {
     };
 
     if (this.options.media?.getVideoTracks().length) this.watchInbound(pc, generation);
+    const connectTimer = setTimeout(() => {
+      if (generation === this.generation && this.joined && pc.connectionState !== 'connected') void this.reconnect(`media not connected ${CONNECT_TIMEOUT_MS / 1000} s after joining`);
+    }, CONNECT_TIMEOUT_MS);
+    pc.addEventListener('connectionstatechange', () => {
+      if (pc.connectionState === 'connected' || pc.connectionState === 'closed') clearTimeout(connectTimer);
+    });
     await this.openSignaling(generation, { type: 'join', room: this.options.room, ...(this.options.display ? { display: this.options.display } : {}) });
   }
 

@@ -48,14 +48,26 @@ const CLOSE_WAIT_MS = 5000;
  * never connects. Clients rejoining together after an SFU is lost do exactly that. One
  * connection of an engine gathers at a time (setLocalDescription, a few ms without STUN).
  */
-class Serial {
+/** Longest one gathering holds up the next (without STUN a gathering takes a few ms). */
+export const SERIAL_BOUND_MS = 5000;
+
+export class Serial {
   #tail: Promise<unknown> = Promise.resolve();
+  constructor(private readonly boundMs = SERIAL_BOUND_MS) {}
   run<T>(work: () => Promise<T>): Promise<T> {
     const result = this.#tail.then(work);
-    this.#tail = result.catch(() => undefined);
+    // The next one waits for this one, but not forever: a gathering that never settles must not
+    // stop every later connection of the engine from answering.
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise((resolve) => {
+      timer = setTimeout(resolve, this.boundMs);
+      timer.unref();
+    });
+    this.#tail = Promise.race([result.catch(() => undefined), bound]).finally(() => clearTimeout(timer));
     return result;
   }
 }
+
 
 /** True if the RTP payload starts a VP8 keyframe (RFC 7741 payload descriptor + header). */
 export function isVp8KeyframeStart(payload: Buffer): boolean {

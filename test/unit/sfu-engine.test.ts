@@ -14,7 +14,7 @@ import dns from 'node:dns';
 import { networkInterfaces } from 'node:os';
 import t from 'tap';
 import { RTCPeerConnection } from 'werift';
-import { WeriftEngine } from '../../src/sfu/engine-werift.ts';
+import { Serial, WeriftEngine } from '../../src/sfu/engine-werift.ts';
 
 // werift never gathers on loopback: this host's first non-loopback IPv4 address (traffic to it
 // stays inside the kernel; nothing is sent in this test anyway).
@@ -50,6 +50,20 @@ async function clientOffer(): Promise<{ sdp: string; close: () => Promise<void> 
   const offer = await pc.createOffer();
   return { sdp: offer.sdp, close: () => pc.close() };
 }
+
+t.test('gatherings run one at a time, but one that never settles holds up the next only so long', async (t) => {
+  const serial = new Serial(100);
+  const order: string[] = [];
+  const slow = serial.run(async () => { await new Promise((r) => setTimeout(r, 30)); order.push('slow'); });
+  const next = serial.run(async () => { order.push('next'); });
+  await Promise.all([slow, next]);
+  t.same(order, ['slow', 'next'], 'in order: the second waits for the first');
+  void serial.run(() => new Promise(() => {})); // a gathering that hangs
+  const started = Date.now();
+  await serial.run(async () => undefined);
+  t.ok(Date.now() - started >= 90, 'the one after it waited for the bound');
+  t.pass('and then ran: the engine answers again');
+});
 
 t.test('connections answering at the same moment each get their own port; no STUN lookup', async (t) => {
   const lookups: string[] = [];
