@@ -60,7 +60,9 @@ t.test('gatherings run one at a time, but one that never settles holds up the ne
   t.same(order, ['slow', 'next'], 'in order: the second waits for the first');
   void serial.run(() => new Promise(() => {})); // a gathering that hangs
   const started = Date.now();
+  const alive = setTimeout(() => {}, 5000); // the bound's timer is unref'd (it never holds the SFU up)
   await serial.run(async () => undefined);
+  clearTimeout(alive);
   t.ok(Date.now() - started >= 90, 'the one after it waited for the bound');
   t.pass('and then ran: the engine answers again');
 });
