@@ -28,13 +28,9 @@ const sfu1 = lab.startSfu('sfu1', { signalPort: 30001, mediaPorts: [20000, 20499
 /** The suites mediasoup's worker offers in DTLS-SRTP (all four tested in mediasoup-srtp.test.ts); Chrome prefixes SRTP_. */
 const SRTP_SUITES = ['AEAD_AES_256_GCM', 'AEAD_AES_128_GCM', 'AES_CM_128_HMAC_SHA1_80', 'AES_CM_128_HMAC_SHA1_32'];
 const sfu2 = lab.startSfu('sfu2', { signalPort: 30002, mediaPorts: [20500, 20999], engine: 'werift' });
-// As on the nodes: the gateway on its socket only, behind the HTTPS front (roles/front's
-// Caddyfile, Debian's caddy); the page is served from https://ns-<lab>.orama.test/.
-await lab.startGateway(8080, [`${addr.sfu}:30001`, `${addr.sfu}:30002`], { socket: true });
-const front = lab.startFront();
-await Promise.all([sfu1.url, sfu2.url].map((u) => lab.waitHttp(ns.turn, `${u}/health`, 30000)));
-await lab.waitLog('gateway-8080', /listening/);
-await lab.waitLog('front', /serving initial configuration/);
+// As on the nodes: the gateway behind the HTTPS front; the page is served from
+// https://ns-<lab>.orama.test/.
+const front = await lab.startWebFront([sfu1, sfu2]);
 const gw = { url: front.url };
 
 // Chromium runs in the client namespace (playwright talks to it over a pipe, which ip-netns-exec

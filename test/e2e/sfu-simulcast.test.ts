@@ -31,11 +31,7 @@ lab.startCoturn();
 // leave room for three layers (1.45 Mbit/s).
 const CAP = 2_000_000;
 const sfu = lab.startSfu('sfu', { signalPort: 30001, mediaPorts: [20000, 20499], engine: 'mediasoup', config: { publisher_bitrate: CAP } });
-await lab.startGateway(8080, [`${addr.sfu}:30001`], { socket: true });
-const front = lab.startFront();
-await lab.waitHttp(ns.turn, `${sfu.url}/health`, 30000);
-await lab.waitLog('gateway-8080', /listening/);
-await lab.waitLog('front', /serving initial configuration/);
+const front = await lab.startWebFront([sfu]);
 
 const camera = join(topo.dir, 'camera-1280x720.y4m');
 writeY4m(camera, 1280, 720, 30);

@@ -296,6 +296,20 @@ export class NetnsLab {
     return { proc, url: `https://${host}`, host, ca: readFileSync(tls.ca, 'utf8') };
   }
 
+  /**
+   * What browsers reach, as on the nodes: the gateway on its socket only (upstreams: `sfus`),
+   * behind the HTTPS front (roles/front's Caddyfile, Debian's caddy); resolves once the SFUs
+   * answer /health and the gateway and front are up.
+   */
+  async startWebFront(sfus: { url: string }[]): Promise<ReturnType<NetnsLab['startFront']>> {
+    await this.startGateway(8080, sfus.map((s) => new URL(s.url).host), { socket: true });
+    const front = this.startFront();
+    await Promise.all(sfus.map((s) => this.waitHttp(this.topo.ns.turn, `${s.url}/health`, 30000)));
+    await this.waitLog('gateway-8080', /listening/);
+    await this.waitLog('front', /serving initial configuration/);
+    return front;
+  }
+
   /** The SFU node (as the gateway names it, "sfu-<port>") that holds `room` in the lab's store. */
   async roomNode(room: string): Promise<string | undefined> {
     const store = await openSqliteStore((await this.prepareGateway()).store);
