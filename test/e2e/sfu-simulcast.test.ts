@@ -9,7 +9,12 @@
 //   - mediasoup picks a layer per subscriber from its bandwidth estimate: ann (unshaped) decodes
 //     the top layer while ben (400 kbit/s) decodes a lower one — and keeps decoding;
 //   - `preferred-layer` (docs/protocol.md) caps what a subscriber gets and lifts the cap again;
-//   - loss on either leg is recovered by NACK and RTX (the SFU's counters and Chrome's agree).
+//   - loss on either leg is recovered by NACK and RTX (the SFU's counters and Chrome's agree);
+//   - a room outgrowing a worker: ben lands on the SFU's second mediasoup worker (one consumer per
+//     worker here), so what he gets is the simulcast producer piped there (pipeToRouter), with its
+//     layers — his layer choice works across the pipe;
+//   - a publisher with two simulcast video tracks (same RIDs in one transport, told apart by MID):
+//     each is forwarded with its own layers, and preferred-layer moves both.
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import type { Browser, Page } from 'playwright-core';
@@ -30,7 +35,9 @@ lab.startCoturn();
 // publisher_bitrate: the SFU's cap on what a publisher may send (its bandwidth feedback) must
 // leave room for three layers (1.45 Mbit/s).
 const CAP = 2_000_000;
-const sfu = lab.startSfu('sfu', { signalPort: 30001, mediaPorts: [20000, 20499], engine: 'mediasoup', config: { publisher_bitrate: CAP } });
+// Two workers, one consumer each before a room spills: pat and ann share the first, ben goes to
+// the second and receives pat's producers through a pipe.
+const sfu = lab.startSfu('sfu', { signalPort: 30001, mediaPorts: [20000, 20499], engine: 'mediasoup', workers: 2, config: { publisher_bitrate: CAP, mediasoup_consumers_per_worker: 1 } });
 const front = await lab.startWebFront([sfu]);
 
 const camera = join(topo.dir, 'camera-1280x720.y4m');
@@ -85,7 +92,17 @@ async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T>
 
 const pat = await participant(here, 'pat', { camera: '1280x720' });
 const ann = await participant(here, 'ann', { publish: '0' });
+// ann's consumers exist once her first track is in: only then is the first worker full.
+await waitEvent(ann.page, 'track', 0, 30000);
 const ben = await participant(there, 'ben', { publish: '0' });
+
+t.test('the room outgrows a worker: ben is on the second one, fed through a pipe', async (t) => {
+  await lab.waitLog('sfu', /"event":"room-spilled".*"room":"layers"/, 20000);
+  t.pass('the SFU logs the room spilling onto its second worker');
+  const consumers = [...lab.curl(ns.turn, `${sfu.url}/metrics`).body.matchAll(/^orama_sfu_worker_consumers\{[^}]*pid="(\d+)"\} (\d+)/gm)].map((m) => Number(m[2]));
+  t.equal(consumers.length, 2, 'two workers report their consumers');
+  t.ok(consumers.every((c) => c > 0), `each worker forwards to a subscriber: ${consumers.join(', ')} consumers`);
+});
 
 t.test('the publisher sends three layers to an SFU that forwards simulcast', async (t) => {
   // Chrome turns a layer on once its bandwidth estimate affords it, the top one last, and says
@@ -184,3 +201,50 @@ t.test('the publisher gets bandwidth feedback: its estimate is held at the SFU\'
   }
   t.ok(held.every((e) => e >= 1_200_000 && e <= CAP * 1.05), `between the three layers' need and ${CAP / 1e6} Mbit/s: ${held.map((e) => (e / 1e6).toFixed(2)).join(' ')} Mbit/s`);
 });
+
+t.test('a publisher with two simulcast video tracks: each is forwarded with its own layers', async (t) => {
+  // Both tracks use the RIDs l0, l1, l2 in one transport; the SFU tells their packets apart by
+  // MID. pat leaves first (the machine's two cores encode one publisher's layers at a time).
+  await pat.page.evaluate(() => (window as any).oramaDemo.call.leave());
+  const sam = await participant(here, 'sam', { camera: '1280x720', cameras: '2' });
+  // Two tracks' layers need 2.9 Mbit/s, above the SFU's 2 Mbit/s publisher_bitrate: Chrome holds
+  // each track's top layer back (qualityLimitationReason "bandwidth") and sends the two below it.
+  const sent = await until('two tracks, each sending at least two layers', 90000, () => layersByMid(sam.page, 'outbound-rtp'), (l) => Object.keys(l).length === 2 && Object.values(l).every((x) => x.length === 3 && x.filter((y) => y.frames > 0).length >= 2));
+  t.same(Object.values(sent).map((l) => l.map((x) => x.rid).sort()), [['l0', 'l1', 'l2'], ['l0', 'l1', 'l2']], 'the same three RIDs on each of two m-lines');
+  t.comment(`sam's layers by MID: ${JSON.stringify(sent)}`);
+  // What ann decodes now: the two video streams whose frame counts grow (pat's old ones stand still).
+  const live = async () => {
+    const a = await layersByMid(ann.page, 'inbound-rtp');
+    await new Promise((r) => setTimeout(r, 1000));
+    const b = await layersByMid(ann.page, 'inbound-rtp');
+    return Object.entries(b).filter(([mid, [x]]) => x.frames > (a[mid]?.[0]?.frames ?? 0)).map(([, [x]]) => x.width);
+  };
+  // Her estimate affords the best layer sam sends: each track's own layer above the lowest.
+  t.pass(`ann decodes both above the lowest layer: ${(await until('ann decoding two videos from sam, above the lowest layer', 60000, live, (w) => w.length === 2 && w.every((x) => x > 320))).join(' and ')} wide`);
+  await ann.page.evaluate((id) => (window as any).oramaDemo.call.preferLayer(id, 0), sam.peerId);
+  await until('both of sam\'s videos at the lowest layer for ann', 30000, live, (w) => w.length === 2 && w.every((x) => x === 320));
+  t.pass('preferred-layer 0 moves both tracks to their lowest layer (320 wide)');
+  await ann.page.evaluate((id) => (window as any).oramaDemo.call.preferLayer(id, 2), sam.peerId);
+  const up = await until('both of sam\'s videos above the lowest layer again', 60000, live, (w) => w.length === 2 && w.every((x) => x > 320));
+  t.pass(`preferred-layer 2 lifts both again: ${up.join(' and ')} wide`);
+  const benLive = await until('ben decoding sam through the pipe', 60000, async () => {
+    const a = await layersByMid(ben.page, 'inbound-rtp');
+    await new Promise((r) => setTimeout(r, 1000));
+    const b = await layersByMid(ben.page, 'inbound-rtp');
+    return Object.entries(b).filter(([mid, [x]]) => x.frames > (a[mid]?.[0]?.frames ?? 0)).length;
+  }, (n) => n === 2);
+  t.equal(benLive, 2, 'ben, on the second worker, decodes both of sam\'s tracks');
+});
+
+/** Video RTP streams by MID (outbound: one per RID; inbound: one), with RID, frames and width. */
+function layersByMid(page: Page, type: 'outbound-rtp' | 'inbound-rtp'): Promise<Record<string, { rid: string; frames: number; width: number }[]>> {
+  return page.evaluate(async (type) => {
+    const report = await ((window as any).oramaDemo.call.pc as RTCPeerConnection).getStats();
+    const out: Record<string, { rid: string; frames: number; width: number }[]> = {};
+    for (const s of report.values() as Iterable<any>) {
+      if (s.type !== type || s.kind !== 'video') continue;
+      (out[s.mid ?? '?'] ??= []).push({ rid: s.rid ?? '', frames: (type === 'outbound-rtp' ? s.framesEncoded : s.framesDecoded) ?? 0, width: s.frameWidth ?? 0 });
+    }
+    return out;
+  }, type);
+}
