@@ -14,9 +14,19 @@ interface StreamCount {
   max?: number;
   received: number;
 }
+/** Milliseconds from the start of the credentials request to each step, where reached. */
+interface Phases {
+  credentials?: number;
+  joined?: number;
+  /** The SFU's offer carrying the publisher's tracks. */
+  tracksOffer?: number;
+  connected?: number;
+  firstVideo?: number;
+}
 interface Subscriber {
   started: number;
   firstKeyframeMs?: number;
+  phases: Phases;
   video: StreamCount;
   audio: StreamCount;
   close(): void;
@@ -47,6 +57,10 @@ async function subscriber(index: number): Promise<Subscriber> {
     else await new Promise((r) => setTimeout(r, 1000));
   }
   if (!turn) throw new Error(`subscriber ${index}: no TURN credentials from the gateway after 30 attempts`);
+  const phases: Phases = { credentials: Date.now() - started };
+  const mark = (step: keyof Phases) => {
+    phases[step] ??= Date.now() - started;
+  };
   const pc = new RTCPeerConnection({
     iceServers: [{ urls: turn.urls[0], username: turn.username, credential: turn.credential }],
     iceTransportPolicy: 'relay',
@@ -55,6 +69,7 @@ async function subscriber(index: number): Promise<Subscriber> {
   });
   const sub: Subscriber = {
     started,
+    phases,
     video: { received: 0 },
     audio: { received: 0 },
     close: () => {
@@ -63,9 +78,13 @@ async function subscriber(index: number): Promise<Subscriber> {
     },
   };
   pc.createDataChannel('chat');
+  pc.connectionStateChange.subscribe((state) => {
+    if (state === 'connected') mark('connected');
+  });
   pc.onTrack.subscribe((track) => {
     track.onReceiveRtp.subscribe((rtp: RtpPacket) => {
       if (track.kind === 'video') {
+        mark('firstVideo');
         if (sub.firstKeyframeMs === undefined && isVp8KeyframeStart(rtp.payload)) sub.firstKeyframeMs = Date.now() - started;
         count(sub.video, rtp.header.sequenceNumber);
       } else count(sub.audio, rtp.header.sequenceNumber);
@@ -84,11 +103,13 @@ async function subscriber(index: number): Promise<Subscriber> {
     const msg = JSON.parse(data.toString());
     try {
       if (msg.type === 'joined') {
+        mark('joined');
         joined = true;
         for (const c of pending.splice(0)) ws.send(JSON.stringify({ type: 'ice-candidate', candidate: c }));
         await pc.setLocalDescription(await pc.createOffer());
         ws.send(JSON.stringify({ type: 'offer', sdp: pc.localDescription!.sdp }));
       } else if (msg.type === 'offer') {
+        if (/^m=video/m.test(msg.sdp)) mark('tracksOffer');
         await pc.setRemoteDescription({ type: 'offer', sdp: msg.sdp });
         await pc.setLocalDescription(await pc.createAnswer());
         ws.send(JSON.stringify({ type: 'answer', sdp: pc.localDescription!.sdp }));
@@ -105,6 +126,7 @@ async function subscriber(index: number): Promise<Subscriber> {
 }
 
 const subs: Subscriber[] = [];
+process.stdout.write(JSON.stringify({ event: 'ramp-start', t: Date.now() }) + '\n');
 for (let i = 0; i < opts.n; i++) {
   subs.push(await subscriber(i));
   if (opts.rampMs) await new Promise((r) => setTimeout(r, opts.rampMs));
@@ -122,6 +144,7 @@ const loss = (s: StreamCount, before: StreamCount) => {
 };
 const summary = subs.map((s, i) => ({
   ttffMs: s.firstKeyframeMs ?? null,
+  phases: s.phases,
   video: loss(s.video, windowStart[i].v),
   audio: loss(s.audio, windowStart[i].a),
 }));

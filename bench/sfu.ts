@@ -18,10 +18,12 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { EngineName } from '../src/sfu/engine.ts';
-import { NetnsLab, REPO, TSX_NODE, TURNSERVER, requireTool } from '../test/helpers/sfu-netns.ts';
+import { CHROMIUM, NetnsLab, REPO, TSX_NODE, TURNSERVER, requireTool } from '../test/helpers/sfu-netns.ts';
 import { PeerProcess } from '../test/helpers/sfu-peer-process.ts';
+import { launchInNetns } from '../test/helpers/browser.ts';
 
 requireTool(TURNSERVER, 'coturn');
+if (Number(process.env.BENCH_SFU_BROWSERS ?? 3) > 0) requireTool(CHROMIUM, 'chromium');
 const STEPS = (process.env.BENCH_SFU_N ?? '1,10,50,100').split(',').map(Number);
 const HOLD_S = Number(process.env.BENCH_SFU_HOLD_S ?? 10);
 const CLK_TCK = 100; // Linux USER_HZ
@@ -31,10 +33,13 @@ const ENGINES = (process.env.BENCH_SFU_ENGINES ?? 'werift,mediasoup').split(',')
 const ROUNDS = Number(process.env.BENCH_SFU_ROUNDS ?? 2);
 /**
  * The publisher's video is capped here so both engines forward the same load: werift answers
- * with REMB (the publisher climbs to ~1.2 Mbit/s), mediasoup gives @roamhq/wrtc no feedback
- * (docs/sfu.md "Header extensions": it stays near its 300 kbit/s start).
+ * with REMB, mediasoup with transport-cc (the publishers offer in the SFU's header-extension ids,
+ * as the browser client does), and the two estimates climb differently.
  */
 const PUBLISHER_KBPS = Number(process.env.BENCH_SFU_PUBLISHER_KBPS ?? 300);
+/** Chromiums (receive-only, one page each) that join while BROWSERS_ALONGSIDE swarm subscribers do. */
+const BROWSERS = Number(process.env.BENCH_SFU_BROWSERS ?? 3);
+const BROWSERS_ALONGSIDE = Number(process.env.BENCH_SFU_BROWSERS_WITH ?? 50);
 const ROOMS = (process.env.BENCH_SFU_ROOMS ?? '1,2').split(',').filter(Boolean).map(Number);
 const SFU_CPU = cpus().length - 1; // the last core: the SFU's; the generator and coturn get the rest
 const GENERATOR_CPUS = Array.from({ length: Math.max(1, SFU_CPU) }, (_, i) => i).join(',');
@@ -90,6 +95,66 @@ interface Row {
   streamsPerCore: number;
   /** SFU RSS growth over the publisher-only baseline, per subscriber (MB). */
   mbPerPeer: number;
+  /** Where the time to the first keyframe goes: p50 / p95 per step (ms from the credentials request). */
+  phases: Record<string, [number, number]>;
+}
+
+/** Chromiums joining receive-only while a swarm of subscribers joins: time to the first decoded frame. */
+interface BrowserRow {
+  engine: EngineName;
+  round: number;
+  /** Swarm subscribers joining at the same time. */
+  alongside: number;
+  /** Per browser: ms from the demo's join (credentials request) to its first decoded video frame; null: none in time. */
+  firstFrameMs: (number | null)[];
+}
+
+interface SwarmSubscriber {
+  ttffMs: number | null;
+  phases: Record<string, number | undefined>;
+  video: { expected: number; received: number };
+  audio: { expected: number; received: number };
+}
+const PHASES = ['credentials', 'joined', 'tracksOffer', 'connected', 'firstVideo'];
+function phaseSpread(summary: SwarmSubscriber[]): Record<string, [number, number]> {
+  const spread: Record<string, [number, number]> = {};
+  for (const step of PHASES) {
+    const at = summary.map((s) => s.phases?.[step]).filter((x): x is number => typeof x === 'number');
+    spread[step] = [percentile(at, 50), percentile(at, 95)];
+  }
+  return spread;
+}
+
+/**
+ * bench/sfu-swarm.ts in the client netns on the generator's cores: `n` subscribers to room
+ * "bench". `onEvent` sees each JSON line as it comes (with the swarm's pid); `done` resolves with
+ * the last line of each kind once the swarm has exited (killed if it outlives its bound).
+ */
+function startSwarm(gateway: string, tokens: string[], n: number, holdS: number, onEvent: (e: any, pid: number) => void = () => {}): { done: Promise<Record<string, any>> } {
+  const swarm = spawn('ip', ['netns', 'exec', current!.topo.ns.client, 'taskset', '-c', GENERATOR_CPUS, ...TSX_NODE, 'bench/sfu-swarm.ts', JSON.stringify({ gateway, tokens, room: 'bench', n, holdS, rampMs: n > 10 ? 20 : 0 })], {
+    cwd: REPO,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const events: Record<string, any> = {};
+  const deadline = setTimeout(() => swarm.kill('SIGKILL'), (90 + holdS) * 1000);
+  createInterface({ input: swarm.stdout! }).on('line', (line) => {
+    let e: any;
+    try {
+      e = JSON.parse(line);
+    } catch {
+      return;
+    }
+    events[e.event] = e;
+    onEvent(e, swarm.pid!);
+  });
+  return {
+    done: new Promise((resolve) =>
+      swarm.on('exit', () => {
+        clearTimeout(deadline);
+        resolve(events);
+      }),
+    ),
+  };
 }
 
 /** M rooms of 4 publishing peers. */
@@ -108,6 +173,7 @@ interface RoomsRow {
 }
 
 const rows: Row[] = [];
+const browserRows: BrowserRow[] = [];
 const roomRows: RoomsRow[] = [];
 const baselines: Record<string, number> = {};
 const inbound: Record<string, number> = {};
@@ -131,10 +197,12 @@ async function runEngine(engine: EngineName, round: number): Promise<void> {
   const tokens = await Promise.all(Array.from({ length: Math.max(...STEPS) }, (_, i) => lab.token(`bench-sub-${i}`)));
   await lab.waitHttp(ns.turn, `${sfu.url}/health`, 30000);
   await lab.waitLog('gateway-8080', /listening/);
-  const publisher = new PeerProcess(lab, ns.client, 'publisher', { gateway: gw.url, token, room: 'bench', publish: true, width: 640, height: 480, fps: 20, maxVideoBitrate: PUBLISHER_KBPS * 1000 });
+  const publisher = new PeerProcess(lab, ns.client, 'publisher', { gateway: gw.url, token, room: 'bench', publish: true, width: 640, height: 480, fps: 20, maxVideoBitrate: PUBLISHER_KBPS * 1000, alignExtensions: true });
   await publisher.waitFor('joined');
   await publisher.waitFor('pc-state', (e) => e.state === 'connected', 20000);
   await new Promise((r) => setTimeout(r, 3000)); // let the publisher's bitrate settle
+  const refused = publisher.events.find((e) => e.event === 'extmap-refused');
+  if (refused) console.log(`the publisher's libwebrtc refused its offer in the SFU's extension ids (${refused.message}): it offered as made`);
 
   const metric = (name: string) => lab.metric(ns.turn, sfu.url, name);
   // baseline: publisher only
@@ -151,11 +219,6 @@ async function runEngine(engine: EngineName, round: number): Promise<void> {
   }
 
   for (const n of STEPS) {
-    const swarm = spawn('ip', ['netns', 'exec', ns.client, 'taskset', '-c', GENERATOR_CPUS, ...TSX_NODE, 'bench/sfu-swarm.ts', JSON.stringify({ gateway: gw.url, tokens, room: 'bench', n, holdS: HOLD_S, rampMs: n > 10 ? 20 : 0 })], {
-      cwd: REPO,
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    const events: Record<string, any> = {};
     let cpu0 = 0;
     let gen0 = 0;
     let gen1 = 0;
@@ -165,33 +228,23 @@ async function runEngine(engine: EngineName, round: number): Promise<void> {
     let bytes1 = 0;
     let t1 = 0;
     let rss1 = 0;
-    const done = new Promise<void>((resolve) => swarm.on('exit', () => resolve()));
-    const deadline = setTimeout(() => swarm.kill('SIGKILL'), (90 + HOLD_S) * 1000);
-    createInterface({ input: swarm.stdout! }).on('line', (line) => {
-      let e: any;
-      try {
-        e = JSON.parse(line);
-      } catch {
-        return;
-      }
-      events[e.event] = e;
+    const swarm = startSwarm(gw.url, tokens, n, HOLD_S, (e, pid) => {
       if (e.event === 'window-start') {
-        gen0 = cpuTicks(swarm.pid!);
+        gen0 = cpuTicks(pid);
         cpu0 = cpuTicks(sfu.proc.pid!);
         bytes0 = metric('orama_sfu_rtp_bytes_out_total');
         t0 = Date.now();
       }
       if (e.event === 'summary') {
-        gen1 = cpuTicks(swarm.pid!);
+        gen1 = cpuTicks(pid);
         cpu1 = cpuTicks(sfu.proc.pid!);
         bytes1 = metric('orama_sfu_rtp_bytes_out_total');
         t1 = Date.now();
         rss1 = rssMb(sfu.proc.pid!);
       }
     });
-    await done;
-    clearTimeout(deadline);
-    const summary = events.summary?.subscribers as { ttffMs: number | null; video: { expected: number; received: number }; audio: { expected: number; received: number } }[] | undefined;
+    const events = await swarm.done;
+    const summary = events.summary?.subscribers as SwarmSubscriber[] | undefined;
     if (!summary || !t1) {
       console.log(`N=${n}: the swarm did not finish (machine saturated?)`);
       break;
@@ -221,16 +274,70 @@ async function runEngine(engine: EngineName, round: number): Promise<void> {
       mbitOut: ((bytes1 - bytes0) * 8) / seconds / 1e6,
       streamsPerCore: streams / Math.max(0.001, sfuCpu - baselineCpu),
       mbPerPeer: (rss1 - baselineRss) / n,
+      phases: phaseSpread(summary),
     };
     rows.push(row);
     console.log(JSON.stringify(row));
     await new Promise((r) => setTimeout(r, 2000)); // let the SFU drop the previous swarm
+  }
+  if (BROWSERS > 0) {
+    const row = await browsersStep(lab, gw.url, tokens, engine, round);
+    browserRows.push(row);
+    console.log(JSON.stringify(row));
+    await new Promise((r) => setTimeout(r, 2000));
   }
   await publisher.leave();
   await new Promise((r) => setTimeout(r, 2000));
   for (const m of ROOMS) if (!(await roomsStep(lab, gw.url, sfu.proc.pid!, engine, round, m))) break;
   } finally {
     await lab.destroy();
+  }
+}
+
+/**
+ * Time to the first frame *decoded*: BROWSERS headless Chromiums (one process, a page each, in the
+ * client netns) load the demo receive-only from the gateway while BROWSERS_ALONGSIDE swarm
+ * subscribers join the same room, spread over the swarm's ramp. Each page measures from its
+ * demo's `start` (just before the credentials request) to the first getStats that shows a decoded
+ * video frame (polled every 20 ms). No CPU is measured in this step: the browsers decode on the
+ * generator's cores.
+ */
+async function browsersStep(lab: NetnsLab, gateway: string, swarmTokens: string[], engine: EngineName, round: number): Promise<BrowserRow> {
+  const browser = await launchInNetns(join(lab.topo.dir, 'browser'), lab.topo.ns.client, { args: [`--js-flags=--max-old-space-size=256`] });
+  try {
+    const pages = await Promise.all(Array.from({ length: BROWSERS }, async () => (await browser.newContext()).newPage()));
+    const tokens = await Promise.all(pages.map((_, i) => lab.token(`bench-browser-${i}`)));
+    let rampStarted!: () => void;
+    const ramp = new Promise<void>((resolve) => (rampStarted = resolve));
+    const swarm = startSwarm(gateway, swarmTokens, BROWSERS_ALONGSIDE, 1, (e) => e.event === 'ramp-start' && rampStarted());
+    await Promise.race([ramp, swarm.done]);
+    const rampMs = (BROWSERS_ALONGSIDE > 10 ? 20 : 0) * BROWSERS_ALONGSIDE;
+    const firstFrameMs = await Promise.all(
+      pages.map(async (page, i) => {
+        await new Promise((r) => setTimeout(r, (i * rampMs) / BROWSERS));
+        const q = new URLSearchParams({ room: 'bench', token: tokens[i], name: `browser${i}`, autojoin: '1', publish: '0' });
+        await page.goto(`${gateway}/v1/webrtc/client/demo.html#${q}`);
+        return page
+          .evaluate(async () => {
+            const demo = (window as any).oramaDemo;
+            const end = Date.now() + 30000;
+            while (Date.now() < end) {
+              const start = demo.events.find((e: { type: string }) => e.type === 'start');
+              const pc = demo.call?.pc as RTCPeerConnection | undefined;
+              if (start && pc) {
+                for (const s of (await pc.getStats()).values()) if (s.type === 'inbound-rtp' && s.kind === 'video' && s.framesDecoded > 0) return Date.now() - start.t;
+              }
+              await new Promise((r) => setTimeout(r, 20));
+            }
+            return null;
+          })
+          .catch(() => null);
+      }),
+    );
+    await swarm.done;
+    return { engine, round, alongside: BROWSERS_ALONGSIDE, firstFrameMs };
+  } finally {
+    await browser.close();
   }
 }
 
@@ -243,7 +350,7 @@ async function roomsStep(lab: NetnsLab, gateway: string, sfuPid: number, engine:
     for (let r = 0; r < m; r++) {
       for (let k = 0; k < 4; k++) {
         const name = `r${m}-${r}-${k}`;
-        peers.push(new PeerProcess(lab, ns.client, name, { gateway, token: await lab.token(name, true), room: `four-${m}-${r}`, publish: true, width: 320, height: 240, fps: 15, maxVideoBitrate: PUBLISHER_KBPS * 1000 }));
+        peers.push(new PeerProcess(lab, ns.client, name, { gateway, token: await lab.token(name, true), room: `four-${m}-${r}`, publish: true, width: 320, height: 240, fps: 15, maxVideoBitrate: PUBLISHER_KBPS * 1000, alignExtensions: true }));
       }
     }
     const connected = await Promise.all(
@@ -305,6 +412,22 @@ const lines = [
   '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ...roomRows.map((r) => `| ${r.engine} | ${r.round} | ${r.rooms} | ${r.peers} | ${r.streams} | ${r.connected}/${r.peers} | ${fmt(r.sfuCpu * 100, 1)} | ${fmt(r.cpuPerStreamPct, 3)} | ${fmt(r.lossPct, 2)} | ${fmt(r.mbPerPeer, 2)} | ${fmt(r.generatorCpu * 100)}${saturated(r.generatorCpu)} |`),
 ];
+const p50p95 = ([a, b]: [number, number]) => `${fmt(a)} / ${fmt(b)}`;
+lines.push(
+  '',
+  'Where the time to the first keyframe goes (swarm subscribers, ms from the credentials request, p50 / p95):',
+  '',
+  '| engine | round | N subs | credentials | joined | SFU offer with tracks | connected | first video packet | first keyframe |',
+  '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+  ...rows.map((r) => `| ${r.engine} | ${r.round} | ${r.n} | ${PHASES.map((p) => p50p95(r.phases[p])).join(' | ')} | ${fmt(r.ttffP50)} / ${fmt(r.ttffP95)} |`),
+);
+if (browserRows.length > 0)
+  lines.push(
+    '',
+    `| engine | round | Chromiums | joining with swarm subscribers | first frame decoded, each (ms) |`,
+    '|---|---:|---:|---:|---|',
+    ...browserRows.map((r) => `| ${r.engine} | ${r.round} | ${r.firstFrameMs.length} | ${r.alongside} | ${r.firstFrameMs.map((x) => (x === null ? 'none in 30 s' : fmt(x))).join(', ')} |`),
+  );
 const median = (xs: number[]) => {
   const sorted = [...xs].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
@@ -324,7 +447,10 @@ const verdict = ENGINES.map((engine) => {
     const cps = at.map((r) => r.cpuPerStreamPct);
     return `${m} room(s) of 4: CPU/stream median ${fmt(median(cps), 3)} % (${fmt(Math.min(...cps), 3)}–${fmt(Math.max(...cps), 3)}), loss median ${fmt(median(at.map((r) => r.lossPct)), 2)} %, memory/peer median ${fmt(median(at.map((r) => r.mbPerPeer)), 2)} MB`;
   });
-  return `**${engine}** — ${[...parts, ...roomParts].join('; ')}.`;
+  const decoded = browserRows.filter((r) => r.engine === engine).flatMap((r) => r.firstFrameMs);
+  const got = decoded.filter((x): x is number => x !== null);
+  const browserPart = decoded.length ? [`first frame decoded in Chromium (with ${BROWSERS_ALONGSIDE} joining): ${got.length}/${decoded.length}, p50 ${fmt(percentile(got, 50))} ms, max ${fmt(Math.max(...got))} ms`] : [];
+  return `**${engine}** — ${[...parts, ...roomParts, ...browserPart].join('; ')}.`;
 }).join('\n\n');
 console.log('\n' + lines.join('\n') + '\n\n' + verdict);
 
@@ -332,7 +458,7 @@ const doc = join(REPO, 'docs', 'benchmarks.md');
 const section = [
   `### ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC — ${cpus().length} cores (${cpus()[0]?.model ?? 'cpu'}), hold ${HOLD_S} s per step`,
   '',
-  `Engines ${ENGINES.join(', ')}, interleaved over ${ROUNDS} round(s), each SFU pinned to core ${SFU_CPU} (mediasoup: one worker; its CPU counted with the SFU's). One publisher (@roamhq/wrtc, synthetic 640x480 @ 20 fps VP8 capped at ${PUBLISHER_KBPS} kbit/s + 48 kHz Opus; into the SFU: ${Object.entries(inbound).map(([k, v]) => `${k} ${fmt(v, 2)}`).join(', ')} Mbit/s) → N werift subscribers, all relayed by coturn across network namespaces; the subscribers (one swarm process) are pinned to the other core(s), the publishers and coturn are not. SFU CPU from /proc/<pid>/stat over the steady window; CPU per stream subtracts the publisher-only baseline (${Object.entries(baselines).map(([k, v]) => `${k}: ${fmt(v * 100, 1)} %`).join(', ')} of a core). "First keyframe" = first VP8 keyframe packet at the subscriber, measured from the start of its credentials request (werift does not decode). Loss = RTP sequence gaps left after NACK over the window. Memory = growth of the RSS of the SFU process and its workers over the publisher-only baseline, per subscriber. Rooms of 4: every peer (@roamhq/wrtc, 320x240 @ 15 fps VP8 capped like the publisher + Opus) publishes and receives the other three (24 forwarded streams per room); its CPU is the whole SFU's, loss from the peers' packetsLost over the window, memory per peer over the SFU's RSS before the rooms.`,
+  `Engines ${ENGINES.join(', ')}, interleaved over ${ROUNDS} round(s), each SFU pinned to core ${SFU_CPU} (mediasoup: one worker; its CPU counted with the SFU's). One publisher (@roamhq/wrtc, synthetic 640x480 @ 20 fps VP8 capped at ${PUBLISHER_KBPS} kbit/s + 48 kHz Opus; into the SFU: ${Object.entries(inbound).map(([k, v]) => `${k} ${fmt(v, 2)}`).join(', ')} Mbit/s) → N werift subscribers, all relayed by coturn across network namespaces; the subscribers (one swarm process) are pinned to the other core(s), the publishers and coturn are not. SFU CPU from /proc/<pid>/stat over the steady window; CPU per stream subtracts the publisher-only baseline (${Object.entries(baselines).map(([k, v]) => `${k}: ${fmt(v * 100, 1)} %`).join(', ')} of a core). "First keyframe" = first VP8 keyframe packet at the subscriber, measured from the start of its credentials request (werift does not decode). "First frame decoded" = ${BROWSERS} headless Chromium page(s) (one browser process in the client netns, receive-only demo pages served by the gateway) joining while ${BROWSERS_ALONGSIDE} swarm subscribers join the same room, from the demo's start (before its credentials request) to the first getStats showing a decoded frame (polled every 20 ms). Loss = RTP sequence gaps left after NACK over the window. Memory = growth of the RSS of the SFU process and its workers over the publisher-only baseline, per subscriber. Rooms of 4: every peer (@roamhq/wrtc, 320x240 @ 15 fps VP8 capped like the publisher + Opus) publishes and receives the other three (24 forwarded streams per room); its CPU is the whole SFU's, loss from the peers' packetsLost over the window, memory per peer over the SFU's RSS before the rooms.`,
   '',
   ...lines,
   '',

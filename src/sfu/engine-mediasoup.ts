@@ -30,6 +30,15 @@ const DCEP_PPID = 50;
 /** A video consumer waiting for its first keyframe asks again this often, this many times. */
 const KEYFRAME_RETRY_MS = 500;
 const KEYFRAME_RETRIES = 40;
+/**
+ * A publisher's libwebrtc (Chrome's too) ignores a keyframe request that comes within 300 ms of
+ * the one before (EncoderRtcpFeedback's min keyframe send interval), and mediasoup asks again only
+ * 1 s after an unanswered one: subscribers connecting just after a keyframe waited over a second
+ * for theirs (bench:sfu, docs/benchmarks.md). Coalescing a producer's requests to one per 350 ms
+ * (mediasoup's keyFrameRequestDelay: the first at once, the ones after it gathered into one at the
+ * end of the window) keeps every request the publisher gets outside that window.
+ */
+export const KEYFRAME_REQUEST_DELAY_MS = 350;
 const CLOSE_WAIT_MS = 5000;
 
 export interface MediasoupSettings {
@@ -461,7 +470,7 @@ class MediasoupConnection implements EngineConnection {
           next.push(this.direct ? { mid: s.mid, kind: 'application', role: 'data' } : { mid: s.mid, kind: s.kind, role: 'rejected' });
         } else if (s.sending) {
           const rtp = producerParameters(s, this.room!.router.rtpCapabilities);
-          const producer = await transport.produce({ kind: s.kind, rtpParameters: rtp });
+          const producer = await transport.produce({ kind: s.kind, rtpParameters: rtp, ...(s.kind === 'video' ? { keyFrameRequestDelay: KEYFRAME_REQUEST_DELAY_MS } : {}) });
           const layers = rtp.encodings?.length ?? 1;
           const mp = new MediasoupProducer(s.mid, s.kind, layers, producer, this.room!);
           this.producers.set(s.mid, mp);

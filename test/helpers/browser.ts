@@ -36,12 +36,14 @@ export function trustingHome(dir: string, caPem: string): string {
  * cluster's DNS, clientNetns `nameserver`), unless `resolve` pins a host to one node's address
  * (`--host-resolver-rules`, as a hosts-file line would) to pick which gateway a browser uses.
  */
-export async function launchInNetns(dir: string, ns: string, opts: { ca: string; resolve?: Record<string, string>; args?: string[] }): Promise<Browser> {
+export async function launchInNetns(dir: string, ns: string, opts: { ca?: string; resolve?: Record<string, string>; args?: string[] }): Promise<Browser> {
   mkdirSync(dir, { recursive: true });
   const wrapper = join(dir, `chromium-in-${ns}`);
   writeFileSync(wrapper, `#!/bin/sh\nexec ip netns exec ${ns} ${CHROMIUM_BIN} "$@"\n`);
   chmodSync(wrapper, 0o755);
-  const home = trustingHome(dir, opts.ca);
+  // Without `ca` (a page served over plain http, as bench:sfu's), a fresh HOME trusting nothing extra.
+  const home = opts.ca === undefined ? join(dir, 'home') : trustingHome(dir, opts.ca);
+  mkdirSync(home, { recursive: true });
   const rules = Object.entries(opts.resolve ?? {}).map(([host, ip]) => `MAP ${host} ${ip}`).join(', ');
   return chromium.launch({
     executablePath: wrapper,

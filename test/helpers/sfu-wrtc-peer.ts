@@ -7,6 +7,7 @@
 import { createRequire } from 'node:module';
 import { createInterface } from 'node:readline';
 import WebSocket from 'ws';
+import { alignExtensions } from '../../src/client/extmap.ts';
 
 const require = createRequire(import.meta.url);
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -30,6 +31,12 @@ interface PeerOptions {
   reconnect?: boolean;
   /** Start up, then wait for {"cmd":"join"} before media and credentials (a test can spawn early). */
   hold?: boolean;
+  /**
+   * Offer in the SFU's header-extension ids (`joined.header_extensions`), as the browser client
+   * does (src/client/extmap.ts): mediasoup then gives this publisher transport-cc feedback. Falls
+   * back to the offer as made if libwebrtc refuses it (event `extmap-refused`).
+   */
+  alignExtensions?: boolean;
 }
 
 const opts = JSON.parse(process.argv[2]) as PeerOptions;
@@ -182,7 +189,13 @@ class Session {
         emit('joined', { peer_id: msg.peer_id, peers: msg.peers.length });
         for (const c of this.queuedLocal.splice(0)) this.send({ type: 'ice-candidate', candidate: c });
         const offer = await this.pc.createOffer();
-        await this.pc.setLocalDescription(offer);
+        const ids = msg.header_extensions as Record<string, number> | undefined;
+        if (opts.alignExtensions && ids) {
+          await this.pc.setLocalDescription({ type: 'offer', sdp: alignExtensions(offer.sdp, ids) }).catch(async (e: Error) => {
+            emit('extmap-refused', { message: e.message });
+            await this.pc.setLocalDescription(offer);
+          });
+        } else await this.pc.setLocalDescription(offer);
         this.send({ type: 'offer', sdp: this.pc.localDescription.sdp });
         break;
       }
