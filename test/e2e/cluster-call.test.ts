@@ -12,6 +12,7 @@
 // on through another node's SFU. The namespaces run the default SFU engine, mediasoup (its worker
 // shipped by roles/sfu, run by the SFU inside its unit's sandbox; the browsers publish simulcast
 // layers), but the third, which runs werift: its call is the cluster call on the other engine.
+// Last, the first namespace is switched to werift with its call running (enable --sfu-engine).
 import t from 'tap';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -185,4 +186,30 @@ t.test('two browsers call each other through the cluster', async (t) => {
     t.notOk(journal.includes(token), `node${n}: no log line of the front or the gateway holds the JWT`);
     t.notOk(journal.includes(key), `node${n}: … nor the API key`);
   }
+
+  // A live engine switch: `enable --sfu-engine werift` while ada and bob are in the call. enable
+  // says what it does (every node's SFU restarts, on the new engine); the browsers are told
+  // server-draining, join again, and call on through werift.
+  const switchedAt = Date.now();
+  const switched = await orama('namespace', 'enable', 'webrtc', '--namespace', NS, '--sfu-engine', 'werift');
+  t.equal(switched.code, 0, `the engine switch applied${switched.code ? `: ${switched.out.slice(-1500)}` : ''}`);
+  t.match(switched.out, /SFU engine mediasoup -> werift \(--sfu-engine\): every node's SFU restarts/, 'enable says every SFU restarts on the new engine');
+  const onWerift = await statusOf(NS);
+  t.equal(onWerift.healthy, true, `${NS} healthy after the switch`);
+  t.same(onWerift.nodes.map((n: any) => n.sfu_engine), ['werift', 'werift', 'werift'], `every node's SFU of ${NS} now runs werift`);
+  for (const [name, page] of [['ada', ada], ['bob', bob]] as const) {
+    await waitEvent(page, 'reconnected', switchedAt, 60000);
+    const growing = async () => {
+      const a = await framesOf(page);
+      await new Promise((r) => setTimeout(r, 1000));
+      return (await framesOf(page)) > a;
+    };
+    let flowing = false;
+    for (let i = 0; i < 30 && !flowing; i++) flowing = await growing();
+    t.ok(flowing, `${name} joined again and decodes video on werift`);
+    t.ok((await mediaStats(page)).pairs.every((p) => p.startsWith('relay/')), `${name}: still relayed`);
+  }
+  await sendChat(ada, 'on the other engine');
+  await waitChat(bob, 'on the other engine');
+  t.pass('the data channel works again after the switch');
 });
