@@ -12,7 +12,7 @@
 // 1,2): 4·M @roamhq/wrtc peers, each publishing 320x240 VP8 + Opus and receiving the other three.
 // Bounded: N in BENCH_SFU_N (default 1,10,50,100), a fixed hold per step. Appends to
 // docs/benchmarks.md under "## SFU". Needs root (netns), coturn.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
@@ -20,7 +20,7 @@ import { createInterface } from 'node:readline';
 import type { EngineName } from '../src/sfu/engine.ts';
 import { CHROMIUM, NetnsLab, REPO, TSX_NODE, TURNSERVER, requireTool } from '../test/helpers/sfu-netns.ts';
 import { PeerProcess } from '../test/helpers/sfu-peer-process.ts';
-import { launchInNetns } from '../test/helpers/browser.ts';
+import { launchInNetns, type DemoEvent } from '../test/helpers/browser.ts';
 
 requireTool(TURNSERVER, 'coturn');
 if (Number(process.env.BENCH_SFU_BROWSERS ?? 3) > 0) requireTool(CHROMIUM, 'chromium');
@@ -68,6 +68,15 @@ function cpuTicks(pid: number): number {
   });
 }
 
+/** Milliseconds curl takes for one GET of `url` from inside `nsName` (NaN if it fails). */
+function timedScrape(nsName: string, url: string): number {
+  try {
+    return 1000 * Number(execFileSync('ip', ['netns', 'exec', nsName, 'curl', '-s', '-o', '/dev/null', '-m', '10', '-w', '%{time_total}', url], { encoding: 'utf8' }));
+  } catch {
+    return NaN;
+  }
+}
+
 /** Resident memory of a process and its children, in MB. */
 function rssMb(pid: number): number {
   return withChildren(pid, (p) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? 0) / 1024);
@@ -95,6 +104,8 @@ interface Row {
   streamsPerCore: number;
   /** SFU RSS growth over the publisher-only baseline, per subscriber (MB). */
   mbPerPeer: number;
+  /** One GET /metrics during the window, as curl times it (mediasoup asks its worker for each stream's stats). */
+  scrapeMs: number;
   /** Where the time to the first keyframe goes: p50 / p95 per step (ms from the credentials request). */
   phases: Record<string, [number, number]>;
 }
@@ -107,6 +118,8 @@ interface BrowserRow {
   alongside: number;
   /** Per browser: ms from the demo's join (credentials request) to its first decoded video frame; null: none in time. */
   firstFrameMs: (number | null)[];
+  /** Per browser: when the demo recorded credentials, joined, the first video track and `connected` (ms after its start). */
+  steps: (Record<string, number | null> | null)[];
 }
 
 interface SwarmSubscriber {
@@ -228,8 +241,10 @@ async function runEngine(engine: EngineName, round: number): Promise<void> {
     let bytes1 = 0;
     let t1 = 0;
     let rss1 = 0;
+    let scrapeMs = NaN;
     const swarm = startSwarm(gw.url, tokens, n, HOLD_S, (e, pid) => {
       if (e.event === 'window-start') {
+        scrapeMs = timedScrape(ns.turn, `${sfu.url}/metrics`); // before the window: its CPU is not counted
         gen0 = cpuTicks(pid);
         cpu0 = cpuTicks(sfu.proc.pid!);
         bytes0 = metric('orama_sfu_rtp_bytes_out_total');
@@ -275,6 +290,7 @@ async function runEngine(engine: EngineName, round: number): Promise<void> {
       streamsPerCore: streams / Math.max(0.001, sfuCpu - baselineCpu),
       mbPerPeer: (rss1 - baselineRss) / n,
       phases: phaseSpread(summary),
+      scrapeMs,
     };
     rows.push(row);
     console.log(JSON.stringify(row));
@@ -312,7 +328,7 @@ async function browsersStep(lab: NetnsLab, gateway: string, swarmTokens: string[
     const swarm = startSwarm(gateway, swarmTokens, BROWSERS_ALONGSIDE, 1, (e) => e.event === 'ramp-start' && rampStarted());
     await Promise.race([ramp, swarm.done]);
     const rampMs = (BROWSERS_ALONGSIDE > 10 ? 20 : 0) * BROWSERS_ALONGSIDE;
-    const firstFrameMs = await Promise.all(
+    const results = await Promise.all(
       pages.map(async (page, i) => {
         await new Promise((r) => setTimeout(r, (i * rampMs) / BROWSERS));
         const q = new URLSearchParams({ room: 'bench', token: tokens[i], name: `browser${i}`, autojoin: '1', publish: '0' });
@@ -325,20 +341,38 @@ async function browsersStep(lab: NetnsLab, gateway: string, swarmTokens: string[
               const start = demo.events.find((e: { type: string }) => e.type === 'start');
               const pc = demo.call?.pc as RTCPeerConnection | undefined;
               if (start && pc) {
-                for (const s of (await pc.getStats()).values()) if (s.type === 'inbound-rtp' && s.kind === 'video' && s.framesDecoded > 0) return Date.now() - start.t;
+                for (const s of (await pc.getStats()).values()) if (s.type === 'inbound-rtp' && s.kind === 'video' && s.framesDecoded > 0) return { ms: Date.now() - start.t, start: start.t as number, events: demo.events as DemoEvent[] };
               }
               await new Promise((r) => setTimeout(r, 20));
             }
-            return null;
+            return { ms: null, start: 0, events: [] as DemoEvent[] };
           })
-          .catch(() => null);
+          .then((r) => ({ ms: r.ms, steps: r.ms === null ? null : demoSteps(r.events, r.start) }))
+          .catch((e: Error) => {
+            console.log(`browser${i}: ${e.message}`);
+            return { ms: null, steps: null };
+          });
       }),
     );
     await swarm.done;
-    return { engine, round, alongside: BROWSERS_ALONGSIDE, firstFrameMs };
+    return { engine, round, alongside: BROWSERS_ALONGSIDE, firstFrameMs: results.map((r) => r.ms), steps: results.map((r) => r.steps) };
   } finally {
     await browser.close();
   }
+}
+
+/** The demo's events on the way to a first frame (ms after its start): where a slow one went. */
+function demoSteps(events: DemoEvent[], start: number): Record<string, number | null> {
+  const at = (pred: (e: DemoEvent) => boolean) => {
+    const e = events.find(pred);
+    return e ? e.t - start : null;
+  };
+  return {
+    credentials: at((e) => e.type === 'credentials'),
+    joined: at((e) => e.type === 'joined'),
+    track: at((e) => e.type === 'track' && e.detail.kind === 'video'),
+    connected: at((e) => e.type === 'state' && e.detail.connection === 'connected'),
+  };
 }
 
 /** M rooms of 4: every peer publishes and receives the other three. False: the step failed. */
@@ -402,16 +436,17 @@ async function roomsStep(lab: NetnsLab, gateway: string, sfuPid: number, engine:
 
 const fmt = (x: number, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : '–');
 const saturated = (cpu: number) => (cpu > 0.9 * Math.max(1, SFU_CPU) ? ' (saturated: the generator is the bottleneck)' : '');
-const header = '| engine | round | N subs | fwd streams | got keyframe | first keyframe p50 / p95 (ms) | SFU CPU (% core) | CPU / stream (% core) | loss (%) | out (Mbit/s) | streams/core (extrap.) | SFU memory / subscriber (MB) | generator CPU (% core) |';
+const header = '| engine | round | N subs | fwd streams | got keyframe | first keyframe p50 / p95 (ms) | SFU CPU (% core) | CPU / stream (% core) | loss (%) | out (Mbit/s) | streams/core (extrap.) | SFU memory / subscriber (MB) | /metrics scrape (ms) | generator CPU (% core) |';
 const lines = [
   header,
-  '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
-  ...rows.map((r) => `| ${r.engine} | ${r.round} | ${r.n} | ${r.streams} | ${r.joined}/${r.n} | ${fmt(r.ttffP50)} / ${fmt(r.ttffP95)} | ${fmt(r.sfuCpu * 100, 1)} | ${fmt(r.cpuPerStreamPct, 3)} | ${fmt(r.lossPct, 2)} | ${fmt(r.mbitOut, 1)} | ${fmt(r.streamsPerCore)} | ${fmt(r.mbPerPeer, 2)} | ${fmt(r.generatorCpu * 100)}${saturated(r.generatorCpu)} |`),
+  '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+  ...rows.map((r) => `| ${r.engine} | ${r.round} | ${r.n} | ${r.streams} | ${r.joined}/${r.n} | ${fmt(r.ttffP50)} / ${fmt(r.ttffP95)} | ${fmt(r.sfuCpu * 100, 1)} | ${fmt(r.cpuPerStreamPct, 3)} | ${fmt(r.lossPct, 2)} | ${fmt(r.mbitOut, 1)} | ${fmt(r.streamsPerCore)} | ${fmt(r.mbPerPeer, 2)} | ${fmt(r.scrapeMs, 1)} | ${fmt(r.generatorCpu * 100)}${saturated(r.generatorCpu)} |`),
   '',
   '| engine | round | rooms of 4 | peers | fwd streams | peers receiving all 3 | SFU CPU (% core) | CPU / stream (% core) | loss (%) | SFU memory / peer (MB) | generator CPU (% core) |',
   '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ...roomRows.map((r) => `| ${r.engine} | ${r.round} | ${r.rooms} | ${r.peers} | ${r.streams} | ${r.connected}/${r.peers} | ${fmt(r.sfuCpu * 100, 1)} | ${fmt(r.cpuPerStreamPct, 3)} | ${fmt(r.lossPct, 2)} | ${fmt(r.mbPerPeer, 2)} | ${fmt(r.generatorCpu * 100)}${saturated(r.generatorCpu)} |`),
 ];
+const stepsOf = (s: Record<string, number | null> | null) => (s ? ['credentials', 'joined', 'track', 'connected'].map((k) => (s[k] === null ? '–' : fmt(s[k]!))).join(' / ') : '–');
 const p50p95 = ([a, b]: [number, number]) => `${fmt(a)} / ${fmt(b)}`;
 lines.push(
   '',
@@ -424,9 +459,9 @@ lines.push(
 if (browserRows.length > 0)
   lines.push(
     '',
-    `| engine | round | Chromiums | joining with swarm subscribers | first frame decoded, each (ms) |`,
+    `| engine | round | Chromiums | joining with swarm subscribers | first frame decoded, each (ms; in brackets: credentials / joined / video track / connected) |`,
     '|---|---:|---:|---:|---|',
-    ...browserRows.map((r) => `| ${r.engine} | ${r.round} | ${r.firstFrameMs.length} | ${r.alongside} | ${r.firstFrameMs.map((x) => (x === null ? 'none in 30 s' : fmt(x))).join(', ')} |`),
+    ...browserRows.map((r) => `| ${r.engine} | ${r.round} | ${r.firstFrameMs.length} | ${r.alongside} | ${r.firstFrameMs.map((x, i) => (x === null ? 'none in 30 s' : `${fmt(x)} (${stepsOf(r.steps[i])})`)).join(', ')} |`),
   );
 const median = (xs: number[]) => {
   const sorted = [...xs].sort((a, b) => a - b);
