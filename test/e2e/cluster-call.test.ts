@@ -21,7 +21,7 @@ import type { Browser, Page } from 'playwright-core';
 import { sshExec } from '../../src/cluster/cluster.ts';
 import { unitName } from '../../src/webrtc/names.ts';
 import { clientNetns, clusterSuite } from '../helpers/cluster-suite.ts';
-import { launchInNetns, mediaStats, sendChat, waitChat, waitEvent, waitMedia } from '../helpers/browser.ts';
+import { joinDemo, launchInNetns, mediaStats, sendChat, waitChat, waitEvent, waitMedia } from '../helpers/browser.ts';
 import { frontCa, frontOf } from '../helpers/front.ts';
 
 const NS = 'calls';
@@ -58,16 +58,8 @@ t.test('two browsers call each other through the cluster', async (t) => {
   const byDns: Browser = await launchInNetns(join(profile, 'a'), netns, { ca });
   const pinned: Browser = await launchInNetns(join(profile, 'b'), netns, { ca, resolve: { [host]: ip(2) } });
   t.teardown(async () => { await byDns.close(); await pinned.close(); });
-  const join_ = async (name: string, browser: Browser): Promise<Page> => {
-    const page = await (await browser.newContext()).newPage();
-    page.on('pageerror', (e) => t.comment(`${name} page error: ${e.message}`));
-    page.on('console', (m) => t.comment(`${name} console: ${m.text()}`));
-    page.on('requestfailed', (r) => t.comment(`${name} request failed: ${r.url()} ${r.failure()?.errorText}`));
-    // The token in the fragment: never sent, so never in a request line or a log.
-    await page.goto(`${status.url}/v1/webrtc/client/demo.html#${new URLSearchParams({ room: ROOM, token, name, autojoin: '1' })}`);
-    await waitEvent(page, 'joined', 0, 20000);
-    return page;
-  };
+  // The token in the fragment: never sent, so never in a request line or a log.
+  const join_ = async (name: string, browser: Browser): Promise<Page> => (await joinDemo(browser, status.url, { room: ROOM, token, name }, { log: (l) => t.comment(l), console: true })).page;
   const ada = await join_('ada', byDns);
   const bob = await join_('bob', pinned);
   t.equal(await ada.evaluate(() => window.isSecureContext && location.protocol), 'https:', 'the demo page is a secure https origin (trusted CA, no flags)');
@@ -132,10 +124,7 @@ t.test('two browsers call each other through the cluster', async (t) => {
   for (const s of [sb, sc]) {
     const tok = (await orama('token', 'mint', '--namespace', s.namespace, '--subject', 'host', '--owner')).stdout.trim();
     for (const [name, browser] of [[`${s.namespace}-1`, byDns], [`${s.namespace}-2`, pinned]] as const) {
-      const page = await (await browser.newContext()).newPage();
-      await page.goto(`${s.url}/v1/webrtc/client/demo.html#${new URLSearchParams({ room: 'second', token: tok, name, autojoin: '1' })}`);
-      await waitEvent(page, 'joined', 0, 20000);
-      more.push([name, page]);
+      more.push([name, (await joinDemo(browser, s.url, { room: 'second', token: tok, name })).page]);
     }
   }
   for (const [name, page] of more) {

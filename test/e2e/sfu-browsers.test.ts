@@ -8,7 +8,7 @@
 // browsers then call each other through werift. The first SFU runs the default, mediasoup.
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { launchInNetns, waitEvent, waitMedia, sendChat, waitChat, type DemoEvent } from '../helpers/browser.ts';
+import { joinDemo, launchInNetns, waitEvent, waitMedia, sendChat, waitChat, type DemoEvent } from '../helpers/browser.ts';
 import t from 'tap';
 import { CHROMIUM, NetnsLab, TURNSERVER, requireTool } from '../helpers/sfu-netns.ts';
 
@@ -40,15 +40,8 @@ const browser: Browser = await launchInNetns(join(topo.dir, 'browser'), ns.clien
 t.teardown(() => browser.close());
 
 async function participant(name: string, room: string): Promise<Page> {
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  page.on('pageerror', (e) => t.comment(`${name} page error: ${e.message}`));
-  page.on('requestfailed', (r) => t.comment(`${name} request failed: ${r.url()} ${r.failure()?.errorText}`));
   // Owner tokens: whoever comes first into the room creates it.
-  const q = new URLSearchParams({ room, token: await lab.token(name, true), name, autojoin: '1' });
-  await page.goto(`${gw.url}/v1/webrtc/client/demo.html#${q}`);
-  await waitEvent(page, 'joined');
-  return page;
+  return (await joinDemo(browser, gw.url, { room, token: await lab.token(name, true), name }, { log: (l) => t.comment(l), timeoutMs: 15000 })).page;
 }
 
 const pages: Page[] = [];

@@ -19,8 +19,9 @@ import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import type { Browser, Page } from 'playwright-core';
 import t from 'tap';
-import { launchInNetns, mediaStats, waitEvent, writeY4m } from '../helpers/browser.ts';
+import { joinDemo, launchInNetns, mediaStats, waitEvent, writeY4m } from '../helpers/browser.ts';
 import { CHROMIUM, NetnsLab, TURNSERVER, requireTool } from '../helpers/sfu-netns.ts';
+import { until } from '../helpers/poll.ts';
 
 requireTool(TURNSERVER, 'coturn');
 requireTool(CHROMIUM, 'chromium');
@@ -54,11 +55,7 @@ t.teardown(() => there.close());
 execFileSync('ip', ['netns', 'exec', ns.turn, 'tc', 'qdisc', 'add', 'dev', shaped.turnDev, 'root', 'tbf', 'rate', '400kbit', 'burst', '2kb', 'latency', '300ms']);
 
 async function participant(browser: Browser, name: string, extra: Record<string, string>): Promise<{ page: Page; peerId: string }> {
-  const page = await (await browser.newContext()).newPage();
-  page.on('pageerror', (e) => t.comment(`${name} page error: ${e.message}`));
-  const q = new URLSearchParams({ room: 'layers', token: await lab.token(name, true), name, autojoin: '1', ...extra });
-  await page.goto(`${front.url}/v1/webrtc/client/demo.html#${q}`);
-  const joined = await waitEvent(page, 'joined', 0, 20000);
+  const { page, joined } = await joinDemo(browser, front.url, { room: 'layers', token: await lab.token(name, true), name, ...extra }, { log: (l) => t.comment(l) });
   return { page, peerId: String(joined.detail.peerId) };
 }
 
@@ -79,16 +76,6 @@ async function received(page: Page): Promise<{ width: number; frames: number }> 
   return { width: video?.frameWidth ?? 0, frames: video?.framesDecoded ?? 0 };
 }
 
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T>, ok: (v: T) => boolean): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: T = await probe();
-  while (!ok(last)) {
-    if (Date.now() > end) throw new Error(`${what} not within ${timeoutMs / 1000} s; last: ${JSON.stringify(last)}`);
-    await new Promise((r) => setTimeout(r, 500));
-    last = await probe();
-  }
-  return last;
-}
 
 const pat = await participant(here, 'pat', { camera: '1280x720' });
 const ann = await participant(here, 'ann', { publish: '0' });

@@ -55,6 +55,25 @@ export async function launchInNetns(dir: string, ns: string, opts: { ca?: string
 
 export type DemoEvent = { type: string; t: number; detail: Record<string, unknown> };
 
+/**
+ * A person joining a call: a new page (its own context) in `browser` opens the demo served at
+ * `origin` with `params` after `#` (room, token, name, …: the fragment is never sent, so the token
+ * reaches no request line or log) and autojoin; resolves once the demo says `joined`. `log`, if
+ * given, hears the page's errors and failed requests (and its console with `console: true`).
+ */
+export async function joinDemo(browser: Browser, origin: string, params: Record<string, string>, opts: { log?: (line: string) => void; console?: boolean; timeoutMs?: number } = {}): Promise<{ page: Page; joined: DemoEvent }> {
+  const page = await (await browser.newContext()).newPage();
+  const name = params.name ?? 'page';
+  const { log } = opts;
+  if (log) {
+    page.on('pageerror', (e) => log(`${name} page error: ${e.message}`));
+    page.on('requestfailed', (r) => log(`${name} request failed: ${r.url()} ${r.failure()?.errorText}`));
+    if (opts.console) page.on('console', (m) => log(`${name} console: ${m.text()}`));
+  }
+  await page.goto(`${origin}/v1/webrtc/client/demo.html#${new URLSearchParams({ autojoin: '1', ...params })}`);
+  return { page, joined: await waitEvent(page, 'joined', 0, opts.timeoutMs ?? 20000) };
+}
+
 export async function waitEvent(page: Page, type: string, after = 0, timeoutMs = 15000): Promise<DemoEvent> {
   const handle = await page.waitForFunction(
     ([type, after]) => (window as any).oramaDemo?.events.find((e: DemoEvent) => e.type === type && e.t > (after as number)),

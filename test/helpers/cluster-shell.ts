@@ -1,6 +1,7 @@
 // Shell on test-cluster nodes for test suites: a failing command throws an error that names the
 // node, the user, the command and its output, so a red test says what broke where.
 import { sshExec } from '../../src/cluster/cluster.ts';
+import { until } from './poll.ts';
 
 export async function onNode(node: string, cmd: string, user = 'root'): Promise<string> {
   const r = await sshExec(node, cmd, { user });
@@ -15,13 +16,9 @@ export async function exitCode(node: string, cmd: string, user = 'root'): Promis
   return (await sshExec(node, cmd, { user })).code;
 }
 
-/** Polls until `fn` resolves true, or throws naming `what`. */
+/** Polls until `fn` resolves true, or throws naming `what` (poll.ts `until`, for a yes/no probe). */
 export async function eventually(what: string, fn: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await fn().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000}s waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
+  await until(what, timeoutMs, fn, (v) => v === true);
 }
 
 /**

@@ -22,6 +22,7 @@ import { PROTOCOL_VERSION } from '../../src/webrtc/protocol.ts';
 import { CHROMIUM_ARGS, CHROMIUM_BIN, waitEvent, type DemoEvent } from '../helpers/browser.ts';
 import { CHROMIUM, requireTool } from '../helpers/sfu-netns.ts';
 import { tempDir } from '../helpers/tmp.ts';
+import { until } from '../helpers/poll.ts';
 
 requireTool(CHROMIUM, 'chromium');
 t.setTimeout(120_000);
@@ -78,14 +79,6 @@ t.teardown(async () => {
 const browser = await chromium.launch({ executablePath: CHROMIUM_BIN, args: CHROMIUM_ARGS, env: { ...process.env, HOME: tempDir(t, 'connect-timeout-') }, timeout: 30_000 });
 t.teardown(() => browser.close());
 
-/** Polls `value` every 50 ms until it is truthy; fails after `ms`. */
-async function until<T>(what: string, ms: number, value: () => T | undefined | false): Promise<T> {
-  for (const end = Date.now() + ms; ; await sleep(50)) {
-    const v = value();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`);
-  }
-}
 const hello = (s: Signal | undefined) => s?.received.find((m) => m.type === 'join' || m.type === 'resume');
 
 t.test('an offer the SFU never answers: the client rejoins on a new socket after the connect timeout', async (t) => {
@@ -94,17 +87,17 @@ t.test('an offer the SFU never answers: the client rejoins on a new socket after
   await page.goto(`http://127.0.0.1:${port}/v1/webrtc/client/demo.html#room=r1&token=t&name=ann&autojoin=1&publish=0`, { timeout: 15_000 });
 
   // (1) The user joins: one socket for room r1, a `join` with the name, and `joined` back.
-  const first = await until('the first join', 15_000, () => hello(signals[0]) && signals[0]);
+  const first = await until('the first join', 15_000, () => hello(signals[0]) && signals[0], undefined, 50);
   t.equal(first.room, 'r1', 'the signaling URL names the room');
   t.match(hello(first), { type: 'join', room: 'r1', display: { name: 'ann' } }, 'the first hello is a join with the display name');
   t.ok(first.joinedAt, 'the stand-in answered joined');
   await waitEvent(page, 'joined', 0, 10_000);
   // The fault's premise: the client did offer, and the offer stays unanswered.
-  await until('the client offer', 10_000, () => first.received.find((m) => m.type === 'offer'));
+  await until('the client offer', 10_000, () => first.received.find((m) => m.type === 'offer'), undefined, 50);
 
   // (2) About CONNECT_TIMEOUT_MS later the client joins again, with fresh credentials and a new
   // peer connection, on a new socket — not a `resume` of the broken peer.
-  const second = await until('a second signaling socket with a hello', CONNECT_TIMEOUT_MS + 15_000, () => hello(signals[1]) && signals[1]);
+  const second = await until('a second signaling socket with a hello', CONNECT_TIMEOUT_MS + 15_000, () => hello(signals[1]) && signals[1], undefined, 50);
   const gap = hello(second)!.at - first.joinedAt!;
   t.comment(`second join ${gap} ms after the first joined (CONNECT_TIMEOUT_MS = ${CONNECT_TIMEOUT_MS})`);
   t.equal(hello(second)!.type, 'join', 'the client joins afresh (its old peer connection is gone)');
@@ -123,7 +116,7 @@ t.test('an offer the SFU never answers: the client rejoins on a new socket after
 
   // (4) The old session is ended, not left dangling: the client said `leave` on the first socket
   // and closed it.
-  await until('the first socket closed', 5_000, () => first.closedAt);
+  await until('the first socket closed', 5_000, () => first.closedAt, undefined, 50);
   t.equal(first.received.at(-1)?.type, 'leave', 'leave was the last message on the first socket');
   t.ok(first.closedAt! <= hello(second)!.at + 1000, 'the first socket was closed when the client rejoined');
   await page.evaluate(() => (window as any).oramaDemo.call.leave());

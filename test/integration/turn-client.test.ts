@@ -17,6 +17,7 @@ import { turnCredential } from '../../src/webrtc/credentials.ts';
 import { TURNSERVER, requireTool } from '../helpers/sfu-netns.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { TurnClient, type TurnClientOptions, type TurnResult } from '../../src/webrtc/turn-client.ts';
+import { until } from '../helpers/poll.ts';
 
 requireTool(TURNSERVER, 'coturn');
 
@@ -148,13 +149,6 @@ function refused(t: Test, r: TurnResult, code: number, what: string): void {
 /** ": <code> <reason>" for a refusal, for assertion messages. */
 const why = (r: TurnResult) => (r.ok ? '' : `: ${r.code} ${r.reason}`);
 
-async function until<T>(what: string, get: () => T | undefined, ms = 3000): Promise<T> {
-  for (const end = Date.now() + ms; Date.now() < end; await sleep(20)) {
-    const v = get();
-    if (v !== undefined) return v;
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 const main = await startCoturn('main', ['denied-peer-ip=127.0.0.2']);
 const strict = await startCoturn('strict', ['no-tcp-relay', 'stale-nonce=2']);
@@ -210,7 +204,7 @@ t.test('Send reaches a UDP peer on 127.0.0.1 and its reply comes back as a Data 
   t.ok((await c.createPermission(HOST)).ok, 'CreatePermission 127.0.0.1 succeeds');
   const ping = randomBytes(32);
   c.send(peerAddr, ping);
-  const recv = await until('the Send indication at the peer', () => got);
+  const recv = await until('the Send indication at the peer', 3000, () => got, undefined, 20);
   t.same(recv.data, ping, 'the peer receives the bytes');
   t.same({ ip: recv.from.address, port: recv.from.port }, alloc.relayed, 'from the relayed address');
 
@@ -218,7 +212,7 @@ t.test('Send reaches a UDP peer on 127.0.0.1 and its reply comes back as a Data 
   c.onData((from, bytes) => data.push({ peer: from, data: bytes }));
   const pong = randomBytes(48);
   peer.send(pong, recv.from.port, recv.from.address);
-  const back = await until('the Data indication', () => data[0]);
+  const back = await until('the Data indication', 3000, () => data[0], undefined, 20);
   t.same(back.peer, peerAddr, 'Data indication XOR-PEER-ADDRESS is the peer');
   t.same(back.data, pong, 'Data indication carries the reply');
 });
@@ -238,7 +232,7 @@ t.test('a TCP allocation is granted and Connect reaches a TCP listener on 127.0.
   const conn = await c.connect(peerAddr);
   t.ok(conn.ok && conn.connectionId > 0, `Connect succeeds with a CONNECTION-ID${conn.ok ? ` (${conn.connectionId})` : why(conn)}`);
   if (!conn.ok) return;
-  const s = await until('the relayed TCP connection at the listener', () => accepted[0]);
+  const s = await until('the relayed TCP connection at the listener', 3000, () => accepted[0], undefined, 20);
   t.same({ ip: s.remoteAddress, port: s.remotePort }, alloc.relayed, 'the listener sees the relayed address');
 
   const bound = await c.connectionBind(conn.connectionId);
@@ -249,10 +243,10 @@ t.test('a TCP allocation is granted and Connect reaches a TCP listener on 127.0.
   s.on('data', (b: Buffer) => atPeer.push(b));
   bound.socket.on('data', (b: Buffer) => atClient.push(b)).resume();
   bound.socket.write('hello peer');
-  await until('bytes at the peer', () => (Buffer.concat(atPeer).length >= 10 ? true : undefined));
+  await until('bytes at the peer', 3000, () => (Buffer.concat(atPeer).length >= 10 ? true : undefined), undefined, 20);
   t.equal(Buffer.concat(atPeer).toString(), 'hello peer', 'client -> peer over the data connection');
   s.write('hello client');
-  await until('bytes at the client', () => (Buffer.concat(atClient).length >= 12 ? true : undefined));
+  await until('bytes at the client', 3000, () => (Buffer.concat(atClient).length >= 12 ? true : undefined), undefined, 20);
   t.equal(Buffer.concat(atClient).toString(), 'hello client', 'peer -> client over the data connection');
 });
 

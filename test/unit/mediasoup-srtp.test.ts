@@ -10,6 +10,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import * as mediasoup from 'mediasoup';
 import type { types } from 'mediasoup';
 import { mediasoupWorker } from '../../src/namespace/artifacts.ts';
+import { settles } from '../helpers/poll.ts';
 
 const SUITES: { suite: types.SrtpCryptoSuite; tag: number }[] = [
   { suite: 'AEAD_AES_256_GCM', tag: 16 },
@@ -106,10 +107,6 @@ async function sendAll(to: types.PlainTransport, ssrc: number, salt: number): Pr
   }
 }
 
-async function until(check: () => boolean, ms: number): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check() && Date.now() < end) await new Promise((resolve) => setTimeout(resolve, 50));
-}
 
 for (const [index, { suite }] of SUITES.entries()) {
   for (const from of [0, 1]) {
@@ -127,7 +124,7 @@ for (const [index, { suite }] of SUITES.entries()) {
       await out.connect({ ip: '127.0.0.1', port: sink.address().port });
       await out.consume({ producerId: path.decrypted!.id, rtpCapabilities: path.routers[1].rtpCapabilities });
       await sendAll(path.source, ssrc, salt);
-      await until(() => received.length >= PACKETS, 3000);
+      await settles(() => received.length >= PACKETS, 3000);
       t.equal(received.length, PACKETS, `all ${PACKETS} packets through encrypt and decrypt`);
       const expected = new Set(Array.from({ length: PACKETS }, (_, i) => payload(i, salt).toString('hex')));
       t.ok(received.every((p) => expected.has(p.toString('hex'))), 'every payload byte for byte as sent');
@@ -151,7 +148,7 @@ for (const [index, { suite }] of SUITES.entries()) {
     // The consumer's RTP as it would leave in the clear: same header, then the payload.
     const consumer = await encrypting.consume({ producerId: producer.id, rtpCapabilities: r1.rtpCapabilities });
     await sendAll(source, ssrc, 100 + index);
-    await until(() => wire.length >= PACKETS, 3000);
+    await settles(() => wire.length >= PACKETS, 3000);
     t.ok(wire.length >= PACKETS * 0.9, `SRTP packets reached the spy (${wire.length})`);
     const plain = new Set(Array.from({ length: PACKETS }, (_, i) => payload(i, 100 + index).toString('hex')));
     const headerLength = (m: Buffer) => m.length - rtpPayload(m)!.length;

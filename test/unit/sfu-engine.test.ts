@@ -15,6 +15,7 @@ import { networkInterfaces } from 'node:os';
 import t from 'tap';
 import { RTCPeerConnection } from 'werift';
 import { Serial, WeriftEngine } from '../../src/sfu/engine-werift.ts';
+import { settles } from '../helpers/poll.ts';
 
 // werift never gathers on loopback: this host's first non-loopback IPv4 address (traffic to it
 // stays inside the kernel; nothing is sent in this test anyway).
@@ -102,11 +103,6 @@ t.test('connections answering at the same moment each get their own port; no STU
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const udpSockets = () => process.getActiveResourcesInfo().filter((r) => r === 'UDPWrap').length;
 
-async function until(done: () => boolean, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (!done() && Date.now() < end) await sleep(50);
-  return done();
-}
 
 t.test('a connection closed while it applies an offer settles the offer and leaves no socket open', async (t) => {
   const client = new RTCPeerConnection({ iceServers: [], iceInterfaceAddresses: { udp4: hostIp }, iceUseIpv6: false, icePortRange: [39720, 39729] });
@@ -115,7 +111,7 @@ t.test('a connection closed while it applies an offer settles the offer and leav
   await client.setLocalDescription(await client.createOffer());
   const offer = client.localDescription!.sdp;
   await client.close();
-  t.ok(await until(() => udpSockets() === 0, 5000), 'no UDP socket before the test');
+  t.ok(await settles(() => udpSockets() === 0, 5000), 'no UDP socket before the test');
 
   const engine = new WeriftEngine({ listenIp: hostIp, portRange: [39730, 39799], isAllowedRemote: () => false, onDroppedIceCheck: () => {}, publisherBitrate: 1_000_000 });
   // close() after 0..11 turns of the event loop, and after 0..11 microtasks: each a different
@@ -134,5 +130,5 @@ t.test('a connection closed while it applies an offer settles the offer and leav
     }
   }
   t.same(outcomes.filter((o) => o.includes('pending')), [], 'every offer settled');
-  t.ok(await until(() => udpSockets() === 0, 5000), `no UDP socket left open (${udpSockets()} open)`);
+  t.ok(await settles(() => udpSockets() === 0, 5000), `no UDP socket left open (${udpSockets()} open)`);
 });
