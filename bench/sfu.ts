@@ -337,24 +337,33 @@ async function browsersStep(lab: NetnsLab, gateway: string, swarmTokens: string[
           .evaluate(async () => {
             const demo = (window as any).oramaDemo;
             const end = Date.now() + 30000;
+            // Also when the first video packet came, and what Chrome asked for before its first frame.
+            let firstPacket: number | null = null;
             while (Date.now() < end) {
               const start = demo.events.find((e: { type: string }) => e.type === 'start');
               const pc = demo.call?.pc as RTCPeerConnection | undefined;
               if (start && pc) {
-                for (const s of (await pc.getStats()).values()) if (s.type === 'inbound-rtp' && s.kind === 'video' && s.framesDecoded > 0) return { ms: Date.now() - start.t, start: start.t as number, events: demo.events as DemoEvent[] };
+                for (const s of (await pc.getStats()).values()) {
+                  if (s.type !== 'inbound-rtp' || s.kind !== 'video') continue;
+                  if (firstPacket === null && s.packetsReceived > 0) firstPacket = Date.now() - start.t;
+                  if (s.framesDecoded > 0) return { ms: Date.now() - start.t, start: start.t as number, events: demo.events as DemoEvent[], firstPacket, plis: s.pliCount ?? 0, nacks: s.nackCount ?? 0 };
+                }
               }
               await new Promise((r) => setTimeout(r, 20));
             }
-            return { ms: null, start: 0, events: [] as DemoEvent[] };
+            const start = demo.events.find((e: { type: string }) => e.type === 'start');
+            return { ms: null, start: (start?.t ?? 0) as number, events: demo.events as DemoEvent[], firstPacket, plis: 0, nacks: 0 };
           })
-          .then((r) => ({ ms: r.ms, steps: r.ms === null ? null : demoSteps(r.events, r.start) }))
+          .then((r) => ({ ms: r.ms, steps: { ...demoSteps(r.events, r.start), firstPacket: r.firstPacket, plis: r.plis, nacks: r.nacks } }))
           .catch((e: Error) => {
             console.log(`browser${i}: ${e.message}`);
             return { ms: null, steps: null };
           });
       }),
     );
-    await swarm.done;
+    const swarmEnd = await swarm.done;
+    const keyframes = (swarmEnd.summary?.subscribers as SwarmSubscriber[] | undefined)?.filter((s) => s.ttffMs !== null).length;
+    console.log(`browsers step: ${keyframes ?? 'no summary: the swarm did not finish'}${keyframes === undefined ? '' : `/${BROWSERS_ALONGSIDE} swarm subscribers got a keyframe`}`);
     return { engine, round, alongside: BROWSERS_ALONGSIDE, firstFrameMs: results.map((r) => r.ms), steps: results.map((r) => r.steps) };
   } finally {
     await browser.close();
@@ -446,7 +455,7 @@ const lines = [
   '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ...roomRows.map((r) => `| ${r.engine} | ${r.round} | ${r.rooms} | ${r.peers} | ${r.streams} | ${r.connected}/${r.peers} | ${fmt(r.sfuCpu * 100, 1)} | ${fmt(r.cpuPerStreamPct, 3)} | ${fmt(r.lossPct, 2)} | ${fmt(r.mbPerPeer, 2)} | ${fmt(r.generatorCpu * 100)}${saturated(r.generatorCpu)} |`),
 ];
-const stepsOf = (s: Record<string, number | null> | null) => (s ? ['credentials', 'joined', 'track', 'connected'].map((k) => (s[k] === null ? '–' : fmt(s[k]!))).join(' / ') : '–');
+const stepsOf = (s: Record<string, number | null> | null) => (s ? ['credentials', 'joined', 'track', 'connected', 'firstPacket'].map((k) => (s[k] === null || s[k] === undefined ? '–' : fmt(s[k]!))).join(' / ') + `; ${s.plis ?? 0} PLI, ${s.nacks ?? 0} NACK` : '–');
 const p50p95 = ([a, b]: [number, number]) => `${fmt(a)} / ${fmt(b)}`;
 lines.push(
   '',
@@ -459,9 +468,9 @@ lines.push(
 if (browserRows.length > 0)
   lines.push(
     '',
-    `| engine | round | Chromiums | joining with swarm subscribers | first frame decoded, each (ms; in brackets: credentials / joined / video track / connected) |`,
+    `| engine | round | Chromiums | joining with swarm subscribers | first frame decoded, each (ms; in brackets: credentials / joined / video track / connected / first video packet; Chrome's PLIs and NACKs before it) |`,
     '|---|---:|---:|---:|---|',
-    ...browserRows.map((r) => `| ${r.engine} | ${r.round} | ${r.firstFrameMs.length} | ${r.alongside} | ${r.firstFrameMs.map((x, i) => (x === null ? 'none in 30 s' : `${fmt(x)} (${stepsOf(r.steps[i])})`)).join(', ')} |`),
+    ...browserRows.map((r) => `| ${r.engine} | ${r.round} | ${r.firstFrameMs.length} | ${r.alongside} | ${r.firstFrameMs.map((x, i) => `${x === null ? 'none in 30 s' : fmt(x)} (${stepsOf(r.steps[i])})`).join(', ')} |`),
   );
 const median = (xs: number[]) => {
   const sorted = [...xs].sort((a, b) => a - b);
