@@ -77,6 +77,14 @@ function timedScrape(nsName: string, url: string): number {
   }
 }
 
+/** The whole machine's busy and total CPU ticks so far (/proc/stat: all but idle and iowait). */
+function machineTicks(): { busy: number; total: number } {
+  const [, ...fields] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/);
+  const n = fields.map(Number);
+  const total = n.slice(0, 8).reduce((a, b) => a + b, 0);
+  return { busy: total - n[3] - n[4], total };
+}
+
 /** Resident memory of a process and its children, in MB. */
 function rssMb(pid: number): number {
   return withChildren(pid, (p) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? 0) / 1024);
@@ -118,6 +126,8 @@ interface BrowserRow {
   alongside: number;
   /** Per browser: ms from the demo's join (credentials request) to its first decoded video frame; null: none in time. */
   firstFrameMs: (number | null)[];
+  /** The whole machine's CPU use (both cores) while the pages waited for their first frames. */
+  machineBusy: number;
   /** Per browser: when the demo recorded credentials, joined, the first video track and `connected` (ms after its start). */
   steps: (Record<string, number | null> | null)[];
 }
@@ -325,6 +335,7 @@ async function browsersStep(lab: NetnsLab, gateway: string, swarmTokens: string[
     const tokens = await Promise.all(pages.map((_, i) => lab.token(`bench-browser-${i}`)));
     let rampStarted!: () => void;
     const ramp = new Promise<void>((resolve) => (rampStarted = resolve));
+    const m0 = machineTicks();
     const swarm = startSwarm(gateway, swarmTokens, BROWSERS_ALONGSIDE, 1, (e) => e.event === 'ramp-start' && rampStarted());
     await Promise.race([ramp, swarm.done]);
     const rampMs = (BROWSERS_ALONGSIDE > 10 ? 20 : 0) * BROWSERS_ALONGSIDE;
@@ -361,10 +372,12 @@ async function browsersStep(lab: NetnsLab, gateway: string, swarmTokens: string[
           });
       }),
     );
+    const m1 = machineTicks();
+    const machineBusy = (m1.busy - m0.busy) / Math.max(1, m1.total - m0.total);
     const swarmEnd = await swarm.done;
     const keyframes = (swarmEnd.summary?.subscribers as SwarmSubscriber[] | undefined)?.filter((s) => s.ttffMs !== null).length;
     console.log(`browsers step: ${keyframes ?? 'no summary: the swarm did not finish'}${keyframes === undefined ? '' : `/${BROWSERS_ALONGSIDE} swarm subscribers got a keyframe`}`);
-    return { engine, round, alongside: BROWSERS_ALONGSIDE, firstFrameMs: results.map((r) => r.ms), steps: results.map((r) => r.steps) };
+    return { engine, round, alongside: BROWSERS_ALONGSIDE, machineBusy, firstFrameMs: results.map((r) => r.ms), steps: results.map((r) => r.steps) };
   } finally {
     await browser.close();
   }
@@ -468,9 +481,9 @@ lines.push(
 if (browserRows.length > 0)
   lines.push(
     '',
-    `| engine | round | Chromiums | joining with swarm subscribers | first frame decoded, each (ms; in brackets: credentials / joined / video track / connected / first video packet; Chrome's PLIs and NACKs before it) |`,
-    '|---|---:|---:|---:|---|',
-    ...browserRows.map((r) => `| ${r.engine} | ${r.round} | ${r.firstFrameMs.length} | ${r.alongside} | ${r.firstFrameMs.map((x, i) => `${x === null ? 'none in 30 s' : fmt(x)} (${stepsOf(r.steps[i])})`).join(', ')} |`),
+    `| engine | round | Chromiums | joining with swarm subscribers | machine CPU busy meanwhile (% of ${cpus().length} cores) | first frame decoded, each (ms; in brackets: credentials / joined / video track / connected / first video packet; Chrome's PLIs and NACKs before it) |`,
+    '|---|---:|---:|---:|---:|---|',
+    ...browserRows.map((r) => `| ${r.engine} | ${r.round} | ${r.firstFrameMs.length} | ${r.alongside} | ${fmt(r.machineBusy * 100)}${r.machineBusy > 0.9 ? ' (saturated)' : ''} | ${r.firstFrameMs.map((x, i) => `${x === null ? 'none in 30 s' : fmt(x)} (${stepsOf(r.steps[i])})`).join(', ')} |`),
   );
 const median = (xs: number[]) => {
   const sorted = [...xs].sort((a, b) => a - b);
