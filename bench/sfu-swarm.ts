@@ -73,6 +73,9 @@ async function subscriber(index: number): Promise<Subscriber> {
     video: { received: 0 },
     audio: { received: 0 },
     close: () => {
+      // `leave`, as a client does: a socket closed without it keeps the peer on the SFU for its
+      // resume grace (10 s), and the next step would start against those.
+      if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ type: 'leave' }));
       ws.close();
       void pc.close();
     },
@@ -91,6 +94,9 @@ async function subscriber(index: number): Promise<Subscriber> {
     });
   });
   const ws = new WebSocket(`${opts.gateway.replace(/^http/, 'ws')}/v1/webrtc/signal?room=${opts.room}`, ['Bearer', opts.tokens[index % opts.tokens.length]]);
+  // A refused upgrade (the gateway's 503 while its only SFU is not healthy) is this subscriber's
+  // failure, counted as no keyframe, not the swarm's end.
+  ws.on('error', (e) => process.stderr.write(`sub${index}: signaling: ${e.message}\n`));
   const pending: unknown[] = [];
   let joined = false;
   pc.onIceCandidate.subscribe((c) => {

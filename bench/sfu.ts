@@ -149,6 +149,22 @@ function phaseSpread(summary: SwarmSubscriber[]): Record<string, [number, number
 }
 
 /**
+ * Waits (bounded, 60 s) until the SFU holds only the publisher again and answers /health, so the
+ * next step does not start against an SFU still tearing the last one down (the gateway's 1 s
+ * health probe then fails and joins get 503: seen with werift after 100 subscribers left).
+ */
+async function settle(lab: NetnsLab, sfuUrl: string, left: number): Promise<void> {
+  const t0 = Date.now();
+  while (Date.now() - t0 < 60000) {
+    const health = lab.curl(lab.topo.ns.turn, `${sfuUrl}/health`, ['-m', '1']);
+    if (health.status === 200 && lab.metric(lab.topo.ns.turn, sfuUrl, 'orama_sfu_peers') <= 1) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  console.log(`the SFU settled ${((Date.now() - t0) / 1000).toFixed(1)} s after ${left} subscribers left`);
+  await new Promise((r) => setTimeout(r, 2100)); // the gateway's cached health (healthCacheMs, 2 s) catches up
+}
+
+/**
  * bench/sfu-swarm.ts in the client netns on the generator's cores: `n` subscribers to room
  * "bench". `onEvent` sees each JSON line as it comes (with the swarm's pid); `done` resolves with
  * the last line of each kind once the swarm has exited (killed if it outlives its bound).
@@ -304,13 +320,13 @@ async function runEngine(engine: EngineName, round: number): Promise<void> {
     };
     rows.push(row);
     console.log(JSON.stringify(row));
-    await new Promise((r) => setTimeout(r, 2000)); // let the SFU drop the previous swarm
+    await settle(lab, sfu.url, n);
   }
   if (BROWSERS > 0) {
     const row = await browsersStep(lab, gw.url, tokens, engine, round);
     browserRows.push(row);
     console.log(JSON.stringify(row));
-    await new Promise((r) => setTimeout(r, 2000));
+    await settle(lab, sfu.url, BROWSERS_ALONGSIDE + BROWSERS);
   }
   await publisher.leave();
   await new Promise((r) => setTimeout(r, 2000));
