@@ -155,5 +155,9 @@ const summary = subs.map((s, i) => ({
   audio: loss(s.audio, windowStart[i].a),
 }));
 process.stdout.write(JSON.stringify({ event: 'summary', t: Date.now(), subscribers: summary }) + '\n');
+// Leave a second after the summary: bench/sfu.ts reads the SFU's counters on that line, and
+// mediasoup's counters keep a closed stream only as of its last sample (a consumer closed before
+// the read would count nothing since the window began).
+await new Promise((r) => setTimeout(r, 1000));
 for (const s of subs) s.close();
 setTimeout(() => process.exit(0), 500);
