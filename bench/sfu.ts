@@ -8,7 +8,11 @@
 // /proc/<pid>/stat of the SFU process and its mediasoup worker) per forwarded stream, packet loss
 // over a steady window, the extrapolated forwarded streams per core, and the load generator's own
 // CPU (when it nears a core, it is the bottleneck, and the row says so), and the SFU's memory
-// (RSS of the SFU and its workers) per subscriber. Then M rooms of 4 (BENCH_SFU_ROOMS, default
+// (RSS of the SFU and its workers) per subscriber, where the time to the first keyframe went, and
+// one /metrics scrape's time. Then BENCH_SFU_BROWSERS headless Chromiums join receive-only while
+// BENCH_SFU_BROWSERS_WITH swarm subscribers do: time to their first *decoded* frame, with the
+// machine's CPU meanwhile. Each step waits until the SFU holds only the publisher again.
+// Then M rooms of 4 (BENCH_SFU_ROOMS, default
 // 1,2): 4·M @roamhq/wrtc peers, each publishing 320x240 VP8 + Opus and receiving the other three.
 // Bounded: N in BENCH_SFU_N (default 1,10,50,100), a fixed hold per step. Appends to
 // docs/benchmarks.md under "## SFU". Needs root (netns), coturn.
