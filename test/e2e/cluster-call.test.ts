@@ -23,6 +23,7 @@ import { unitName } from '../../src/webrtc/names.ts';
 import { clientNetns, clusterSuite } from '../helpers/cluster-suite.ts';
 import { joinDemo, launchInNetns, mediaStats, sendChat, waitChat, waitEvent, waitMedia } from '../helpers/browser.ts';
 import { frontCa, frontOf } from '../helpers/front.ts';
+import { until } from '../helpers/poll.ts';
 
 const NS = 'calls';
 const OTHER = 'callsb';
@@ -193,8 +194,7 @@ t.test('two browsers call each other through the cluster', async (t) => {
       await new Promise((r) => setTimeout(r, 1000));
       return (await framesOf(page)) > a;
     };
-    let flowing = false;
-    for (let i = 0; i < 30 && !flowing; i++) flowing = await growing();
+    const flowing = await until(`${name}'s frames growing on werift`, 30000, growing, Boolean, 0).catch(() => false);
     t.ok(flowing, `${name} joined again and decodes video on werift`);
     t.ok((await mediaStats(page)).pairs.every((p) => p.startsWith('relay/')), `${name}: still relayed`);
   }

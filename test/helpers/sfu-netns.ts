@@ -320,15 +320,16 @@ export class NetnsLab {
     }
   }
 
-  /** curl from inside a namespace (the test process itself lives in none of them). */
-  curl(nsName: string, url: string, extra: string[] = []): { status: number; body: string } {
+  /** curl from inside a namespace (the test process itself lives in none of them); `ms`: the request's time as curl measures it. */
+  curl(nsName: string, url: string, extra: string[] = []): { status: number; body: string; ms: number } {
     try {
-      const out = execFileSync('ip', ['netns', 'exec', nsName, 'curl', '-s', '-m', '3', '-w', '\n%{http_code}', ...extra, url], { encoding: 'utf8' });
+      const out = execFileSync('ip', ['netns', 'exec', nsName, 'curl', '-s', '-m', '3', '-w', '\n%{http_code} %{time_total}', ...extra, url], { encoding: 'utf8' });
       const i = out.lastIndexOf('\n');
-      return { status: Number(out.slice(i + 1)), body: out.slice(0, i) };
+      const [status, seconds] = out.slice(i + 1).split(' ').map(Number);
+      return { status, body: out.slice(0, i), ms: seconds * 1000 };
     } catch (error) {
       const e = error as { stdout?: string; status?: number };
-      return { status: 0, body: `curl exit ${e.status}: ${e.stdout ?? ''}` };
+      return { status: 0, body: `curl exit ${e.status}: ${e.stdout ?? ''}`, ms: NaN };
     }
   }
 
