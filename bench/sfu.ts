@@ -16,7 +16,7 @@
 // 1,2): 4·M @roamhq/wrtc peers, each publishing 320x240 VP8 + Opus and receiving the other three.
 // Bounded: N in BENCH_SFU_N (default 1,10,50,100), a fixed hold per step. Appends to
 // docs/benchmarks.md under "## SFU". Needs root (netns), coturn.
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
@@ -27,7 +27,6 @@ import { PeerProcess } from '../test/helpers/sfu-peer-process.ts';
 import { launchInNetns, type DemoEvent } from '../test/helpers/browser.ts';
 
 requireTool(TURNSERVER, 'coturn');
-if (Number(process.env.BENCH_SFU_BROWSERS ?? 3) > 0) requireTool(CHROMIUM, 'chromium');
 const STEPS = (process.env.BENCH_SFU_N ?? '1,10,50,100').split(',').map(Number);
 const HOLD_S = Number(process.env.BENCH_SFU_HOLD_S ?? 10);
 const CLK_TCK = 100; // Linux USER_HZ
@@ -44,6 +43,7 @@ const PUBLISHER_KBPS = Number(process.env.BENCH_SFU_PUBLISHER_KBPS ?? 300);
 /** Chromiums (receive-only, one page each) that join while BROWSERS_ALONGSIDE swarm subscribers do. */
 const BROWSERS = Number(process.env.BENCH_SFU_BROWSERS ?? 3);
 const BROWSERS_ALONGSIDE = Number(process.env.BENCH_SFU_BROWSERS_WITH ?? 50);
+if (BROWSERS > 0) requireTool(CHROMIUM, 'chromium');
 const ROOMS = (process.env.BENCH_SFU_ROOMS ?? '1,2').split(',').filter(Boolean).map(Number);
 const SFU_CPU = cpus().length - 1; // the last core: the SFU's; the generator and coturn get the rest
 const GENERATOR_CPUS = Array.from({ length: Math.max(1, SFU_CPU) }, (_, i) => i).join(',');
@@ -70,15 +70,6 @@ function cpuTicks(pid: number): number {
     const fields = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1].split(' ');
     return Number(fields[11]) + Number(fields[12]);
   });
-}
-
-/** Milliseconds curl takes for one GET of `url` from inside `nsName` (NaN if it fails). */
-function timedScrape(nsName: string, url: string): number {
-  try {
-    return 1000 * Number(execFileSync('ip', ['netns', 'exec', nsName, 'curl', '-s', '-o', '/dev/null', '-m', '10', '-w', '%{time_total}', url], { encoding: 'utf8' }));
-  } catch {
-    return NaN;
-  }
 }
 
 /** The whole machine's busy and total CPU ticks so far (/proc/stat: all but idle and iowait). */
@@ -132,7 +123,7 @@ interface BrowserRow {
   firstFrameMs: (number | null)[];
   /** The whole machine's CPU use (both cores) while the pages waited for their first frames. */
   machineBusy: number;
-  /** Per browser: when the demo recorded credentials, joined, the first video track and `connected` (ms after its start). */
+  /** Per browser (ms after its start): the demo's credentials, joined, first video track and `connected`, the first video packet; Chrome's PLI and NACK counts. */
   steps: (Record<string, number | null> | null)[];
 }
 
@@ -173,8 +164,8 @@ async function settle(lab: NetnsLab, sfuUrl: string, left: number): Promise<void
  * "bench". `onEvent` sees each JSON line as it comes (with the swarm's pid); `done` resolves with
  * the last line of each kind once the swarm has exited (killed if it outlives its bound).
  */
-function startSwarm(gateway: string, tokens: string[], n: number, holdS: number, onEvent: (e: any, pid: number) => void = () => {}): { done: Promise<Record<string, any>> } {
-  const swarm = spawn('ip', ['netns', 'exec', current!.topo.ns.client, 'taskset', '-c', GENERATOR_CPUS, ...TSX_NODE, 'bench/sfu-swarm.ts', JSON.stringify({ gateway, tokens, room: 'bench', n, holdS, rampMs: n > 10 ? 20 : 0 })], {
+function startSwarm(lab: NetnsLab, gateway: string, tokens: string[], n: number, holdS: number, onEvent: (e: any, pid: number) => void = () => {}): { done: Promise<Record<string, any>> } {
+  const swarm = spawn('ip', ['netns', 'exec', lab.topo.ns.client, 'taskset', '-c', GENERATOR_CPUS, ...TSX_NODE, 'bench/sfu-swarm.ts', JSON.stringify({ gateway, tokens, room: 'bench', n, holdS, rampMs: n > 10 ? 20 : 0 })], {
     cwd: REPO,
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -272,9 +263,9 @@ async function runEngine(engine: EngineName, round: number): Promise<void> {
     let t1 = 0;
     let rss1 = 0;
     let scrapeMs = NaN;
-    const swarm = startSwarm(gw.url, tokens, n, HOLD_S, (e, pid) => {
+    const swarm = startSwarm(lab, gw.url, tokens, n, HOLD_S, (e, pid) => {
       if (e.event === 'window-start') {
-        scrapeMs = timedScrape(ns.turn, `${sfu.url}/metrics`); // before the window: its CPU is not counted
+        scrapeMs = lab.curl(ns.turn, `${sfu.url}/metrics`, ['-m', '10']).ms; // before the window: its CPU is not counted
         gen0 = cpuTicks(pid);
         cpu0 = cpuTicks(sfu.proc.pid!);
         bytes0 = metric('orama_sfu_rtp_bytes_out_total');
@@ -345,18 +336,19 @@ async function runEngine(engine: EngineName, round: number): Promise<void> {
  * client netns) load the demo receive-only from the gateway while BROWSERS_ALONGSIDE swarm
  * subscribers join the same room, spread over the swarm's ramp. Each page measures from its
  * demo's `start` (just before the credentials request) to the first getStats that shows a decoded
- * video frame (polled every 20 ms). No CPU is measured in this step: the browsers decode on the
- * generator's cores.
+ * video frame (polled every 20 ms), and where the time went (the demo's events, the first video
+ * packet, Chrome's PLIs and NACKs). The SFU's CPU is not measured in this step (the browsers float
+ * over every core); the whole machine's is, to say when the machine, not an SFU, is the limit.
  */
 async function browsersStep(lab: NetnsLab, gateway: string, swarmTokens: string[], engine: EngineName, round: number): Promise<BrowserRow> {
-  const browser = await launchInNetns(join(lab.topo.dir, 'browser'), lab.topo.ns.client, { args: [`--js-flags=--max-old-space-size=256`] });
+  const browser = await launchInNetns(join(lab.topo.dir, 'browser'), lab.topo.ns.client, {});
   try {
     const pages = await Promise.all(Array.from({ length: BROWSERS }, async () => (await browser.newContext()).newPage()));
     const tokens = await Promise.all(pages.map((_, i) => lab.token(`bench-browser-${i}`)));
     let rampStarted!: () => void;
     const ramp = new Promise<void>((resolve) => (rampStarted = resolve));
     const m0 = machineTicks();
-    const swarm = startSwarm(gateway, swarmTokens, BROWSERS_ALONGSIDE, 1, (e) => e.event === 'ramp-start' && rampStarted());
+    const swarm = startSwarm(lab, gateway, swarmTokens, BROWSERS_ALONGSIDE, 1, (e) => e.event === 'ramp-start' && rampStarted());
     await Promise.race([ramp, swarm.done]);
     const rampMs = (BROWSERS_ALONGSIDE > 10 ? 20 : 0) * BROWSERS_ALONGSIDE;
     const results = await Promise.all(
@@ -397,6 +389,8 @@ async function browsersStep(lab: NetnsLab, gateway: string, swarmTokens: string[
     const swarmEnd = await swarm.done;
     const keyframes = (swarmEnd.summary?.subscribers as SwarmSubscriber[] | undefined)?.filter((s) => s.ttffMs !== null).length;
     console.log(`browsers step: ${keyframes ?? 'no summary: the swarm did not finish'}${keyframes === undefined ? '' : `/${BROWSERS_ALONGSIDE} swarm subscribers got a keyframe`}`);
+    // The pages leave: a closed browser sends no `leave`, and the SFU would hold them for their resume grace.
+    for (const page of pages) await page.evaluate(() => (window as any).oramaDemo.call?.leave()).catch(() => {});
     return { engine, round, alongside: BROWSERS_ALONGSIDE, machineBusy, firstFrameMs: results.map((r) => r.ms), steps: results.map((r) => r.steps) };
   } finally {
     await browser.close();
